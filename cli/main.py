@@ -1,0 +1,261 @@
+"""`etl`: build and query a music training-data feature store.
+
+Every command takes the database from --db (or $ETL_DB, default ./etl.duckdb) and settings
+from --config (or $ETL_CONFIG, default ./etl.toml when it exists). Output meant for machines
+(--json) goes to stdout; progress, messages and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.errors import EtlError, Interrupted
+
+app = typer.Typer(
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class State:
+    db: Path = Path("etl.duckdb")
+    config_file: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    debug: bool = False
+
+
+def _state(ctx: typer.Context) -> State:
+    return ctx.ensure_object(State)
+
+
+def handle_errors(fn: F) -> F:
+    """User errors become one line on stderr (exit 1; 130 after Ctrl-C); --debug shows tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx")  # every command takes the context, for the global options
+        debug = ctx is not None and _state(ctx).debug
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Interrupted as error:
+            if debug:
+                raise
+            err.print(f"[yellow]stopped:[/] {error}", highlight=False)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            err.print("[yellow]stopped[/]")
+            raise typer.Exit(130) from None
+        except EtlError as error:
+            if debug:
+                raise
+            err.print(f"[red]error:[/] {error}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+        except Exception as error:  # a bug: still one line unless --debug
+            if debug:
+                raise
+            err.print(f"[red]error:[/] unexpected {type(error).__name__}: {error} (run with --debug for the traceback)",
+                      highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Path = typer.Option(Path("etl.duckdb"), "--db", envvar="ETL_DB", help="The DuckDB database file."),
+    config: Path | None = typer.Option(None, "--config", envvar="ETL_CONFIG",
+                                       help="TOML settings file (default: ./etl.toml when present)."),
+    set_: list[str] = typer.Option([], "--set", metavar="TABLE.KEY=VALUE",
+                                   help="Override one setting, e.g. --set crops.seconds=10 (repeatable)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and worker stderr."),
+) -> None:
+    state = _state(ctx)
+    state.db = db
+    state.debug = debug
+    if config is None and Path("etl.toml").is_file():
+        config = Path("etl.toml")
+    state.config_file = config
+    for assignment in set_:
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/] --set expects TABLE.KEY=VALUE, got {assignment!r}")
+            raise typer.Exit(2)
+        state.overrides[key.strip()] = value
+
+
+def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
+    from etl.pipeline import load_config
+
+    return load_config(state.config_file, {**state.overrides, **(extra or {})})
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+@app.command()
+@handle_errors
+def init(ctx: typer.Context) -> None:
+    """Create the database, or apply the schema migrations it is missing."""
+    from etl.pipeline import init_database
+
+    state = _state(ctx)
+    applied = init_database(state.db)
+    if applied:
+        err.print(f"{state.db}: applied {', '.join(applied)}", highlight=False)
+    else:
+        err.print(f"{state.db}: schema is up to date", highlight=False)
+
+
+@app.command()
+@handle_errors
+def run(
+    ctx: typer.Context,
+    source: list[Path] = typer.Option([], "--source", "-s", help="Folder of music to add (remembered in the database)."),
+    stage: list[str] = typer.Option([], "--stage", help="Run only this stage (repeatable). Default: all, in order."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker processes for every stage."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry failed items (up to [run] max_attempts)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Process at most N items per stage."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be processed; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-stage summary as JSON on stdout."),
+) -> None:
+    """Run the pipeline (every stage in order, or --stage ones): resumable, Ctrl-C safe."""
+    from cli.progress import RichProgress
+    from etl import pipeline
+    from etl.engine import RunOptions, StageReport
+
+    state = _state(ctx)
+    config = _config(state)
+    progress = RichProgress(err)
+    options = RunOptions(
+        run_id=uuid.uuid4().hex[:12], limit=limit, retry_failed=retry_failed, dry_run=dry_run,
+        workers=workers, executor=config.run.executor, quiet_worker_stderr=not state.debug, progress=progress,
+    )
+
+    def report_line(report: StageReport) -> None:
+        if report.skipped_reason:
+            err.print(f"[yellow]{report.stage}: skipped[/] — {report.skipped_reason}", highlight=False)
+        elif dry_run:
+            err.print(f"{report.stage}: {report.pending} pending", highlight=False)
+        elif report.pending == 0:
+            err.print(f"{report.stage}: nothing to do", highlight=False)
+        else:
+            rate = report.processed / report.elapsed_s if report.elapsed_s else 0.0
+            err.print(f"{report.stage}: {report.done} done, {report.failed} failed, {report.skipped} skipped "
+                      f"in {report.elapsed_s:.1f} s ({rate:,.1f} items/s)", highlight=False)
+
+    try:
+        reports = pipeline.run(state.db, config, stage_names=stage or None, sources=source,
+                               options=options, on_stage_done=report_line)
+    finally:
+        progress.close()
+    failed = sum(r.failed for r in reports)
+    if failed and not dry_run:
+        err.print(f"{failed} item(s) failed: see `etl failures`", highlight=False)
+    if as_json:
+        _print_json([asdict(r) for r in reports])
+
+
+@app.command()
+@handle_errors
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
+    from etl.pipeline import status as stage_status
+
+    state = _state(ctx)
+    rows = stage_status(state.db, _config(state))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=str(state.db), title_justify="left")
+    for column in ("stage", "pending", "running", "done", "failed", "skipped"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    table.add_column("note")
+    for row in rows:
+        table.add_row(row["stage"], *(f"{row[c]:,}" for c in ("pending", "running", "done", "failed", "skipped")),
+                      row["note"] or "")
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def failures(
+    ctx: typer.Context,
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Failed items: stage, item, path and reason."""
+    from etl.pipeline import failures as list_failures
+
+    rows = list_failures(_state(ctx).db, stage)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        err.print("no failures")
+        return
+    table = Table()
+    for column in ("stage", "path", "reason", "attempts"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["stage"], repr(row["path"])[1:-1], row["reason"], str(row["attempts"]))
+    out.print(table)
+
+
+@config_app.command("show")
+@handle_errors
+def config_show(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Print every effective setting and where it came from (default, file, env, cli)."""
+    settings = _config(_state(ctx)).settings()
+    if as_json:
+        _print_json({table: {key: {"value": s.value, "origin": s.origin} for key, s in values.items()}
+                     for table, values in settings.items()})
+        return
+    table = Table()
+    for column in ("setting", "value", "origin"):
+        table.add_column(column)
+    for name, values in settings.items():
+        for key, setting in values.items():
+            table.add_row(f"{name}.{key}", json.dumps(setting.value), setting.origin)
+    out.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

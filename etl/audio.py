@@ -1,0 +1,113 @@
+"""Recognising and probing audio files by their content (never by their extension)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile as sf
+
+from etl.errors import BadInput
+
+AUDIO_EXTENSIONS = frozenset({
+    ".mp3", ".mp2", ".mpga", ".flac", ".wav", ".wave", ".w64", ".rf64", ".ogg", ".oga", ".opus",
+    ".spx", ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".aif", ".aiff", ".aifc", ".caf", ".au", ".snd",
+    ".wma", ".ape", ".wv", ".mpc", ".tta", ".mka", ".webm", ".ac3", ".dts", ".amr", ".3gp",
+})
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip archive"),
+    (b"MThd", "a MIDI file (notes, not audio)"), (b"\x7fELF", "a program"), (b"<?xml", "an XML document"),
+    (b"BM", "a BMP image"),
+]
+
+
+def describe_content(head: bytes) -> str:
+    """A guess at what a non-audio file is, for the failure reason."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if not head.strip(b"\x00"):
+        return "only zero bytes"
+    try:
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str        # WAV, FLAC, OGG, MP3, MP4, ...
+    codec: str            # PCM_16, VORBIS, OPUS, MPEG_LAYER_III, mp4a.40.2, ...
+    sample_rate: int
+    channels: int
+    frames: int | None    # samples per channel, when the decoder knows
+    duration_s: float
+    decode_checked: bool  # head and tail decoded, not just the header read
+
+
+def _probe_soundfile(path: str, verify_s: float) -> AudioInfo | None:
+    """libsndfile: WAV/AIFF/FLAC/OGG/Opus/MP3. Decodes `verify_s` at both ends to catch truncation."""
+    try:
+        handle = sf.SoundFile(path)
+    except sf.LibsndfileError:
+        return None
+    with handle:
+        frames, rate = handle.frames, handle.samplerate
+        if frames <= 0:
+            raise BadInput("contains no audio: the stream holds 0 samples")
+        if rate <= 0 or handle.channels <= 0:
+            raise BadInput(f"invalid header: {rate} Hz, {handle.channels} channels")
+        check = min(frames, max(1, int(verify_s * rate)))
+        try:
+            head = handle.read(check, dtype="float32", always_2d=True)
+            handle.seek(frames - check)
+            tail = handle.read(check, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise BadInput(f"truncated or corrupt {handle.format} data: {error}") from None
+        if len(head) < check or len(tail) < int(check * 0.99):
+            raise BadInput(
+                f"truncated or corrupt {handle.format}: the header promises {frames / rate:.1f} s "
+                "but the audio data ends early"
+            )
+        return AudioInfo(handle.format, handle.subtype, rate, handle.channels, frames, frames / rate, verify_s > 0)
+
+
+def _probe_mutagen(path: str) -> AudioInfo | None:
+    """Containers libsndfile cannot decode (MP4/AAC, WMA, APE...): header only."""
+    import mutagen
+
+    try:
+        parsed = mutagen.File(path)
+    except mutagen.MutagenError:
+        return None
+    info = getattr(parsed, "info", None)
+    if info is None or not getattr(info, "length", 0) or not getattr(info, "sample_rate", 0):
+        return None
+    codec = getattr(info, "codec", None) or type(parsed).__name__
+    return AudioInfo(type(parsed).__name__.upper(), str(codec), int(info.sample_rate),
+                     int(getattr(info, "channels", 0) or 0), None, float(info.length), False)
+
+
+def probe(path: str, verify_s: float = 1.0) -> AudioInfo:
+    """What the audio in `path` is; raises BadInput with a readable reason when it is not audio."""
+    info = _probe_soundfile(path, verify_s) or _probe_mutagen(path)
+    if info is not None:
+        return info
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head:
+        raise BadInput("empty file (0 bytes)")
+    raise BadInput(f"not an audio file: the content looks like {describe_content(head)}")
+
+
+def sha256_file(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def has_audio_extension(path: str) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS

@@ -1,0 +1,279 @@
+"""The coordinator: selects pending items, feeds a pool, commits results in batches.
+
+One process owns the read-write connection. For each stage it claims a batch of pending items
+(one transaction marks them `running`), hands them to the executor in chunks, and commits the
+finished items' result rows together with their state in one transaction per batch. A run that
+dies leaves only `running` rows and uncommitted work, which the next run picks up again.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from etl.config import Config, params_hash
+from etl.errors import Interrupted
+from etl.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
+from etl.resources import sql
+from etl.stage import Stage
+from etl.store import Writer
+
+_NO_LIMIT = 2**62
+_POLL_S = 0.1  # how often an idle coordinator looks for readers waiting to get in
+
+
+def stage_sql(stage: Stage, name: str) -> str:
+    """An engine statement specialised with the stage's items query."""
+    items = sql(stage.items_sql).rstrip().rstrip(";")
+    return sql("engine/state.sql", name).replace("{items}", items)
+
+
+def stage_counts(con: duckdb.DuckDBPyConnection, stage: Stage, params: Any) -> dict[str, int]:
+    row = con.execute(stage_sql(stage, "counts"), {"stage": stage.name, "params_hash": params_hash(params)}).fetchone()
+    return dict(zip(("pending", "running", "done", "failed", "skipped"), row))
+
+
+@dataclass
+class StageReport:
+    stage: str
+    pending: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    skipped_reason: str | None = None  # the whole stage could not run here
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+class ProgressSink:
+    """Receives progress events; the CLI draws bars, tests and benchmarks ignore them."""
+
+    def start(self, stage: str, total: int) -> None: ...
+
+    def advance(self, stage: str, count: int) -> None: ...
+
+    def finish(self, stage: str) -> None: ...
+
+
+ExecutorFactory = Callable[[Stage, Any, int], Executor]
+
+
+def default_executor_factory(kind: str, quiet_stderr: bool = True) -> ExecutorFactory:
+    def make(stage: Stage, params: Any, workers: int) -> Executor:
+        if kind == "inline":
+            return InlineExecutor(stage.process, params, stage.init_worker)
+        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr)
+    return make
+
+
+@dataclass
+class RunOptions:
+    run_id: str
+    limit: int | None = None
+    retry_failed: bool = False
+    dry_run: bool = False
+    workers: int | None = None  # CLI --workers: overrides every stage's setting
+    executor: str = "process"   # process | inline
+    quiet_worker_stderr: bool = True
+    progress: ProgressSink = field(default_factory=ProgressSink)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Let a commit finish even if Ctrl-C is pressed again while it runs."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class StageRunner:
+    """Runs one stage to completion (or until interrupted) against the writer."""
+
+    def __init__(self, writer: Writer, stage: Stage, config: Config, options: RunOptions,
+                 executor_factory: ExecutorFactory | None = None) -> None:
+        self.writer = writer
+        self.stage = stage
+        self.options = options
+        self.params = config.params(stage.name)
+        self.params_hash = params_hash(self.params)
+        run = config.run
+        self.batch_size = config.engine(stage.name, "batch_size", stage.batch_size or run.batch_size)
+        self.workers = options.workers or config.engine(stage.name, "workers", run.workers)
+        self.commit_interval_s = run.commit_interval_s
+        self.max_attempts = run.max_attempts
+        self.executor_factory = executor_factory or default_executor_factory(
+            options.executor, options.quiet_worker_stderr)
+        self.report = StageReport(stage.name)
+
+    # --- database steps (each its own transaction) --------------------------------------
+
+    def _select_pending(self) -> list[dict[str, Any]]:
+        binds = {
+            "stage": self.stage.name,
+            "params_hash": self.params_hash,
+            "max_attempts": self.max_attempts,
+            "retry_failed": self.options.retry_failed,
+            "limit": self.options.limit or _NO_LIMIT,
+        }
+        with self.writer.transaction(rollback=self.options.dry_run) as con:
+            con.execute(sql("engine/state.sql", "reset_running"), {"stage": self.stage.name})
+            if self.stage.discover is not None:
+                self.stage.discover(con, self.params)
+            return con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+
+    def _claim(self, batch: list[dict[str, Any]]) -> None:
+        claimed_batch = pa.table({"item_id": [item["item_id"] for item in batch]})
+        with self.writer.transaction() as con:
+            con.register("claimed_batch", claimed_batch)
+            try:
+                con.execute(sql("engine/state.sql", "claim"), {"stage": self.stage.name, "run_id": self.options.run_id})
+            finally:
+                con.unregister("claimed_batch")
+
+    def _commit(self, finished: list[Outcome], items: dict[str, dict[str, Any]]) -> None:
+        finished_batch = pa.table({
+            "item_id": [o.item_id for o in finished],
+            "status": [o.status for o in finished],
+            "fingerprint": [items[o.item_id]["fingerprint"] for o in finished],
+            "error": [o.error for o in finished],
+            "retryable": [o.retryable for o in finished],
+            "elapsed_s": [o.elapsed_s for o in finished],
+        })
+        binds = {"stage": self.stage.name, "params_hash": self.params_hash, "run_id": self.options.run_id}
+        with self.writer.transaction() as con:
+            if self.stage.write is not None:
+                for outcome in finished:
+                    outcome.item = items[outcome.item_id]
+                self.stage.write(con, finished, self.params)
+            con.register("finished_batch", finished_batch)
+            try:
+                con.execute(sql("engine/state.sql", "finish"), binds)
+            finally:
+                con.unregister("finished_batch")
+        for outcome in finished:
+            setattr(self.report, outcome.status, getattr(self.report, outcome.status) + 1)
+            items.pop(outcome.item_id, None)
+        self.options.progress.advance(self.stage.name, len(finished))
+
+    def _release(self) -> None:
+        with self.writer.transaction() as con:
+            con.execute(sql("engine/state.sql", "release"), {"stage": self.stage.name, "run_id": self.options.run_id})
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> StageReport:
+        started = time.monotonic()
+        if self.stage.unavailable is not None:
+            reason = self.stage.unavailable(self.params)
+            if reason:
+                self.report.skipped_reason = reason
+                return self.report
+        pending = self._select_pending()
+        self.report.pending = len(pending)
+        if self.options.dry_run or not pending:
+            return self.report
+        self.options.progress.start(self.stage.name, len(pending))
+        try:
+            self._process_all(pending)
+        finally:
+            self.report.elapsed_s = time.monotonic() - started
+            self.options.progress.finish(self.stage.name)
+        return self.report
+
+    def _new_executor(self, item_count: int) -> Executor:
+        return self.executor_factory(self.stage, self.params, max(1, min(self.workers, item_count)))
+
+    def _process_all(self, pending: list[dict[str, Any]]) -> None:
+        queue = deque(pending)
+        items: dict[str, dict[str, Any]] = {}          # claimed, not yet committed
+        inflight: dict[Future[list[Outcome]], list[dict[str, Any]]] = {}
+        suspects: deque[dict[str, Any]] = deque()     # in flight when a worker crashed
+        finished: list[Outcome] = []
+        last_commit = time.monotonic()
+        executor = self._new_executor(len(pending))
+        inline = isinstance(executor, InlineExecutor)
+        chunk_size = self.batch_size if inline else self.stage.chunk_size
+        try:
+            while queue or inflight or suspects:
+                inflight_items = sum(len(chunk) for chunk in inflight.values())
+                if suspects and not inflight:
+                    # After a crash, retry the suspects one at a time to find the culprit.
+                    item = suspects.popleft()
+                    inflight[executor.submit([item])] = [item]
+                elif not suspects and queue and inflight_items <= self.batch_size:
+                    batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+                    self._claim(batch)
+                    items.update((item["item_id"], item) for item in batch)
+                    for start in range(0, len(batch), chunk_size):
+                        chunk = batch[start:start + chunk_size]
+                        inflight[executor.submit(chunk)] = chunk
+
+                done, _ = wait(inflight, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                crashed: list[dict[str, Any]] = []
+                for future in done:
+                    chunk = inflight.pop(future)
+                    try:
+                        finished.extend(future.result())
+                    except BrokenProcessPool:
+                        crashed.extend(chunk)
+                if crashed:
+                    executor = self._recover_from_crash(executor, crashed, inflight, suspects, finished)
+
+                now = time.monotonic()
+                idle = not (queue or inflight or suspects)
+                if finished and (len(finished) >= self.batch_size or idle
+                                 or now - last_commit >= self.commit_interval_s):
+                    self._commit(finished, items)
+                    finished = []
+                    last_commit = now
+                self.writer.let_readers_in()
+        except KeyboardInterrupt:
+            with _sigint_deferred():
+                executor.shutdown(cancel=True)
+                for future in list(inflight):
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        finished.extend(future.result())
+                if finished:
+                    self._commit(finished, items)
+                self._release()
+            self.report.interrupted = True
+            raise Interrupted(
+                f"interrupted during {self.stage.name}: finished work is committed; run again to continue"
+            ) from None
+        finally:
+            executor.shutdown(cancel=True)
+
+    def _recover_from_crash(self, executor: Executor, crashed: list[dict[str, Any]],
+                            inflight: dict[Future[list[Outcome]], list[dict[str, Any]]],
+                            suspects: deque[dict[str, Any]], finished: list[Outcome]) -> Executor:
+        """A worker died (segfault, OOM kill). Blame the item if it was alone, else isolate."""
+        for future, chunk in list(inflight.items()):  # the whole pool is gone
+            inflight.pop(future)
+            crashed.extend(chunk)
+        executor.shutdown(cancel=True)
+        if len(crashed) == 1:  # it was alone in the pool: it is the culprit
+            finished.append(Outcome(
+                crashed[0]["item_id"], "failed",
+                error="the worker process died while processing this item (a crash in a decoder or "
+                      "library, or killed for memory)",
+                retryable=True,
+            ))
+        else:
+            suspects.extend(crashed)
+        return self._new_executor(len(suspects) or 1)

@@ -1,0 +1,57 @@
+"""Where the SQL lives, whether installed from a wheel or run from a checkout.
+
+The wheel carries schema/ and sql/ as etl/_schema and etl/_sql; a checkout (or an editable
+install) has them beside the package.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_dir(installed_name: str, checkout_name: str) -> Path:
+    installed = _PACKAGE_DIR / installed_name
+    if installed.is_dir():
+        return installed
+    checkout = _PACKAGE_DIR.parent / checkout_name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"cannot find {checkout_name}/ next to {_PACKAGE_DIR}")
+
+
+def schema_dir() -> Path:
+    return _resource_dir("_schema", "schema")
+
+
+def sql_dir() -> Path:
+    return _resource_dir("_sql", "sql")
+
+
+_NAME_LINE = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
+
+
+@cache
+def _named_statements(relative_file: str) -> dict[str, str]:
+    """Parse a .sql file holding `-- name: foo` sections into {name: statement}."""
+    text = (sql_dir() / relative_file).read_text(encoding="utf-8")
+    parts = _NAME_LINE.split(text)
+    if len(parts) == 1:  # a file without name markers is one statement named after the file
+        return {Path(relative_file).stem: text.strip()}
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+
+
+def sql(relative_file: str, name: str | None = None) -> str:
+    """One named statement: sql("engine/items.sql", "claim"), or a whole one-statement file."""
+    statements = _named_statements(relative_file)
+    if name is None:
+        if len(statements) != 1:
+            raise KeyError(f"{relative_file} holds several statements; name one of {sorted(statements)}")
+        return next(iter(statements.values()))
+    try:
+        return statements[name]
+    except KeyError:
+        raise KeyError(f"no statement named {name!r} in sql/{relative_file}") from None

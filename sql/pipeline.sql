@@ -1,0 +1,12 @@
+-- name: add_source
+INSERT INTO sources (path) VALUES ($path) ON CONFLICT (path) DO NOTHING;
+
+-- name: count_sources
+SELECT count(*) FROM sources;
+
+-- name: start_run
+INSERT INTO runs (run_id, pid, host, argv, started_at)
+VALUES ($run_id, $pid, $host, $argv, CAST($started_at AS TIMESTAMPTZ));
+
+-- name: finish_run
+UPDATE runs SET finished_at = now(), outcome = $outcome WHERE run_id = $run_id;

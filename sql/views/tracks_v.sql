@@ -1,0 +1,13 @@
+-- One row per track: probe facts, tags, and where it lives on disk now.
+CREATE OR REPLACE VIEW tracks_v AS
+SELECT t.track_id,
+       p.path,
+       coalesce(p.n_paths, 0) AS n_paths,
+       p.path IS NOT NULL AS present,
+       t.container, t.codec, t.duration_s, t.sample_rate, t.channels, t.bit_rate_kbps, t.size_bytes,
+       g.artist, g.title, g.album, g.album_artist, g.year, g.genre, g.track_number, g.disc_number,
+       g.compilation, g.bpm_tag, g.key_tag, g.tag_format
+FROM tracks AS t
+LEFT JOIN (SELECT track_id, min(path) AS path, count(*) AS n_paths
+           FROM files WHERE present AND track_id IS NOT NULL GROUP BY track_id) AS p USING (track_id)
+LEFT JOIN track_tags AS g USING (track_id)
