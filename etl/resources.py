@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -55,3 +56,13 @@ def sql(relative_file: str, name: str | None = None) -> str:
         return statements[name]
     except KeyError:
         raise KeyError(f"no statement named {name!r} in sql/{relative_file}") from None
+
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def execute(con: Any, relative_file: str, name: str | None = None, binds: dict[str, Any] | None = None) -> Any:
+    """Run a named statement, binding only the parameters it uses (DuckDB rejects extra ones)."""
+    statement = sql(relative_file, name)
+    used = set(_PARAMETER.findall(statement))
+    return con.execute(statement, {k: v for k, v in (binds or {}).items() if k in used})

@@ -28,6 +28,7 @@ class Stage:
     # sql/<items_sql>: every item the stage should have, as columns `item_id`, `input_fp` (a text
     # that changes whenever the item's input changes, upstream params hashes included) and the
     # payload the worker needs. The engine turns it into "pending" by comparing with stage_items.
+    # (Tests and benchmarks may give the SQL text itself instead of a file name.)
     items_sql: str
     # Pure worker function: (item dict, params) -> result. Raises ItemError / SkipItem.
     process: Callable[[dict[str, Any], Any], Any]

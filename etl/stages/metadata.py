@@ -73,6 +73,7 @@ def _first_text(value: Any) -> str | None:
 
 
 def _raw_fields(tags: Any) -> tuple[str, dict[str, str | None]]:
+    from mutagen._vorbis import VComment  # FLAC, Ogg Vorbis, Opus, Speex
     from mutagen.id3 import ID3
     from mutagen.mp4 import MP4Tags
 
@@ -84,7 +85,8 @@ def _raw_fields(tags: Any) -> tuple[str, dict[str, str | None]]:
         table, tag_format = _MP4, "mp4"
         lookup = tags.get
     else:
-        table, tag_format = _VORBIS, type(tags).__name__.lower().replace("comment", "").strip("_") or "vorbis"
+        table = _VORBIS  # also right for APEv2 and other name -> value tags
+        tag_format = "vorbis" if isinstance(tags, VComment) else type(tags).__name__.lower()
         lowered = {str(k).lower(): v for k, v in tags.items()}
         lookup = lowered.get
     found: dict[str, str | None] = {}

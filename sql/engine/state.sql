@@ -4,7 +4,8 @@
 -- name: pending
 WITH items AS ({items}),
 state AS (SELECT item_id, status, fingerprint, attempts, retryable FROM stage_items WHERE stage = $stage)
-SELECT items.*, md5($params_hash || '|' || items.input_fp) AS fingerprint
+SELECT items.*, md5($params_hash || '|' || items.input_fp) AS fingerprint,
+       state.item_id IS NOT NULL AS has_state
 FROM items LEFT JOIN state ON state.item_id = items.item_id
 WHERE state.item_id IS NULL
    OR state.fingerprint IS DISTINCT FROM md5($params_hash || '|' || items.input_fp)
@@ -37,29 +38,31 @@ FROM joined;
 -- Only one run holds the run lock, so any 'running' row belongs to a run that died.
 UPDATE stage_items SET status = 'pending' WHERE stage = $stage AND status = 'running';
 
--- name: claim
+-- name: claim_new
 INSERT INTO stage_items (stage, item_id, status, run_id, claimed_at)
-SELECT $stage, item_id, 'running', $run_id, now() FROM claimed_batch
-ON CONFLICT (stage, item_id) DO UPDATE SET
-    status = 'running', run_id = excluded.run_id, claimed_at = excluded.claimed_at;
+SELECT $stage, item_id, 'running', $run_id, now() FROM claimed_batch WHERE NOT has_state;
+
+-- name: claim_existing
+UPDATE stage_items SET status = 'running', run_id = $run_id, claimed_at = now()
+FROM claimed_batch
+WHERE claimed_batch.has_state AND stage_items.stage = $stage AND stage_items.item_id = claimed_batch.item_id;
 
 -- name: finish
-INSERT INTO stage_items (stage, item_id, status, fingerprint, params_hash, attempts, last_error,
-                         retryable, run_id, elapsed_s, finished_at)
-SELECT $stage, item_id, status, fingerprint, $params_hash, 1, error, retryable, $run_id, elapsed_s, now()
-FROM finished_batch
-ON CONFLICT (stage, item_id) DO UPDATE SET
-    status = excluded.status,
+-- Every finished item was claimed first, so its row exists.
+UPDATE stage_items SET
+    status = b.status,
     -- attempts count tries of the same input with the same parameters
-    attempts = CASE WHEN stage_items.fingerprint IS NOT DISTINCT FROM excluded.fingerprint
+    attempts = CASE WHEN stage_items.fingerprint IS NOT DISTINCT FROM b.fingerprint
                     THEN stage_items.attempts + 1 ELSE 1 END,
-    fingerprint = excluded.fingerprint,
-    params_hash = excluded.params_hash,
-    last_error = excluded.last_error,
-    retryable = excluded.retryable,
-    run_id = excluded.run_id,
-    elapsed_s = excluded.elapsed_s,
-    finished_at = excluded.finished_at;
+    fingerprint = b.fingerprint,
+    params_hash = $params_hash,
+    last_error = b.error,
+    retryable = b.retryable,
+    run_id = $run_id,
+    elapsed_s = b.elapsed_s,
+    finished_at = now()
+FROM finished_batch AS b
+WHERE stage_items.stage = $stage AND stage_items.item_id = b.item_id;
 
 -- name: release
 -- Ctrl-C: items this run claimed but did not finish go back to the queue.

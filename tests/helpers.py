@@ -1,0 +1,58 @@
+"""Shared test helpers: the real-music corpus, synthetic audio, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("ETL_TEST_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def corpus(*parts: str) -> Path:
+    """A file of ../shared/corpus, or skip the test with a clear reason where it is absent."""
+    path = CORPUS.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real-music corpus not found at {path} (set ETL_TEST_CORPUS to its folder)")
+    return path
+
+
+def copy_corpus(dest: Path, *relative: str) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for rel in relative:
+        src = corpus(*rel.split("/"))
+        target = dest / src.name
+        shutil.copyfile(src, target)
+        copied.append(target)
+    return copied
+
+
+def write_tone(path: Path, seconds: float = 1.0, freq_hz: float = 440.0, sample_rate: int = 22050,
+               channels: int = 1, fmt: str | None = None, subtype: str | None = None) -> Path:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    signal = 0.3 * np.sin(2 * np.pi * freq_hz * t)
+    data = np.repeat(signal[:, None], channels, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, sample_rate, format=fmt, subtype=subtype)
+    return path
+
+
+def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None = None,
+        check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `etl` entry point in a subprocess (as a user would)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--db", str(db), *args],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=kwargs.pop("cwd", REPO), **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"etl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result

@@ -1,0 +1,93 @@
+"""Tag reading across containers, compilations, and that files are never modified."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from etl.stages import metadata
+from tests.audio_files import tag_file, write_format
+from tests.helpers import corpus
+
+PARAMS = metadata.Params()
+TAGS = {"artist": "Ada Lovelace", "title": "Engine Song", "album": "Analytical", "albumartist": "Ada Lovelace",
+        "date": "1843-07-01", "genre": "Chiptune", "tracknumber": "3/12", "bpm": "128", "key": "F#m"}
+
+
+def read(path: Path) -> dict:
+    return metadata.process({"item_id": "t", "path": str(path)}, PARAMS)
+
+
+@pytest.mark.parametrize("kind, tag_format", [("mp3", "id3"), ("wav", "id3"), ("flac", "vorbis"),
+                                              ("ogg", "vorbis"), ("opus", "vorbis"), ("m4a", "mp4")])
+def test_reads_tags_of_every_format(tmp_path: Path, kind: str, tag_format: str) -> None:
+    path = write_format(tmp_path, kind)
+    tag_file(path, kind, TAGS)
+    tags = read(path)
+    assert tags["tag_format"] == tag_format
+    assert (tags["artist"], tags["title"], tags["album"], tags["album_artist"]) == (
+        "Ada Lovelace", "Engine Song", "Analytical", "Ada Lovelace")
+    assert (tags["year"], tags["genre"], tags["track_number"], tags["track_total"]) == (1843, "Chiptune", 3, 12)
+    assert tags["bpm_tag"] == 128.0 and tags["key_tag"] == "F#m"
+    assert tags["compilation"] is False
+
+
+@pytest.mark.parametrize("kind", ["mp3", "flac", "m4a"])
+def test_compilations_keep_the_track_artist(tmp_path: Path, kind: str) -> None:
+    path = write_format(tmp_path, kind)
+    tag_file(path, kind, {"artist": "Solo Artist", "title": "Hit", "albumartist": "Various Artists"})
+    tags = read(path)
+    assert tags["compilation"] is True and tags["artist"] == "Solo Artist"
+    assert tags["album_artist"] == "Various Artists"
+
+
+def test_compilation_flag_and_configurable_aliases(tmp_path: Path) -> None:
+    flagged = write_format(tmp_path, "mp3", "flagged.mp3")
+    tag_file(flagged, "mp3", {"artist": "X", "compilation": "1"})
+    assert read(flagged)["compilation"] is True
+    aliased = write_format(tmp_path, "flac", "aliased.flac")
+    tag_file(aliased, "flac", {"artist": "Y", "albumartist": "Sampler Crew"})
+    assert read(aliased)["compilation"] is False
+    params = metadata.Params(various_artists_aliases=("Sampler Crew",))
+    assert metadata.process({"item_id": "t", "path": str(aliased)}, params)["compilation"] is True
+
+
+def test_album_artist_stands_in_for_a_missing_artist(tmp_path: Path) -> None:
+    path = write_format(tmp_path, "flac")
+    tag_file(path, "flac", {"albumartist": "Only Album Artist", "title": "x"})
+    assert read(path)["artist"] == "Only Album Artist"
+
+
+def test_untagged_files_give_empty_tags(tmp_path: Path) -> None:
+    tags = read(write_format(tmp_path, "wav"))
+    assert tags["tag_format"] == "none" and tags["artist"] is None and tags["compilation"] is False
+
+
+def test_real_tagged_mp3s() -> None:
+    feelings = read(corpus("mp3_tagged", "sectoid_feelings_40s_ffmpeg.mp3"))
+    assert feelings["tag_format"] == "id3"
+    assert feelings["title"] == "Feelings" and feelings["genre"] and feelings["year"]
+    assert feelings["bpm_tag"] == 95.0
+    minstrels = read(corpus("mp3_tagged", "wesnoth_traveling_minstrels_30s_lame.mp3"))
+    assert minstrels["title"] == "Traveling Minstrels" and minstrels["artist"]
+
+
+def test_real_vorbis_comments() -> None:
+    tags = read(corpus("librosa_data", "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"))
+    assert tags["tag_format"] == "vorbis" and tags["title"] == "Vibe Ace" and tags["artist"] == "Kevin MacLeod"
+
+
+def test_user_files_are_never_modified(tmp_path: Path) -> None:
+    path = write_format(tmp_path, "mp3")
+    tag_file(path, "mp3", TAGS)
+    before = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    read(path)
+    assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize("text, expected", [("3/12", (3, 12)), ("07", (7, None)), ("A1", (None, None)),
+                                            (None, (None, None))])
+def test_track_numbers(text, expected) -> None:
+    assert metadata._number_pair(text) == expected

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl import migrations
+from etl.errors import DatabaseError
+from etl.resources import schema_dir
+from etl.store import open_reader, open_writer
+
+EXPECTED_COLUMNS = {
+    "schema_migrations": {"version", "name", "checksum", "applied_at"},
+    "sources": {"path", "added_at"},
+    "files": {"path", "source", "size_bytes", "mtime_ns", "scan_error", "present", "track_id",
+              "first_seen_at", "last_seen_at"},
+    "tracks": {"track_id", "size_bytes", "container", "codec", "duration_s", "frames", "sample_rate",
+               "channels", "bit_rate_kbps", "decode_checked", "params_hash", "ingested_at"},
+    "track_tags": {"track_id", "tag_format", "artist", "title", "album", "album_artist", "year", "date_text",
+                   "genre", "track_number", "track_total", "disc_number", "compilation", "bpm_tag", "key_tag",
+                   "params_hash", "read_at"},
+    "stage_items": {"stage", "item_id", "status", "fingerprint", "params_hash", "attempts", "last_error",
+                    "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at"},
+    "runs": {"run_id", "pid", "host", "argv", "started_at", "finished_at", "outcome"},
+}
+EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v"}
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.execute(
+        "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t USING (table_schema, table_name) WHERE t.table_type = 'BASE TABLE'"
+    ).fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
+def test_all_migrations_build_the_expected_schema(db: Path) -> None:
+    writer = open_writer(db, create=True)
+    try:
+        assert _columns(writer.con) == EXPECTED_COLUMNS
+        views = {r[0] for r in writer.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'").fetchall()}
+        assert EXPECTED_VIEWS <= views
+        applied = writer.con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+        assert [(m.version, m.name) for m in migrations.known_migrations()] == applied
+    finally:
+        writer.close()
+
+
+def test_applying_twice_is_a_no_op(db: Path) -> None:
+    open_writer(db, create=True).close()
+    writer = open_writer(db, create=True)
+    assert writer.applied_migrations == []
+    writer.close()
+
+
+def test_migrations_are_numbered_and_unique() -> None:
+    found = migrations.known_migrations()
+    assert found and [m.version for m in found] == sorted({m.version for m in found})
+
+
+def test_database_newer_than_the_code_is_refused(db: Path) -> None:
+    open_writer(db, create=True).close()
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'from_the_future', 'x')")
+    con.close()
+    with pytest.raises(DatabaseError, match="newer|only knows up to"):
+        open_writer(db, create=True)
+    with pytest.raises(DatabaseError, match="upgrade etl"):
+        with open_reader(db):
+            pass
+
+
+def test_edited_migration_is_refused(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "schema"
+    shutil.copytree(schema_dir(), folder)
+    con = duckdb.connect(str(db))
+    migrations.apply_pending(con, migrations.known_migrations(folder))
+    first = sorted(folder.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(DatabaseError, match="changed after it was applied"):
+        migrations.check(con, migrations.known_migrations(folder))
+    con.close()
+
+
+def test_a_failing_migration_leaves_nothing_applied(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "schema"
+    shutil.copytree(schema_dir(), folder)
+    (folder / "900_broken.sql").write_text("CREATE TABLE ok_table (x INTEGER);\nTHIS IS NOT SQL;")
+    con = duckdb.connect(str(db))
+    with pytest.raises(duckdb.Error):
+        migrations.apply_pending(con, migrations.known_migrations(folder))
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "ok_table" not in tables and "tracks" not in tables
+    con.close()
+
+
+def test_missing_and_corrupt_databases_get_clear_messages(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="no database at"):
+        with open_reader(tmp_path / "absent.duckdb"):
+            pass
+    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt.write_bytes(b"this is not a database" * 1000)
+    with pytest.raises(DatabaseError, match="corrupt.duckdb"):
+        open_writer(corrupt, create=True)
+    with pytest.raises(DatabaseError, match="corrupt.duckdb"):
+        with open_reader(corrupt):
+            pass
