@@ -45,12 +45,21 @@ def write_tone(path: Path, seconds: float = 1.0, freq_hz: float = 440.0, sample_
     return path
 
 
+# Root reads any file regardless of its mode; without these capabilities it is refused like a user.
+WITHOUT_FILE_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                          "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def etl_command(*args: str, db: Path) -> list[str]:
+    return [sys.executable, "-m", "cli.main", "--db", str(db), *args]
+
+
 def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None = None,
-        check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+        check: bool = False, prefix: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run the real `etl` entry point in a subprocess (as a user would)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "--db", str(db), *args],
+        [*(prefix or []), *etl_command(*args, db=db)],
         capture_output=True, text=True, timeout=timeout, env=full_env, cwd=kwargs.pop("cwd", REPO), **kwargs,
     )
     if check and result.returncode != 0:

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl import stages as registry
+from etl.config import Config, params_hash
+from etl.errors import ConfigError
+
+
+def load(tmp_path: Path, toml: str | None = None, env: dict | None = None, cli: dict | None = None) -> Config:
+    file = None
+    if toml is not None:
+        file = tmp_path / "etl.toml"
+        file.write_text(toml)
+    return Config.load(registry.params_types(), file, environ=env or {}, cli=cli)
+
+
+def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
+    toml = "[ingest]\nverify_s = 2.0\nworkers = 4\n[run]\nbatch_size = 50\n"
+    config = load(tmp_path, toml)
+    assert config.params("ingest").verify_s == 2.0 and config.run.batch_size == 50
+    assert config.settings()["ingest"]["verify_s"].origin.startswith("file")
+    config = load(tmp_path, toml, env={"ETL_INGEST_VERIFY_S": "3", "ETL_RUN_BATCH_SIZE": "60"})
+    assert config.params("ingest").verify_s == 3.0 and config.run.batch_size == 60
+    assert config.settings()["ingest"]["verify_s"].origin == "env ETL_INGEST_VERIFY_S"
+    config = load(tmp_path, toml, env={"ETL_INGEST_VERIFY_S": "3"}, cli={"ingest.verify_s": "0.5"})
+    assert config.params("ingest").verify_s == 0.5
+    assert config.settings()["ingest"]["verify_s"].origin == "cli"
+    assert config.engine("ingest", "workers", 1) == 4
+    assert config.settings()["metadata"]["various_artists_aliases"].origin == "default"
+
+
+def test_unknown_keys_and_tables_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'colour' in \\[ingest\\]"):
+        load(tmp_path, "[ingest]\ncolour = 'red'\n")
+    with pytest.raises(ConfigError, match="unknown table \\[nope\\]"):
+        load(tmp_path, "[nope]\nx = 1\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load(tmp_path, cli={"run.nope": "1"})
+
+
+def test_types_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected int"):
+        load(tmp_path, "[run]\nworkers = 'many'\n")
+    with pytest.raises(ConfigError, match="expected bool"):
+        load(tmp_path, env={"ETL_INGEST_INCLUDE_HIDDEN": "perhaps"})
+    with pytest.raises(ConfigError, match="at least 1"):
+        load(tmp_path, cli={"run.workers": "0"})
+    with pytest.raises(ConfigError, match="line"):
+        load(tmp_path, "[run\n")
+    config = load(tmp_path, env={"ETL_METADATA_VARIOUS_ARTISTS_ALIASES": "VA, Sampler"})
+    assert config.params("metadata").various_artists_aliases == ("VA", "Sampler")
+
+
+def test_params_hash_ignores_settings_that_do_not_change_results(tmp_path: Path) -> None:
+    base = load(tmp_path).params("ingest")
+    assert params_hash(base) == params_hash(load(tmp_path, cli={"ingest.include_hidden": "true"}).params("ingest"))
+    assert params_hash(base) != params_hash(load(tmp_path, cli={"ingest.verify_s": "2"}).params("ingest"))
