@@ -9,6 +9,7 @@ dies leaves only `running` rows and uncommitted work, which the next run picks u
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -81,6 +82,34 @@ def default_executor_factory(kind: str, quiet_stderr: bool = True) -> ExecutorFa
     return make
 
 
+class StopSignal:
+    """Ctrl-C as a request: the first press asks the run to stop after committing finished work.
+
+    A handler that only sets a flag never interrupts a DuckDB statement halfway; the loop checks
+    the flag between steps. A second press raises KeyboardInterrupt at once (still safe: every
+    commit is atomic, so at worst the last batch is redone).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextmanager
+    def installed(self) -> Iterator[StopSignal]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 @dataclass
 class RunOptions:
     run_id: str
@@ -91,6 +120,7 @@ class RunOptions:
     executor: str = "process"   # process | inline
     quiet_worker_stderr: bool = True
     progress: ProgressSink = field(default_factory=ProgressSink)
+    stop: StopSignal = field(default_factory=StopSignal)
 
 
 @contextmanager
@@ -202,7 +232,8 @@ class StageRunner:
             return self.report
         self.options.progress.start(self.stage.name, len(pending))
         try:
-            self._process_all(pending)
+            with self.options.stop.installed():
+                self._process_all(pending)
         finally:
             self.report.elapsed_s = time.monotonic() - started
             self.options.progress.finish(self.stage.name)
@@ -223,6 +254,8 @@ class StageRunner:
         chunk_size = self.batch_size if inline else self.stage.chunk_size
         try:
             while queue or inflight or suspects:
+                if self.options.stop.requested:
+                    raise KeyboardInterrupt
                 inflight_items = sum(len(chunk) for chunk in inflight.values())
                 if suspects and not inflight:
                     # After a crash, retry the suspects one at a time to find the culprit.

@@ -56,7 +56,7 @@ def run(
     options = options or RunOptions(run_id=uuid.uuid4().hex[:12], executor=config.run.executor)
     selected = registry.select(stage_names)
     reports: list[StageReport] = []
-    with RunLock(db_path) as lock:
+    with RunLock(db_path) as lock, options.stop.installed():
         writer = open_writer(db_path, create=True)
         try:
             _register_sources(writer, sources or [])
@@ -71,6 +71,8 @@ def run(
             outcome = "error"
             try:
                 for stage in selected:
+                    if options.stop.requested:
+                        raise Interrupted("interrupted: finished work is committed; run again to continue")
                     report = StageRunner(writer, stage, config, options, executor_factory).run()
                     reports.append(report)
                     if on_stage_done is not None:

@@ -120,6 +120,10 @@ def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool) -> None:
         init(params)
 
 
+def _noop() -> None:
+    return None
+
+
 def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]]) -> list[Outcome]:
     return process_chunk(process, items, _worker_params)
 
@@ -137,6 +141,15 @@ class ProcessExecutor:
             initializer=_init_worker,
             initargs=(init, params, quiet_stderr),
         )
+        # Start every worker now with SIGINT ignored, a disposition that survives exec: Ctrl-C in
+        # the terminal then reaches only the coordinator, even while a worker is still starting.
+        # (The pool starts one process per submit while none is idle, so `workers` no-ops do it.)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for _ in range(workers):
+                self._pool.submit(_noop)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
         return self._pool.submit(_run_in_worker, self._process, items)

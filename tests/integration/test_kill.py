@@ -1,0 +1,130 @@
+"""Kill -9 (and Ctrl-C) at random moments: re-running always converges to the uninterrupted result."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.audio_files import tag_file
+from tests.helpers import REPO, corpus, etl, etl_command
+
+FILES = 300
+
+# The tables as a user sees them, minus wall-clock columns.
+SNAPSHOT = {
+    "files": "SELECT path, source, size_bytes, mtime_ns, scan_error, present, track_id FROM files",
+    "tracks": "SELECT * EXCLUDE (ingested_at) FROM tracks",
+    "track_tags": "SELECT * EXCLUDE (read_at) FROM track_tags",
+    "stage_items": "SELECT stage, item_id, status, fingerprint, params_hash, attempts, last_error, retryable "
+                   "FROM stage_items",
+}
+
+
+def make_library(src: Path) -> None:
+    """A few hundred small files: tones, tagged FLACs, exact duplicates, bad files, real recordings."""
+    rng = np.random.default_rng(7)
+    sample_rate = 8000
+    for i in range(FILES - 20):
+        folder = src / f"disc {i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(sample_rate * 0.25)) / sample_rate
+        tone = 0.2 * np.sin(2 * np.pi * (200 + i) * t) + 0.01 * rng.standard_normal(len(t))
+        kind = "flac" if i % 3 == 0 else "wav"
+        path = folder / f"track {i:03d}.{kind}"
+        sf.write(path, tone, sample_rate, format=kind.upper())
+        if kind == "flac":
+            tag_file(path, "flac", {"artist": f"Artist {i % 11}", "title": f"Song {i}", "genre": "Test"})
+    for i in range(10):  # exact duplicates under other names
+        shutil.copyfile(src / f"disc {i % 7}" / f"track {i:03d}.{'flac' if i % 3 == 0 else 'wav'}",
+                        src / f"copy {i}.bin")
+    for i in range(5):
+        (src / f"broken {i}.mp3").write_bytes(b"not audio " * (i + 1))
+    for name in ("sectoid_feelings_40s_ffmpeg.mp3", "wesnoth_traveling_minstrels_30s_lame.mp3"):
+        shutil.copyfile(corpus("mp3_tagged", name), src / name)
+
+
+def snapshot(db: Path, src: Path) -> dict[str, set]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        # Paths differ between the two libraries only in their root.
+        tables = {name: {tuple(str(v).replace(str(src), "SRC") if isinstance(v, str) else v for v in row)
+                         for row in con.execute(sql).fetchall()} for name, sql in SNAPSHOT.items()}
+        counts = con.execute("SELECT count(*), count(DISTINCT path) FROM files").fetchone()
+        assert counts[0] == counts[1]
+        assert con.execute("SELECT count(*) FROM stage_items WHERE status IN ('running', 'pending')").fetchone()[0] == 0
+        return tables
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, set], float]:
+    """The library, its uninterrupted result, and how long the uninterrupted run took."""
+    base = tmp_path_factory.mktemp("reference")
+    src = base / "music"
+    make_library(src)
+    db = base / "etl.duckdb"
+    started = time.monotonic()
+    etl("run", "--source", str(src), "--workers", "2", db=db, check=True)
+    return src, snapshot(db, src), time.monotonic() - started
+
+
+def _copy_library(reference_src: Path, dest: Path) -> Path:
+    shutil.copytree(reference_src, dest, copy_function=shutil.copy2)  # same mtimes
+    return dest
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference, seed: int) -> None:
+    ref_src, expected, full_run_s = reference
+    src = _copy_library(ref_src, tmp_path / "music")
+    db = tmp_path / "etl.duckdb"
+    rng = random.Random(seed)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen(etl_command("run", "--source", str(src), "--workers", "2", db=db),
+                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Anywhere from start-up to the end of the work (each run has less left to do).
+        time.sleep(rng.uniform(0.05, 0.9) * full_run_s)
+        if process.poll() is None:
+            process.kill()
+            kills += 1
+        process.wait()
+    assert kills >= 3, f"runs finished before they could be killed ({kills} kills)"
+    etl("run", db=db, check=True)
+    assert snapshot(db, src) == expected
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, reference) -> None:
+    ref_src, expected, full_run_s = reference
+    src = _copy_library(ref_src, tmp_path / "music")
+    db = tmp_path / "etl.duckdb"
+    # Ctrl-C in a terminal signals the whole foreground process group.
+    process = subprocess.Popen(etl_command("run", "--source", str(src), "--workers", "2", db=db),
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    time.sleep(0.6 * full_run_s)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run finished before Ctrl-C arrived")
+    assert process.returncode == 130, stderr
+    assert "stopped" in stderr and "Traceback" not in stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM stage_items WHERE status = 'running'").fetchone()[0] == 0
+    assert con.execute("SELECT outcome FROM runs").fetchall() == [("interrupted",)]
+    con.close()
+    etl("run", db=db, check=True)
+    assert snapshot(db, src) == expected
