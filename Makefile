@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:
+#   make demo   - venv, install, fetch openly licensed real music, run every stage, show results
+#   make test   - venv, install (if needed), run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Reinstall when the dependency list changes.
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+DEMO_DB    := data/demo.duckdb
+DEMO_MUSIC := data/demo-music
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	scripts/fetch-demo-music.sh $(DEMO_MUSIC)
+	$(BIN)/etl --db $(DEMO_DB) run --source $(DEMO_MUSIC)
+	$(BIN)/etl --db $(DEMO_DB) status
+	$(BIN)/python scripts/example_query.py $(DEMO_DB)
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data
