@@ -6,8 +6,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile as sf
-
 from etl.errors import BadInput
 
 AUDIO_EXTENSIONS = frozenset({
@@ -51,6 +49,7 @@ class AudioInfo:
 
 def _probe_soundfile(path: str, verify_s: float) -> AudioInfo | None:
     """libsndfile: WAV/AIFF/FLAC/OGG/Opus/MP3. Decodes `verify_s` at both ends to catch truncation."""
+    import soundfile as sf  # here, not at the top: `etl status` must not load audio libraries
     try:
         handle = sf.SoundFile(path)
     except sf.LibsndfileError:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from etl.config import Config, params_hash
 from etl.errors import Interrupted
@@ -124,7 +123,7 @@ class RunOptions:
 
 
 @contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
     """Expose an Arrow table to SQL under `name` for the duration of a block."""
     con.register(name, table)
     try:
@@ -183,6 +182,8 @@ class StageRunner:
 
         Doing both at once halves the number of transactions per batch.
         """
+        import pyarrow as pa  # here: `etl status` / `etl query` import this module and must start fast
+
         binds = {"stage": self.stage.name, "params_hash": self.params_hash, "run_id": self.options.run_id}
         with self.writer.transaction() as con:
             if finished:

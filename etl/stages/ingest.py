@@ -13,10 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from etl import audio
 from etl.config import not_hashed, params_hash
@@ -24,6 +21,9 @@ from etl.errors import BadInput, SkipItem, TransientError
 from etl.pool import Outcome
 from etl.resources import sql
 from etl.stage import Stage
+
+if TYPE_CHECKING:
+    import duckdb
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
 
 def discover(con: duckdb.DuckDBPyConnection, params: Params) -> None:
     """Record what is on disk now in `files` (coordinator side, inside the engine's transaction)."""
+    import pyarrow as pa
+
     for (source,) in con.execute(sql("stages/ingest_scan.sql", "sources")).fetchall():
         if not os.path.isdir(source):
             # An unmounted drive must not look like "every file was deleted".
@@ -157,17 +159,17 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     }
 
 
-_RESULT_SCHEMA = pa.schema([
-    ("path", pa.string()), ("track_id", pa.string()), ("size_bytes", pa.int64()),
-    ("container", pa.string()), ("codec", pa.string()), ("duration_s", pa.float64()),
-    ("frames", pa.int64()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-    ("bit_rate_kbps", pa.float64()), ("decode_checked", pa.bool_()),
-])
-
-
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("path", pa.string()), ("track_id", pa.string()), ("size_bytes", pa.int64()),
+        ("container", pa.string()), ("codec", pa.string()), ("duration_s", pa.float64()),
+        ("frames", pa.int64()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
+        ("bit_rate_kbps", pa.float64()), ("decode_checked", pa.bool_()),
+    ])
     rows = [{"path": o.item["path"], **o.result} for o in outcomes if o.status == "done"]
-    ingested = pa.Table.from_pylist(rows, schema=_RESULT_SCHEMA)
+    ingested = pa.Table.from_pylist(rows, schema=schema)
     unusable = pa.table({"path": pa.array([o.item["path"] for o in outcomes if o.status != "done"], pa.string())})
     con.register("ingested", ingested)
     con.register("unusable", unusable)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from etl.config import params_hash
 from etl.errors import BadInput, TransientError
 from etl.pool import Outcome
 from etl.resources import sql
 from etl.stage import Stage
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -164,17 +164,18 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     return read_tags(item["path"], params.various_artists_aliases)
 
 
-_SCHEMA = pa.schema([
-    ("track_id", pa.string()), ("tag_format", pa.string()), ("artist", pa.string()), ("title", pa.string()),
-    ("album", pa.string()), ("album_artist", pa.string()), ("year", pa.int32()), ("date_text", pa.string()),
-    ("genre", pa.string()), ("track_number", pa.int32()), ("track_total", pa.int32()),
-    ("disc_number", pa.int32()), ("compilation", pa.bool_()), ("bpm_tag", pa.float64()), ("key_tag", pa.string()),
-])
-
-
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("track_id", pa.string()), ("tag_format", pa.string()), ("artist", pa.string()), ("title", pa.string()),
+        ("album", pa.string()), ("album_artist", pa.string()), ("year", pa.int32()), ("date_text", pa.string()),
+        ("genre", pa.string()), ("track_number", pa.int32()), ("track_total", pa.int32()),
+        ("disc_number", pa.int32()), ("compilation", pa.bool_()), ("bpm_tag", pa.float64()),
+        ("key_tag", pa.string()),
+    ])
     rows = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
-    tags = pa.Table.from_pylist(rows, schema=_SCHEMA)
+    tags = pa.Table.from_pylist(rows, schema=schema)
     con.register("read_tags", tags)
     try:
         con.execute(sql("stages/metadata_write.sql", "upsert_tags"), {"params_hash": params_hash(params)})

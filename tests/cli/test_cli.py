@@ -1,0 +1,128 @@
+"""The command line as users and scripts see it: names, flags, JSON on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.helpers import copy_corpus, write_tone
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict | None = None):
+    return runner.invoke(app, list(args), env=env or {}, catch_exceptions=False)
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    src = tmp_path / "music"
+    write_tone(src / "a.wav")
+    write_tone(src / "b.flac", freq_hz=330, fmt="FLAC")
+    (src / "bad.mp3").write_text("not audio")
+    return src
+
+
+def test_help_explains_every_command() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("init", "run", "status", "failures", "config"):
+        assert command in result.output
+    run_help = invoke("run", "--help").output
+    for flag in ("--source", "--stage", "--workers", "--retry-failed", "--limit", "--dry-run"):
+        assert flag in run_help
+
+
+def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    assert invoke("--db", db, "init").exit_code == 0
+    result = invoke("--db", db, "--set", "run.executor=inline", "run", "--source", str(library), "--json")
+    assert result.exit_code == 0, result.output
+    reports = {r["stage"]: r for r in json.loads(result.stdout)}
+    assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
+    status = json.loads(invoke("--db", db, "status", "--json").stdout)
+    assert [row["stage"] for row in status] == ["ingest", "metadata"]
+    assert set(status[0]) >= {"stage", "pending", "running", "done", "failed", "skipped"}
+    failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
+    assert [Path(f["path"]).name for f in failures] == ["bad.mp3"]
+    assert failures[0]["reason"].startswith("not an audio file")
+    assert json.loads(invoke("--db", db, "failures", "--stage", "metadata", "--json").stdout) == []
+    table = invoke("--db", db, "status").stdout
+    assert "ingest" in table and "metadata" in table
+
+
+def test_env_db_and_dry_run_and_limit(tmp_path: Path, library: Path) -> None:
+    env = {"ETL_DB": str(tmp_path / "env.duckdb"), "ETL_RUN_EXECUTOR": "inline"}
+    result = invoke("run", "--source", str(library), "--dry-run", "--json", env=env)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["pending"] == 3
+    status = {r["stage"]: r for r in json.loads(invoke("status", "--json", env=env).stdout)}
+    assert status["ingest"]["done"] == 0
+    result = invoke("run", "--limit", "1", "--stage", "ingest", "--json", env=env)
+    assert json.loads(result.stdout)[0]["done"] + json.loads(result.stdout)[0]["failed"] == 1
+    assert [r["stage"] for r in json.loads(result.stdout)] == ["ingest"]
+
+
+def test_retry_failed(tmp_path: Path, library: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    invoke("--db", db, "--set", "run.executor=inline", "run", "--source", str(library))
+    again = json.loads(invoke("--db", db, "--set", "run.executor=inline", "run", "--json").stdout)
+    assert again[0]["pending"] == 0
+    retried = json.loads(invoke("--db", db, "--set", "run.executor=inline", "run", "--retry-failed", "--json").stdout)
+    assert retried[0]["pending"] == 1 and retried[0]["failed"] == 1
+    failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
+    assert failures[0]["attempts"] == 2
+
+
+def test_config_show_reports_origins(tmp_path: Path) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text("[ingest]\nverify_s = 2.5\nworkers = 3\n")
+    result = invoke("--config", str(config), "--set", "run.batch_size=10", "config", "show", "--json",
+                    env={"ETL_METADATA_VARIOUS_ARTISTS_ALIASES": "VA"})
+    settings = json.loads(result.stdout)
+    assert settings["ingest"]["verify_s"] == {"value": 2.5, "origin": f"file {config}"}
+    assert settings["ingest"]["workers"]["value"] == 3
+    assert settings["run"]["batch_size"] == {"value": 10, "origin": "cli"}
+    assert settings["metadata"]["various_artists_aliases"]["origin"] == "env ETL_METADATA_VARIOUS_ARTISTS_ALIASES"
+    assert settings["run"]["max_attempts"]["origin"] == "default"
+    assert "ingest.verify_s" in invoke("--config", str(config), "config", "show").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config", "/nonexistent/etl.toml", "config", "show"], "does not exist"),
+    (["--set", "ingest.nope=1", "config", "show"], "unknown key 'nope'"),
+    (["run", "--stage", "nope"], "unknown stage nope"),
+    (["run", "--source", "/nonexistent/music"], "is not a folder"),
+    (["failures", "--stage", "nope"], "unknown stage nope"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), *args], env={})
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_without_sources_says_what_to_do(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "x.duckdb"), "run"], env={})
+    assert result.exit_code == 1 and "pass --source DIR" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "absent.duckdb"), "--debug", "status"], env={})
+    assert result.exit_code == 1 and "no database at" in str(result.exception)
+
+
+def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from cli.main import app; sys.argv=['etl','--db',%r,'status']\n"
+            "try: app()\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('soundfile','mutagen','pyarrow','torch','madmom','essentia','librosa','polars') if m in sys.modules]\n"
+            "print(heavy)") % str(tmp_path / "absent.duckdb")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert out.stdout.strip().splitlines()[-1] == "[]", out
