@@ -122,6 +122,16 @@ class RunOptions:
     stop: StopSignal = field(default_factory=StopSignal)
 
 
+def _submit(executor: Executor, chunk: list[dict[str, Any]]) -> Future[list[Outcome]]:
+    """Submit, turning "the pool broke before this chunk was sent" into a crashed future."""
+    try:
+        return executor.submit(chunk)
+    except BrokenProcessPool as error:
+        future: Future[list[Outcome]] = Future()
+        future.set_exception(error)
+        return future
+
+
 @contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
     """Expose an Arrow table to SQL under `name` for the duration of a block."""
@@ -261,14 +271,14 @@ class StageRunner:
                 if suspects and not inflight:
                     # After a crash, retry the suspects one at a time to find the culprit.
                     item = suspects.popleft()
-                    inflight[executor.submit([item])] = [item]
+                    inflight[_submit(executor, [item])] = [item]
                 elif not suspects and queue and inflight_items <= self.batch_size:
                     batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
                     self._sync(finished, batch, items)
                     finished, last_commit = [], time.monotonic()
                     for start in range(0, len(batch), chunk_size):
                         chunk = batch[start:start + chunk_size]
-                        inflight[executor.submit(chunk)] = chunk
+                        inflight[_submit(executor, chunk)] = chunk
 
                 done, _ = wait(inflight, timeout=_POLL_S, return_when=FIRST_COMPLETED)
                 crashed: list[dict[str, Any]] = []
@@ -290,10 +300,11 @@ class StageRunner:
                 self.writer.let_readers_in()
         except KeyboardInterrupt:
             with _sigint_deferred():
-                executor.shutdown(cancel=True)
-                for future in list(inflight):
+                for future in list(inflight):  # chunks that finished while we were stopping
                     if future.done() and not future.cancelled() and future.exception() is None:
                         finished.extend(future.result())
+                        del inflight[future]
+                executor.shutdown(cancel=True)
                 if finished:
                     self._sync(finished, [], items)
                 self._release()
@@ -302,7 +313,8 @@ class StageRunner:
                 f"interrupted during {self.stage.name}: finished work is committed; run again to continue"
             ) from None
         finally:
-            executor.shutdown(cancel=True)
+            # Work still in flight means we are leaving early: do not wait for it.
+            executor.shutdown(cancel=bool(inflight))
 
     def _recover_from_crash(self, executor: Executor, crashed: list[dict[str, Any]],
                             inflight: dict[Future[list[Outcome]], list[dict[str, Any]]],
