@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from etl.errors import BadInput
 
@@ -47,6 +48,20 @@ class AudioInfo:
     decode_checked: bool  # head and tail decoded, not just the header read
 
 
+# Formats whose frame count is an estimate from the header (MP3 without an exact Xing/LAME
+# count); a file that decodes to at least this fraction of it is taken at its decoded length.
+_ESTIMATED_LENGTH = frozenset({"MP3"})
+_KEEP_FRACTION = 0.98
+
+
+def _decoded_frames(handle: Any) -> int:
+    handle.seek(0)
+    total = 0
+    while block := len(handle.read(1 << 16, dtype="float32", always_2d=True)):
+        total += block
+    return total
+
+
 def _probe_soundfile(path: str, verify_s: float) -> AudioInfo | None:
     """libsndfile: WAV/AIFF/FLAC/OGG/Opus/MP3. Decodes `verify_s` at both ends to catch truncation."""
     import soundfile as sf  # here, not at the top: `etl status` must not load audio libraries
@@ -60,19 +75,27 @@ def _probe_soundfile(path: str, verify_s: float) -> AudioInfo | None:
             raise BadInput("contains no audio: the stream holds 0 samples")
         if rate <= 0 or handle.channels <= 0:
             raise BadInput(f"invalid header: {rate} Hz, {handle.channels} channels")
+        if verify_s <= 0:
+            return AudioInfo(handle.format, handle.subtype, rate, handle.channels, frames, frames / rate, False)
         check = min(frames, max(1, int(verify_s * rate)))
         try:
             head = handle.read(check, dtype="float32", always_2d=True)
             handle.seek(frames - check)
             tail = handle.read(check, dtype="float32", always_2d=True)
+            truncated = len(head) < check or len(tail) < check
+            if truncated and len(head) == check and handle.format in _ESTIMATED_LENGTH:
+                # The header only estimated the length: decode to the end to learn the truth.
+                decoded = _decoded_frames(handle)
+                if decoded >= _KEEP_FRACTION * frames:
+                    frames, truncated = decoded, False
         except (sf.LibsndfileError, RuntimeError) as error:
             raise BadInput(f"truncated or corrupt {handle.format} data: {error}") from None
-        if len(head) < check or len(tail) < int(check * 0.99):
+        if truncated:
             raise BadInput(
-                f"truncated or corrupt {handle.format}: the header promises {frames / rate:.1f} s "
+                f"truncated or corrupt {handle.format}: the header promises {handle.frames / rate:.1f} s "
                 "but the audio data ends early"
             )
-        return AudioInfo(handle.format, handle.subtype, rate, handle.channels, frames, frames / rate, verify_s > 0)
+        return AudioInfo(handle.format, handle.subtype, rate, handle.channels, frames, frames / rate, True)
 
 
 def _probe_mutagen(path: str) -> AudioInfo | None:
