@@ -181,10 +181,16 @@ class StageRunner:
             "retry_failed": self.options.retry_failed,
             "limit": self.options.limit or _NO_LIMIT,
         }
+        record = None
+        if self.stage.discover is not None:
+            with self.writer.transaction() as con:
+                sources = [row[0] for row in execute(con, "pipeline.sql", "list_sources").fetchall()]
+            self.writer.close()  # readers may come and go while the folders are walked
+            record = self.stage.discover(self.params, sources)
         with self.writer.transaction(rollback=self.options.dry_run) as con:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
-            if self.stage.discover is not None:
-                self.stage.discover(con, self.params)
+            if record is not None:
+                record(con)
             return con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
 
     def _sync(self, finished: list[Outcome], claim: list[dict[str, Any]], items: dict[str, dict[str, Any]]) -> None:

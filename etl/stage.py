@@ -38,8 +38,10 @@ class Stage:
     Params: type = NoParams
     # Loads models once per worker process.
     init_worker: Callable[[Any], None] | None = None
-    # Coordinator-side step before selecting items (ingest scans the source folders here).
-    discover: Callable[[duckdb.DuckDBPyConnection, Any], None] | None = None
+    # Coordinator-side look at the world outside the database before items are selected (ingest
+    # walks the source folders): (params, source folders) -> a function that records what was
+    # found, run inside the engine's transaction. The walk itself holds no database lock.
+    discover: Callable[[Any, list[str]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
     # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
     unavailable: Callable[[Any], str | None] | None = None
     batch_size: int | None = None  # default: [run] batch_size

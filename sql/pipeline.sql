@@ -4,6 +4,9 @@ INSERT INTO sources (path) VALUES ($path) ON CONFLICT (path) DO NOTHING;
 -- name: count_sources
 SELECT count(*) FROM sources;
 
+-- name: list_sources
+SELECT path FROM sources ORDER BY path;
+
 -- name: start_run
 INSERT INTO runs (run_id, pid, host, argv, started_at)
 VALUES ($run_id, $pid, $host, $argv, CAST($started_at AS TIMESTAMPTZ));

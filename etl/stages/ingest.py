@@ -11,7 +11,7 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from etl import audio
 from etl.config import not_hashed, params_hash
 from etl.errors import BadInput, SkipItem, TransientError
 from etl.pool import Outcome
-from etl.resources import sql
+from etl.resources import execute, sql
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -96,28 +96,34 @@ def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
             yield ScanEntry(path, info.st_size, info.st_mtime_ns, name_error)
 
 
-def discover(con: duckdb.DuckDBPyConnection, params: Params) -> None:
-    """Record what is on disk now in `files` (coordinator side, inside the engine's transaction)."""
+def discover(params: Params, sources: list[str]) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Walk the source folders (no database held) and return how to record what is on disk."""
     import pyarrow as pa
 
-    for (source,) in con.execute(sql("stages/ingest_scan.sql", "sources")).fetchall():
+    scans: list[tuple[str, pa.Table]] = []
+    for source in sources:
         if not os.path.isdir(source):
             # An unmounted drive must not look like "every file was deleted".
             log.warning("source folder %s is not reachable; its files are left as they were", source)
             continue
         entries = list(scan_folder(source, params.include_hidden))
-        scanned = pa.table({
+        scans.append((source, pa.table({
             "path": pa.array([e.path for e in entries], pa.string()),
             "size_bytes": pa.array([e.size_bytes for e in entries], pa.int64()),
             "mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
             "scan_error": pa.array([e.scan_error for e in entries], pa.string()),
-        })
-        con.register("scanned", scanned)
-        try:
-            con.execute(sql("stages/ingest_scan.sql", "upsert_files"), {"source": source})
-            con.execute(sql("stages/ingest_scan.sql", "mark_missing"), {"source": source})
-        finally:
-            con.unregister("scanned")
+        })))
+
+    def record(con: duckdb.DuckDBPyConnection) -> None:
+        for source, scanned in scans:
+            con.register("scanned", scanned)
+            try:
+                execute(con, "stages/ingest_scan.sql", "upsert_files", {"source": source})
+                execute(con, "stages/ingest_scan.sql", "mark_missing", {"source": source})
+            finally:
+                con.unregister("scanned")
+
+    return record
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:

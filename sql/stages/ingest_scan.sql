@@ -1,6 +1,3 @@
--- name: sources
-SELECT path FROM sources ORDER BY path;
-
 -- name: upsert_files
 INSERT INTO files (path, source, size_bytes, mtime_ns, scan_error, present)
 SELECT path, $source, size_bytes, mtime_ns, scan_error, true FROM scanned
