@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
-STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml | sha256sum | cut -c1-12)
 DEMO_DB    := data/demo.duckdb
 DEMO_MUSIC := data/demo-music
 
@@ -13,10 +13,10 @@ DEMO_MUSIC := data/demo-music
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml shims/madmom/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,beats]' ./shims/madmom
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -32,6 +32,8 @@ test: install
 bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/beats.py
+	$(BIN)/python bench/crops.py
 
 clean:
 	rm -rf $(VENV) data

@@ -133,3 +133,26 @@ def sha256_file(path: str) -> str:
 
 def has_audio_extension(path: str) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def resample(signal: Any, from_rate: int, to_rate: int) -> Any:
+    """Polyphase resampling with an anti-aliasing filter (scipy), along the first axis."""
+    if from_rate == to_rate:
+        return signal
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    divisor = gcd(from_rate, to_rate)
+    return resample_poly(signal, to_rate // divisor, from_rate // divisor, axis=0).astype(signal.dtype, copy=False)
+
+
+def read_mono(path: str, start_frame: int, frames: int) -> tuple[Any, int]:
+    """`frames` samples from `start_frame` (fewer at the end), downmixed to mono float32."""
+    import soundfile as sf
+
+    with sf.SoundFile(path) as handle:
+        if start_frame:
+            handle.seek(start_frame)
+        block = handle.read(frames, dtype="float32", always_2d=True)
+        return block.mean(axis=1), handle.samplerate

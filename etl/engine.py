@@ -166,6 +166,7 @@ class StageRunner:
         self.batch_size = config.engine(stage.name, "batch_size", stage.batch_size or run.batch_size)
         self.workers = options.workers or config.engine(stage.name, "workers", run.workers)
         self.commit_interval_s = run.commit_interval_s
+        self.artifact_dir = (writer.db_path.parent / run.data_dir / stage.name).resolve()
         self.max_attempts = run.max_attempts
         self.executor_factory = executor_factory or default_executor_factory(
             options.executor, options.quiet_worker_stderr)
@@ -191,7 +192,11 @@ class StageRunner:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
             if record is not None:
                 record(con)
-            return con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+            pending = con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+        if self.stage.artifacts:
+            for item in pending:
+                item["artifact_dir"] = str(self.artifact_dir)
+        return pending
 
     def _sync(self, finished: list[Outcome], claim: list[dict[str, Any]], items: dict[str, dict[str, Any]]) -> None:
         """One transaction: commit finished items (results + state) and claim the next batch.

