@@ -94,3 +94,28 @@ def tag_file(path: Path, kind: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             audio[names.get(key, key.upper())] = [value]
         audio.save()
+
+
+def write_click_track(path: Path, bpm: float, meter: int, seconds: float, offset_s: float = 0.5,
+                      sample_rate: int = 44100) -> list[tuple[float, int]]:
+    """A click track with an accented, lower-pitched downbeat; returns (time_s, position) of every click."""
+    t_click = np.arange(int(0.03 * sample_rate)) / sample_rate
+    signal = np.zeros(int(seconds * sample_rate), dtype=np.float32)
+    clicks = []
+    time_s, index = offset_s, 0
+    while time_s < seconds - 0.1:
+        position = index % meter + 1
+        downbeat = position == 1
+        click = (1.0 if downbeat else 0.5) * np.sin(2 * np.pi * (1500 if downbeat else 800) * t_click)
+        if downbeat:  # a kick under the downbeat, as in music
+            click = click + 0.8 * np.sin(2 * np.pi * 60 * t_click) * np.exp(-t_click * 40) / np.exp(-t_click * 80)
+        start = int(round(time_s * sample_rate))
+        signal[start:start + len(t_click)] += (0.5 * click * np.exp(-t_click * 80)).astype(np.float32)
+        clicks.append((time_s, position))
+        time_s += 60.0 / bpm
+        index += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import soundfile as sf
+
+    sf.write(path, signal, sample_rate)
+    return clicks
