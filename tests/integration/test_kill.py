@@ -27,7 +27,11 @@ SNAPSHOT = {
     "track_tags": "SELECT * EXCLUDE (read_at) FROM track_tags",
     "stage_items": "SELECT stage, item_id, status, fingerprint, params_hash, attempts, last_error, retryable "
                    "FROM stage_items",
+    "beat_grids": "SELECT * EXCLUDE (created_at) FROM beat_grids",
+    "crops": "SELECT * EXCLUDE (created_at) FROM crops",
 }
+# Short sequential crops, so that every file yields artifacts that a kill could leave half-written.
+CROPS = {"ETL_CROPS_MODE": "sequential", "ETL_CROPS_SECONDS": "0.1"}
 
 
 def make_library(src: Path) -> None:
@@ -55,10 +59,14 @@ def make_library(src: Path) -> None:
 
 def snapshot(db: Path, src: Path) -> dict[str, set]:
     con = duckdb.connect(str(db), read_only=True)
+    base = str(db.parent)
     try:
-        # Paths differ between the two libraries only in their root.
-        tables = {name: {tuple(str(v).replace(str(src), "SRC") if isinstance(v, str) else v for v in row)
+        # Paths differ between the two runs only in their root.
+        tables = {name: {tuple(str(v).replace(str(src), "SRC").replace(base, "BASE") if isinstance(v, str)
+                               else (tuple(v) if isinstance(v, list) else v) for v in row)
                          for row in con.execute(sql).fetchall()} for name, sql in SNAPSHOT.items()}
+        artifacts = db.parent / "etl-data"
+        tables["artifact files"] = {str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file()}
         counts = con.execute("SELECT count(*), count(DISTINCT path) FROM files").fetchone()
         assert counts[0] == counts[1]
         assert con.execute("SELECT count(*) FROM stage_items WHERE status IN ('running', 'pending')").fetchone()[0] == 0
@@ -75,8 +83,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     make_library(src)
     db = base / "etl.duckdb"
     started = time.monotonic()
-    etl("run", "--source", str(src), "--workers", "2", db=db, check=True)
-    return src, snapshot(db, src), time.monotonic() - started
+    etl("run", "--source", str(src), "--workers", "2", db=db, check=True, env=CROPS)
+    result = snapshot(db, src)
+    assert len(result["crops"]) > 500 and len(result["artifact files"]) == len(result["crops"])
+    return src, result, time.monotonic() - started
 
 
 def _copy_library(reference_src: Path, dest: Path) -> Path:
@@ -91,17 +101,18 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference, seed: 
     db = tmp_path / "etl.duckdb"
     rng = random.Random(seed)
     kills = 0
-    for _ in range(6):
+    for _ in range(8):
         process = subprocess.Popen(etl_command("run", "--source", str(src), "--workers", "2", db=db),
-                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Anywhere from start-up to the end of the work (each run has less left to do).
-        time.sleep(rng.uniform(0.05, 0.9) * full_run_s)
+                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, **CROPS})
+        # Anywhere from start-up to half of a whole run (each run has less left to do).
+        time.sleep(rng.uniform(0.05, 0.5) * full_run_s)
         if process.poll() is None:
             process.kill()
             kills += 1
         process.wait()
     assert kills >= 3, f"runs finished before they could be killed ({kills} kills)"
-    etl("run", db=db, check=True)
+    etl("run", db=db, check=True, env=CROPS)
     assert snapshot(db, src) == expected
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
@@ -114,7 +125,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, reference) -> None:
     # Ctrl-C in a terminal signals the whole foreground process group.
     process = subprocess.Popen(etl_command("run", "--source", str(src), "--workers", "2", db=db),
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, env={**os.environ, **CROPS})
     time.sleep(0.6 * full_run_s)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -126,5 +137,5 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, reference) -> None:
     assert con.execute("SELECT count(*) FROM stage_items WHERE status = 'running'").fetchone()[0] == 0
     assert con.execute("SELECT outcome FROM runs").fetchall() == [("interrupted",)]
     con.close()
-    etl("run", db=db, check=True)
+    etl("run", db=db, check=True, env=CROPS)
     assert snapshot(db, src) == expected
