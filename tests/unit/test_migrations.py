@@ -24,8 +24,15 @@ EXPECTED_COLUMNS = {
     "stage_items": {"stage", "item_id", "status", "fingerprint", "params_hash", "attempts", "last_error",
                     "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at"},
     "runs": {"run_id", "pid", "host", "argv", "started_at", "finished_at", "outcome"},
+    "beat_grids": {"track_id", "beat_times_s", "beat_positions", "downbeat_times_s", "meter", "bpm",
+                   "bpm_confidence", "tempo_steady", "pulse_strength", "n_beats", "n_bars", "params_hash",
+                   "created_at"},
+    "crops": {"crop_id", "track_id", "crop_index", "mode", "start_sample", "end_sample", "start_s", "end_s",
+              "duration_s", "n_bars", "n_beats", "bpm", "beat_times_s", "beat_positions", "downbeat_times_s",
+              "path", "format", "sample_rate", "channels", "params_hash", "created_at"},
+    "crop_stems": {"crop_id", "stem", "track_id", "path", "format", "sample_rate", "channels", "params_hash"},
 }
-EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v"}
+EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v"}
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

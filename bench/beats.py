@@ -1,0 +1,133 @@
+"""Beat tracking throughput: the beats stage against a bare loop of the same madmom calls.
+
+    python bench/beats.py [--long-minutes 60] [FOLDER ...]
+
+FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Both sides
+decode each track once with soundfile, downmix, resample to 44.1 kHz where needed, and run
+madmom's downbeat RNN + DBN (one network pass gives beats and downbeats), with one worker. The
+naive pair (separate beat and downbeat networks) is timed too, for reference. With
+--long-minutes, the peak memory of tracking one track that long is measured in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AUDIO = {".wav", ".flac", ".ogg", ".mp3"}
+
+
+def default_folders() -> list[Path]:
+    demo = REPO / "data" / "demo-music"
+    return [demo] if demo.is_dir() else [REPO.parent / "shared" / "corpus"]
+
+
+def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
+    import soundfile as sf
+
+    found = []
+    for path in sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in AUDIO):
+        try:
+            if sf.info(path).duration >= min_s:
+                found.append(path)
+        except RuntimeError:
+            pass
+    return found
+
+
+def bare_loop(paths: list[Path], naive: bool = False) -> tuple[float, float]:
+    import soundfile as sf
+    from madmom.audio.signal import Signal
+    from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    from etl.audio import resample
+
+    network, tracker = RNNDownBeatProcessor(), DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
+    beat_network, beat_tracker = RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=100)
+    audio_s = 0.0
+    started = time.perf_counter()
+    for path in paths:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio_s += len(data) / rate
+        signal = Signal(resample(data.mean(axis=1), rate, 44100), sample_rate=44100, num_channels=1)
+        tracker(network(signal))
+        if naive:
+            beat_tracker(beat_network(signal))
+    return time.perf_counter() - started, audio_s
+
+
+def stage_run(folder: Path, db: Path) -> float:
+    from etl import pipeline
+    from etl.engine import RunOptions
+
+    config = pipeline.load_config(None)
+    pipeline.run(db, config, stage_names=["ingest"], sources=[folder], options=RunOptions(run_id="i"))
+    started = time.perf_counter()
+    [report] = pipeline.run(db, config, stage_names=["beats"], options=RunOptions(run_id="b", workers=1))
+    elapsed = time.perf_counter() - started
+    assert report.failed == 0, report
+    return elapsed
+
+
+def long_track_memory(minutes: float, sources: list[Path]) -> None:
+    """Peak RSS of one process tracking a `minutes`-long track (made by repeating real tracks)."""
+    import numpy as np
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.flac"
+        with sf.SoundFile(path, "w", 44100, 1, format="FLAC") as out:
+            written = 0
+            while written < minutes * 60 * 44100:
+                for source in sources:
+                    data, rate = sf.read(source, dtype="float32", always_2d=True)
+                    if rate == 44100:
+                        out.write(data.mean(axis=1))
+                        written += len(data)
+        code = (
+            "import resource, time; from etl.stages import beats; p = beats.Params(); beats.init_worker(p)\n"
+            f"t = time.perf_counter(); g = beats.find_beats({str(path)!r}, {written / 44100}, 44100, p)\n"
+            "print(len(g.beat_times_s), time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+        beats_found, seconds, peak_kb = out.stdout.split()
+        print(f"  {minutes:.0f}-minute track: {int(beats_found):,} beats in {float(seconds):.0f} s, "
+              f"peak memory {int(peak_kb) / 1024:,.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*", type=Path)
+    parser.add_argument("--long-minutes", type=float, default=0)
+    parser.add_argument("--naive", action="store_true", help="also time the separate beat + downbeat networks")
+    args = parser.parse_args()
+    folders = args.folders or default_folders()
+    paths = tracks(folders)
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Path(tmp) / "library"
+        library.mkdir()
+        for i, path in enumerate(paths):
+            (library / f"{i:03d}{path.suffix}").symlink_to(path.resolve())
+        bare_s, audio_s = bare_loop(paths)
+        stage_s = stage_run(library, Path(tmp) / "bench.duckdb")
+    print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one worker:")
+    print(f"  bare loop (decode + downbeat RNN + DBN): {bare_s:7.1f} s  {audio_s / bare_s:6.1f}x realtime")
+    print(f"  beats stage (etl run --stage beats):     {stage_s:7.1f} s  {audio_s / stage_s:6.1f}x realtime")
+    print(f"  stage / bare: {stage_s / bare_s:.2f}x;  coordinator peak memory "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    if args.naive:
+        naive_s, _ = bare_loop(paths, naive=True)
+        print(f"  naive pair (beat RNN+DBN, downbeat RNN+DBN): {audio_s / naive_s:.1f}x realtime")
+    if args.long_minutes:
+        long_track_memory(args.long_minutes, paths)
+
+
+if __name__ == "__main__":
+    main()

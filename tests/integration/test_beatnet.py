@@ -1,0 +1,28 @@
+"""The batched ensemble gives madmom's activations (and so madmom's beats) on real music."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.helpers import corpus
+
+pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
+
+
+@pytest.mark.parametrize("relative", ["librosa_data/Kevin_MacLeod_-_Vibe_Ace.hq.ogg", "madmom/sample.wav"])
+def test_batched_ensemble_matches_madmom(relative: str) -> None:
+    from madmom.audio.signal import Signal
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    from etl.beatnet import downbeat_processor
+
+    data, rate = sf.read(corpus(*relative.split("/")), dtype="float32", always_2d=True)
+    signal = Signal(data.mean(axis=1)[: rate * 30], sample_rate=rate, num_channels=1)
+    expected = RNNDownBeatProcessor()(signal)
+    actual = downbeat_processor()(signal)
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() < 1e-4
+    tracker = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
+    assert np.array_equal(tracker(actual), tracker(expected))
