@@ -120,8 +120,8 @@ def main() -> None:
     print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one worker:")
     print(f"  bare loop (decode + downbeat RNN + DBN): {bare_s:7.1f} s  {audio_s / bare_s:6.1f}x realtime")
     print(f"  beats stage (etl run --stage beats):     {stage_s:7.1f} s  {audio_s / stage_s:6.1f}x realtime")
-    print(f"  stage / bare: {stage_s / bare_s:.2f}x;  coordinator peak memory "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(f"  stage / bare: {stage_s / bare_s:.2f}x;  peak memory of this process (the bare loop: whole "
+          f"tracks at once) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
     if args.naive:
         naive_s, _ = bare_loop(paths, naive=True)
         print(f"  naive pair (beat RNN+DBN, downbeat RNN+DBN): {audio_s / naive_s:.1f}x realtime")

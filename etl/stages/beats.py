@@ -40,7 +40,7 @@ class Params:
     min_pulse: float = 0.1                # mean activation at the beats; below: "no clear pulse"
     steady_tolerance: float = 0.04        # an inter-beat interval within ±4 % of the median is on tempo
     steady_fraction: float = 0.8          # this share on tempo makes the tempo "steady"
-    segment_s: float = 180.0              # long tracks are tracked in segments of this length...
+    segment_s: float = 60.0               # long tracks are tracked in segments of this length...
     margin_s: float = 10.0                # ...each decoded with this much context on both sides
     # "batched": madmom's networks stepped together (etl/beatnet.py, ~4x faster, same activations
     # to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
