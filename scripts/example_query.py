@@ -1,4 +1,4 @@
-"""Print one example query over a store (the demo's last step): tracks with their tags."""
+"""Print one example query over a store (the demo's last step): tracks, tempo, meter, crops."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from rich.table import Table
 from etl.store import open_reader
 
 QUERY = """
-SELECT coalesce(artist, '?') AS artist, coalesce(title, regexp_extract(path, '[^/]+$')) AS title,
-       genre, container, codec, round(duration_s, 1) AS duration_s, sample_rate, n_paths
-FROM tracks_v ORDER BY duration_s DESC
+SELECT coalesce(t.title, regexp_extract(t.path, '[^/]+/[^/]+$')) AS track, t.codec,
+       round(t.duration_s, 1) AS duration_s, round(b.bpm, 1) AS bpm, b.meter, b.tempo_steady,
+       count(c.crop_id) AS crops, round(sum(c.duration_s), 1) AS crop_s
+FROM tracks_v AS t
+LEFT JOIN beat_grids AS b USING (track_id)
+LEFT JOIN crops AS c USING (track_id)
+GROUP BY ALL ORDER BY bpm DESC NULLS LAST
 """
 
 
