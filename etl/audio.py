@@ -147,11 +147,20 @@ def resample(signal: Any, from_rate: int, to_rate: int) -> Any:
     return resample_poly(signal, to_rate // divisor, from_rate // divisor, axis=0).astype(signal.dtype, copy=False)
 
 
-def read_mono(path: str, start_frame: int, frames: int) -> tuple[Any, int]:
-    """`frames` samples from `start_frame` (fewer at the end), downmixed to mono float32."""
+def open_audio(path: str) -> Any:
+    """A soundfile handle for decoding; a file libsndfile cannot decode is bad input, not a bug."""
     import soundfile as sf
 
-    with sf.SoundFile(path) as handle:
+    try:
+        return sf.SoundFile(path)
+    except sf.LibsndfileError as error:
+        raise BadInput(f"cannot decode the audio with libsndfile ({error}); MP4/AAC, WMA and APE files "
+                       "are ingested from their headers only") from None
+
+
+def read_mono(path: str, start_frame: int, frames: int) -> tuple[Any, int]:
+    """`frames` samples from `start_frame` (fewer at the end), downmixed to mono float32."""
+    with open_audio(path) as handle:
         if start_frame:
             handle.seek(start_frame)
         block = handle.read(frames, dtype="float32", always_2d=True)

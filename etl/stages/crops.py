@@ -73,11 +73,10 @@ SEQUENTIAL_DEFAULT_S = 10.0  # sequential crops when neither seconds nor samples
 def first_sound(path: str, silence_dbfs: float, block: int = 1024) -> int:
     """Index of the first block louder than `silence_dbfs` (RMS); reads only the leading silence."""
     import numpy as np
-    import soundfile as sf
 
     threshold = 10 ** (silence_dbfs / 10)
     position = 0
-    with sf.SoundFile(path) as handle:
+    with audio.open_audio(path) as handle:
         while True:
             data = handle.read(block * 64, dtype="float32", always_2d=True)
             if len(data) == 0:
@@ -144,10 +143,9 @@ class SpanReader:
 
     def __init__(self, path: str) -> None:
         import numpy as np
-        import soundfile as sf
 
         self._np = np
-        self._handle = sf.SoundFile(path)
+        self._handle = audio.open_audio(path)
         self._buffer = np.zeros((0, self._handle.channels), dtype="float32")
         self._buffer_start = 0
         self._position = 0  # where the decoder is

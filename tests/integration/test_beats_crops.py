@@ -170,3 +170,16 @@ def test_stem_crops_are_cut_beside_the_mix(tmp_path: Path) -> None:
         assert stem["crop_id"] == crop["crop_id"]
         assert sf.info(stem["path"]).frames == sf.info(crop["path"]).frames
         assert Path(stem["path"]).parent == Path(crop["path"]).parent
+
+
+def test_undecodable_containers_fail_clearly(tmp_path: Path) -> None:
+    from etl.errors import BadInput
+    from tests.audio_files import write_m4a
+
+    path = write_m4a(tmp_path / "aac.m4a", seconds=6.0)
+    with pytest.raises(BadInput, match="cannot decode"):
+        beats.process({"item_id": "m", "path": str(path), "duration_s": 6.0, "sample_rate": 44100}, beats.Params())
+    item = {"item_id": "cd" + "0" * 62, "path": str(path), "sample_rate": 44100, "frames": None, "duration_s": 6.0,
+            "artifact_dir": str(tmp_path / "out")}
+    with pytest.raises(BadInput, match="cannot decode"):
+        crops.process(item, crops.Params(mode="sequential", seconds=2))

@@ -187,3 +187,12 @@ def test_a_failing_writer_rolls_back_the_whole_batch(writer) -> None:
         run_toy(writer, stage=stage)
     assert writer.con.execute("SELECT count(*) FROM doubled").fetchone()[0] == 0
     assert not [v for v in states(writer).values() if v[0] == "done"]
+
+
+def test_a_stage_that_cannot_run_here_is_skipped_with_its_reason(writer) -> None:
+    stage = Stage(name="toy", description="", process=double, Params=ToyParams, items_sql=TOY.items_sql,
+                  unavailable=lambda params: "model toy.pt not found in /models; see README")
+    report = run_toy(writer, stage=stage)
+    assert report.skipped_reason == "model toy.pt not found in /models; see README"
+    assert report.processed == 0
+    assert writer.con.execute("SELECT count(*) FROM stage_items").fetchone()[0] == 0
