@@ -8,6 +8,7 @@ dies leaves only `running` rows and uncommitted work, which the next run picks u
 
 from __future__ import annotations
 
+import itertools
 import signal
 import threading
 import time
@@ -30,6 +31,7 @@ from etl.store import Writer
 
 _NO_LIMIT = 2**62
 _POLL_S = 0.1  # how often an idle coordinator looks for readers waiting to get in
+_PAYLOAD_BATCHES = 10  # payloads are fetched this many batches ahead, in one query
 
 
 def stage_sql(stage: Stage, name: str) -> str:
@@ -192,11 +194,7 @@ class StageRunner:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
             if record is not None:
                 record(con)
-            pending = con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
-        if self.stage.artifacts:
-            for item in pending:
-                item["artifact_dir"] = str(self.artifact_dir)
-        return pending
+            return con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
 
     def _sync(self, finished: list[Outcome], claim: list[dict[str, Any]], items: dict[str, dict[str, Any]]) -> None:
         """One transaction: commit finished items (results + state) and claim the next batch.
@@ -234,6 +232,22 @@ class StageRunner:
         items.update((item["item_id"], item) for item in claim)
         if finished:
             self.options.progress.advance(self.stage.name, len(finished))
+
+    def _load_payloads(self, window: list[dict[str, Any]]) -> None:
+        """Fetch the payload columns of the next items (a few batches at a time: bounded memory,
+        one query per window rather than per batch)."""
+        import pyarrow as pa
+
+        wanted = pa.table({"item_id": [item["item_id"] for item in window]})
+        con = self.writer.con
+        with _registered(con, "claimed_batch", wanted):
+            rows = con.sql(stage_sql(self.stage, "payload")).to_arrow_table().to_pylist()
+        by_id = {row["item_id"]: row for row in rows}
+        for item in window:
+            item.update(by_id[item["item_id"]])
+            item["payload_loaded"] = True
+            if self.stage.artifacts:
+                item["artifact_dir"] = str(self.artifact_dir)
 
     def _release(self) -> None:
         with self.writer.transaction() as con:
@@ -285,6 +299,9 @@ class StageRunner:
                     inflight[_submit(executor, [item])] = [item]
                 elif not suspects and queue and inflight_items <= self.batch_size:
                     batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+                    if not batch[0].get("payload_loaded"):
+                        ahead = list(itertools.islice(queue, _PAYLOAD_BATCHES * self.batch_size - len(batch)))
+                        self._load_payloads(batch + ahead)
                     self._sync(finished, batch, items)
                     finished, last_commit = [], time.monotonic()
                     for start in range(0, len(batch), chunk_size):

@@ -2,9 +2,11 @@
 -- query (sql/stages/<stage>.sql, never user input); everything else is bound as parameters.
 
 -- name: pending
+-- Ids only: payloads (paths, beat lists...) are fetched batch by batch when claimed, so a run
+-- over millions of items does not hold them all in memory.
 WITH items AS ({items}),
 state AS (SELECT item_id, status, fingerprint, attempts, retryable FROM stage_items WHERE stage = $stage)
-SELECT items.*, md5($params_hash || '|' || items.input_fp) AS fingerprint,
+SELECT items.item_id, md5($params_hash || '|' || items.input_fp) AS fingerprint,
        state.item_id IS NOT NULL AS has_state
 FROM items LEFT JOIN state ON state.item_id = items.item_id
 WHERE state.item_id IS NULL
@@ -13,6 +15,10 @@ WHERE state.item_id IS NULL
    OR (state.status = 'failed' AND state.attempts < $max_attempts AND (state.retryable OR $retry_failed))
 ORDER BY items.item_id
 LIMIT $limit;
+
+-- name: payload
+WITH items AS ({items})
+SELECT items.* FROM items WHERE item_id IN (SELECT item_id FROM claimed_batch);
 
 -- name: counts
 WITH items AS ({items}),
