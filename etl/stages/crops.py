@@ -296,7 +296,8 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     for name, table in (("new_crops", crop_table), ("new_crop_stems", stem_table), ("replaced", replaced)):
         con.register(name, table)
     try:
-        for statement in ("delete_stems", "delete_crops", "insert_crops", "insert_stems"):
+        for statement in ("delete_features", "delete_stem_features", "delete_stems", "delete_crops",
+                          "insert_crops", "insert_stems"):
             execute(con, "stages/crops_write.sql", statement, {"params_hash": params_hash(params)})
     finally:
         for name in ("new_crops", "new_crop_stems", "replaced"):

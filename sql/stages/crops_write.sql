@@ -1,5 +1,15 @@
 -- A track's crops are replaced as a whole: rows of other parameters go with the new ones in.
 
+-- name: delete_features
+-- Features of crops that the new set no longer has (same-id crops keep theirs).
+DELETE FROM crop_features
+WHERE track_id IN (SELECT track_id FROM replaced) AND crop_id NOT IN (SELECT crop_id FROM new_crops);
+
+-- name: delete_stem_features
+DELETE FROM crop_stem_features
+WHERE crop_id IN (SELECT crop_id FROM crops WHERE track_id IN (SELECT track_id FROM replaced))
+  AND crop_id NOT IN (SELECT crop_id FROM new_crops);
+
 -- name: delete_stems
 DELETE FROM crop_stems WHERE track_id IN (SELECT track_id FROM replaced);
 

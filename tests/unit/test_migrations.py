@@ -31,8 +31,21 @@ EXPECTED_COLUMNS = {
               "duration_s", "n_bars", "n_beats", "bpm", "beat_times_s", "beat_positions", "downbeat_times_s",
               "path", "format", "sample_rate", "channels", "params_hash", "created_at"},
     "crop_stems": {"crop_id", "stem", "track_id", "path", "format", "sample_rate", "channels", "params_hash"},
+    "crop_features": {
+        "crop_id", "track_id", "loudness_hash", "loudness_integrated_lufs", "loudness_range_lu",
+        "loudness_short_term_max_lufs", "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db",
+        "clipping_ratio", "spectral_hash", "spectral_centroid_hz", "spectral_bandwidth_hz", "spectral_rolloff_hz",
+        "spectral_flatness", "spectral_flux", "zero_crossing_rate", "mfcc_mean", "band_bass_rms_dbfs",
+        "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs", "tonal_hash", "chroma_mean",
+        "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot", "rhythm_hash", "bpm_grid",
+        "bpm_crop", "bpm_agrees", "onset_rate_hz", "danceability", "series_hash", "series_loudness_lufs",
+        "series_rms_dbfs", "series_centroid_hz"},
+    "crop_stem_features": {
+        "crop_id", "stem", "loudness_integrated_lufs", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db",
+        "spectral_centroid_hz", "spectral_flatness", "band_bass_rms_dbfs", "band_low_mid_rms_dbfs",
+        "band_mid_rms_dbfs", "band_air_rms_dbfs", "params_hash"},
 }
-EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v"}
+EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

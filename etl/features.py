@@ -1,0 +1,204 @@
+"""Feature extractors: pure functions of a decoded crop, one per feature group.
+
+`Decoded` holds what several groups share — the signal (stereo and mono) and one magnitude
+STFT — so a crop is decoded once and transformed once whatever groups run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+N_FFT = 2048
+HOP = 512
+# Multiband RMS band edges in Hz (the last band runs to Nyquist).
+BANDS = {"bass": (20.0, 250.0), "low_mid": (250.0, 2000.0), "mid": (2000.0, 8000.0), "air": (8000.0, None)}
+PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+_FLAT_TO_SHARP = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
+# Camelot wheel: number per tonic, "B" for major, "A" for minor.
+_CAMELOT_MAJOR = {"B": 1, "F#": 2, "C#": 3, "G#": 4, "D#": 5, "A#": 6, "F": 7, "C": 8, "G": 9, "D": 10, "A": 11, "E": 12}
+_CAMELOT_MINOR = {"G#": 1, "D#": 2, "A#": 3, "F": 4, "C": 5, "G": 6, "D": 7, "A": 8, "E": 9, "B": 10, "F#": 11, "C#": 12}
+
+
+def db(value: float, floor: float = 1e-12) -> float | None:
+    """20·log10 of an amplitude; None for digital silence (no -inf in the store)."""
+    return 20 * math.log10(value) if value > floor else None
+
+
+def finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+@dataclass
+class Decoded:
+    stereo: np.ndarray          # (samples, channels) float32
+    sample_rate: int
+    mono: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mono = self.stereo.mean(axis=1).astype(np.float32)
+
+    @cached_property
+    def magnitude(self) -> np.ndarray:
+        import librosa
+
+        return np.abs(librosa.stft(self.mono, n_fft=N_FFT, hop_length=HOP))
+
+
+def read(path: str) -> Decoded:
+    from etl import audio
+
+    with audio.open_audio(path) as handle:
+        return Decoded(handle.read(dtype="float32", always_2d=True), handle.samplerate)
+
+
+def level_stats(signal: Decoded) -> dict[str, Any]:
+    """Sample peak, RMS, crest factor, clipping: exact checks on a sine of known level."""
+    x = signal.stereo
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+    peak_db, rms_db = db(peak), db(rms)
+    return {
+        "sample_peak_dbfs": peak_db,
+        "rms_dbfs": rms_db,
+        "crest_factor_db": peak_db - rms_db if peak_db is not None and rms_db is not None else None,
+        "clipping_ratio": float(np.mean(np.abs(x) >= 10 ** (-0.01 / 20))) if x.size else 0.0,
+    }
+
+
+def integrated_lufs(signal: Decoded) -> float | None:
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(signal.sample_rate)
+    if len(signal.stereo) < int(0.4 * signal.sample_rate):  # shorter than one gating block
+        return None
+    return finite(meter.integrated_loudness(signal.stereo.astype(np.float64)))
+
+
+def _ebur128(signal: Decoded) -> tuple[np.ndarray, np.ndarray, float]:
+    """essentia's EBU R128 meter: momentary and short-term series, loudness range."""
+    import essentia.standard as es
+
+    stereo = signal.stereo if signal.stereo.shape[1] == 2 else np.repeat(signal.mono[:, None], 2, axis=1)
+    momentary, short_term, _, loudness_range = es.LoudnessEBUR128(sampleRate=signal.sample_rate)(
+        np.ascontiguousarray(stereo, dtype=np.float32))
+    return np.asarray(momentary), np.asarray(short_term), float(loudness_range)
+
+
+def true_peak_dbtp(signal: Decoded) -> float | None:
+    from scipy.signal import resample_poly
+
+    upsampled = resample_poly(signal.stereo, 4, 1, axis=0)  # BS.1770 annex 2: 4x oversampling
+    return db(float(np.max(np.abs(upsampled)))) if upsampled.size else None
+
+
+def loudness(signal: Decoded) -> dict[str, Any]:
+    _, short_term, loudness_range = _ebur128(signal)
+    return {
+        "loudness_integrated_lufs": integrated_lufs(signal),
+        "loudness_range_lu": finite(loudness_range),
+        "loudness_short_term_max_lufs": finite(float(short_term.max())) if short_term.size else None,
+        "true_peak_dbtp": true_peak_dbtp(signal),
+        **level_stats(signal),
+    }
+
+
+def band_rms(signal: Decoded) -> dict[str, Any]:
+    from scipy.signal import butter, sosfilt
+
+    nyquist = signal.sample_rate / 2
+    out = {}
+    for name, (low, high) in BANDS.items():
+        if low >= nyquist * 0.95:
+            out[f"band_{name}_rms_dbfs"] = None
+            continue
+        if high is None or high >= nyquist * 0.95:
+            sos = butter(4, low, btype="highpass", fs=signal.sample_rate, output="sos")
+        else:
+            sos = butter(4, [low, high], btype="bandpass", fs=signal.sample_rate, output="sos")
+        filtered = sosfilt(sos, signal.mono)
+        out[f"band_{name}_rms_dbfs"] = db(float(np.sqrt(np.mean(filtered ** 2))))
+    return out
+
+
+def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
+    import librosa
+
+    magnitude, rate = signal.magnitude, signal.sample_rate
+    power = magnitude ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=rate)
+    flux = np.sqrt(np.sum(np.maximum(np.diff(magnitude, axis=1), 0) ** 2, axis=0))
+    return {
+        "spectral_centroid_hz": float(librosa.feature.spectral_centroid(S=magnitude, sr=rate).mean()),
+        "spectral_bandwidth_hz": float(librosa.feature.spectral_bandwidth(S=magnitude, sr=rate).mean()),
+        "spectral_rolloff_hz": float(librosa.feature.spectral_rolloff(S=magnitude, sr=rate, roll_percent=0.85).mean()),
+        "spectral_flatness": float(librosa.feature.spectral_flatness(S=magnitude).mean()),
+        "spectral_flux": float(flux.mean()) if flux.size else 0.0,
+        "zero_crossing_rate": float(librosa.feature.zero_crossing_rate(signal.mono, hop_length=HOP).mean()),
+        "mfcc_mean": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc).mean(axis=1).tolist(),
+        **band_rms(signal),
+    }
+
+
+def key_names(tonic: str, mode: str) -> tuple[str, str, str]:
+    """Essentia's tonic (which may be flat) -> (sharp tonic, "F# minor", Camelot "11A")."""
+    tonic = _FLAT_TO_SHARP.get(tonic, tonic)
+    camelot = (f"{_CAMELOT_MAJOR[tonic]}B" if mode == "major" else f"{_CAMELOT_MINOR[tonic]}A")
+    return tonic, f"{tonic} {mode}", camelot
+
+
+def tonal(signal: Decoded) -> dict[str, Any]:
+    import essentia.standard as es
+    import librosa
+
+    chroma = librosa.feature.chroma_stft(S=signal.magnitude ** 2, sr=signal.sample_rate).mean(axis=1)
+    chroma = chroma / chroma.max() if chroma.max() > 0 else chroma
+    tonic, mode, strength = es.KeyExtractor(sampleRate=signal.sample_rate)(signal.mono)
+    tonic, name, camelot = key_names(tonic, mode)
+    return {"chroma_mean": chroma.tolist(), "key_tonic": tonic, "key_mode": mode, "key_strength": float(strength),
+            "key_name": name, "key_camelot": camelot}
+
+
+def rhythm(signal: Decoded, bpm_grid: float | None, agree_tolerance: float = 0.04) -> dict[str, Any]:
+    import essentia.standard as es
+    import librosa
+
+    from etl.audio import resample
+
+    mono44 = resample(signal.mono, signal.sample_rate, 44100)  # RhythmExtractor2013 assumes 44.1 kHz
+    bpm_crop = float(es.RhythmExtractor2013(method="multifeature")(mono44)[0])
+    danceability = float(es.Danceability(sampleRate=44100)(mono44)[0])
+    envelope = librosa.onset.onset_strength(S=librosa.amplitude_to_db(signal.magnitude), sr=signal.sample_rate)
+    onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=signal.sample_rate, hop_length=HOP)
+    duration_s = len(signal.mono) / signal.sample_rate
+    return {
+        "bpm_grid": bpm_grid,
+        "bpm_crop": bpm_crop if bpm_crop > 0 else None,
+        "bpm_agrees": (abs(bpm_crop / bpm_grid - 1) <= agree_tolerance) if bpm_grid and bpm_crop > 0 else None,
+        "onset_rate_hz": len(onsets) / duration_s if duration_s > 0 else None,
+        "danceability": danceability,
+    }
+
+
+def _steps(values: np.ndarray, steps: int) -> list[float]:
+    if values.size == 0:
+        return []
+    positions = np.linspace(0, len(values) - 1, steps)
+    return np.interp(positions, np.arange(len(values)), values).astype(np.float32).tolist()
+
+
+def series(signal: Decoded, steps: int) -> dict[str, Any]:
+    import librosa
+
+    momentary, _, _ = _ebur128(signal)
+    rms = librosa.feature.rms(S=signal.magnitude, frame_length=N_FFT)[0]
+    centroid = librosa.feature.spectral_centroid(S=signal.magnitude, sr=signal.sample_rate)[0]
+    return {
+        "series_loudness_lufs": _steps(np.maximum(momentary, -120.0), steps),
+        "series_rms_dbfs": _steps(20 * np.log10(np.maximum(rms, 1e-6)), steps),
+        "series_centroid_hz": _steps(centroid, steps),
+    }

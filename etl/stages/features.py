@@ -1,0 +1,147 @@
+"""features (per crop): loudness, spectral, tonal, rhythm and time-series feature groups.
+
+Each crop is decoded once and transformed once (etl/features.py shares the signal and the STFT
+across extractors). Every group can be switched off; each group stores the hash of its own
+parameters beside its columns, and the worker computes only the groups whose stored hash differs
+from the current one — so switching a group on later computes just that group for existing crops.
+Stem crops (when the stems stage has made them) get the loudness and spectral stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from etl import features
+from etl.config import params_hash
+from etl.pool import Outcome
+from etl.resources import execute
+from etl.stage import Stage
+
+if TYPE_CHECKING:
+    import duckdb
+
+GROUPS = ("loudness", "spectral", "tonal", "rhythm", "series")
+
+
+@dataclass(frozen=True)
+class Params:
+    loudness: bool = True
+    spectral: bool = True
+    tonal: bool = True
+    rhythm: bool = True
+    series: bool = True
+    n_mfcc: int = 13                 # spectral
+    bpm_agree_tolerance: float = 0.04  # rhythm: grid and crop BPM within this share "agree"
+    series_steps: int = 256          # series: points per crop
+
+
+# Which parameters belong to which group (a group's hash covers only its own).
+_GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance",), "series": ("series_steps",)}
+
+
+def group_hash(params: Params, group: str) -> str:
+    values = {name: getattr(params, name) for name in _GROUP_FIELDS.get(group, ())}
+    return hashlib.sha256(json.dumps([group, values], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def unavailable(params: Params) -> str | None:
+    needs = {"librosa": "pip install 'music-etl[features]'", "pyloudnorm": "pip install 'music-etl[features]'"}
+    if params.tonal or params.rhythm or params.loudness:
+        needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
+    missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
+    done = item.get("group_hashes") or {}
+    return [g for g in GROUPS if getattr(params, g) and done.get(g) != group_hash(params, g)]
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    todo = stale_groups(item, params)
+    signal = features.read(item["path"])
+    values: dict[str, Any] = {}
+    if "loudness" in todo:
+        values.update(features.loudness(signal))
+    if "spectral" in todo:
+        values.update(features.spectral(signal, params.n_mfcc))
+    if "tonal" in todo:
+        values.update(features.tonal(signal))
+    if "rhythm" in todo:
+        values.update(features.rhythm(signal, item.get("bpm_grid"), params.bpm_agree_tolerance))
+    if "series" in todo:
+        values.update(features.series(signal, params.series_steps))
+    stems = []
+    if "loudness" in todo or "spectral" in todo:
+        for stem in item.get("stems") or []:
+            stem_signal = features.read(stem["path"])
+            spectral = features.spectral(stem_signal, params.n_mfcc)
+            stems.append({"stem": stem["stem"], "loudness_integrated_lufs": features.integrated_lufs(stem_signal),
+                          **features.level_stats(stem_signal),
+                          **{k: v for k, v in spectral.items() if k in _STEM_SPECTRAL}})
+    return {"groups": {g: group_hash(params, g) for g in todo}, "values": values, "stems": stems}
+
+
+_STEM_SPECTRAL = ("spectral_centroid_hz", "spectral_flatness", "band_bass_rms_dbfs", "band_low_mid_rms_dbfs",
+                  "band_mid_rms_dbfs", "band_air_rms_dbfs")
+
+
+def _group_columns() -> dict[str, list[str]]:
+    """crop_features columns per group (sql/stages/features_write.sql updates each group's set)."""
+    return {
+        "loudness": ["loudness_integrated_lufs", "loudness_range_lu", "loudness_short_term_max_lufs",
+                     "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "clipping_ratio"],
+        "spectral": ["spectral_centroid_hz", "spectral_bandwidth_hz", "spectral_rolloff_hz", "spectral_flatness",
+                     "spectral_flux", "zero_crossing_rate", "mfcc_mean", "band_bass_rms_dbfs",
+                     "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs"],
+        "tonal": ["chroma_mean", "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot"],
+        "rhythm": ["bpm_grid", "bpm_crop", "bpm_agrees", "onset_rate_hz", "danceability"],
+        "series": ["series_loudness_lufs", "series_rms_dbfs", "series_centroid_hz"],
+    }
+
+
+def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    done = [o for o in outcomes if o.status == "done"]
+    crops = pa.table({"crop_id": [o.item_id for o in done], "track_id": [o.item["track_id"] for o in done]})
+    con.register("feature_crops", crops)
+    try:
+        execute(con, "stages/features_write.sql", "ensure_rows")
+    finally:
+        con.unregister("feature_crops")
+    for group, columns in _group_columns().items():
+        rows = [{"crop_id": o.item_id, "group_hash": o.result["groups"][group],
+                 **{c: o.result["values"].get(c) for c in columns}} for o in done if group in o.result["groups"]]
+        if not rows:
+            continue
+        con.register("batch", pa.Table.from_pylist(rows))
+        try:
+            execute(con, "stages/features_write.sql", f"update_{group}")
+        finally:
+            con.unregister("batch")
+    stems = [{"crop_id": o.item_id, **row} for o in done for row in o.result["stems"]]
+    if stems:
+        con.register("stem_features", pa.Table.from_pylist(stems))
+        try:
+            execute(con, "stages/features_write.sql", "upsert_stems", {"params_hash": params_hash(params)})
+        finally:
+            con.unregister("stem_features")
+
+
+STAGE = Stage(
+    name="features",
+    description="loudness, spectral, tonal, rhythm and time-series features per crop",
+    items_sql="stages/features.sql",
+    process=process,
+    write=write,
+    needs=("crops",),
+    Params=Params,
+    unavailable=unavailable,
+    batch_size=32,
+    chunk_size=2,
+)
