@@ -31,7 +31,7 @@ def bare_loop(crops: list[tuple[str, float | None]]) -> tuple[float, dict[str, f
         "spectral": lambda s, bpm: features.spectral(s),
         "tonal": lambda s, bpm: features.tonal(s),
         "rhythm": lambda s, bpm: features.rhythm(s, bpm),
-        "series": lambda s, bpm: features.series(s, 256),
+        "series": lambda s, bpm: features.series(s, 256),  # shares the loudness group's EBU R128 meter
     }
     spent = dict.fromkeys(groups, 0.0)
     started = time.perf_counter()

@@ -43,6 +43,16 @@ class Decoded:
         self.mono = self.stereo.mean(axis=1).astype(np.float32)
 
     @cached_property
+    def ebur128(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """essentia's EBU R128 meter (momentary and short-term series, loudness range), once."""
+        import essentia.standard as es
+
+        stereo = self.stereo if self.stereo.shape[1] == 2 else np.repeat(self.mono[:, None], 2, axis=1)
+        momentary, short_term, _, loudness_range = es.LoudnessEBUR128(sampleRate=self.sample_rate)(
+            np.ascontiguousarray(stereo, dtype=np.float32))
+        return np.asarray(momentary), np.asarray(short_term), float(loudness_range)
+
+    @cached_property
     def magnitude(self) -> np.ndarray:
         import librosa
 
@@ -79,16 +89,6 @@ def integrated_lufs(signal: Decoded) -> float | None:
     return finite(meter.integrated_loudness(signal.stereo.astype(np.float64)))
 
 
-def _ebur128(signal: Decoded) -> tuple[np.ndarray, np.ndarray, float]:
-    """essentia's EBU R128 meter: momentary and short-term series, loudness range."""
-    import essentia.standard as es
-
-    stereo = signal.stereo if signal.stereo.shape[1] == 2 else np.repeat(signal.mono[:, None], 2, axis=1)
-    momentary, short_term, _, loudness_range = es.LoudnessEBUR128(sampleRate=signal.sample_rate)(
-        np.ascontiguousarray(stereo, dtype=np.float32))
-    return np.asarray(momentary), np.asarray(short_term), float(loudness_range)
-
-
 def true_peak_dbtp(signal: Decoded) -> float | None:
     from scipy.signal import resample_poly
 
@@ -97,7 +97,7 @@ def true_peak_dbtp(signal: Decoded) -> float | None:
 
 
 def loudness(signal: Decoded) -> dict[str, Any]:
-    _, short_term, loudness_range = _ebur128(signal)
+    _, short_term, loudness_range = signal.ebur128
     return {
         "loudness_integrated_lufs": integrated_lufs(signal),
         "loudness_range_lu": finite(loudness_range),
@@ -163,14 +163,15 @@ def tonal(signal: Decoded) -> dict[str, Any]:
             "key_name": name, "key_camelot": camelot}
 
 
-def rhythm(signal: Decoded, bpm_grid: float | None, agree_tolerance: float = 0.04) -> dict[str, Any]:
+def rhythm(signal: Decoded, bpm_grid: float | None, agree_tolerance: float = 0.04,
+           method: str = "degara") -> dict[str, Any]:
     import essentia.standard as es
     import librosa
 
     from etl.audio import resample
 
     mono44 = resample(signal.mono, signal.sample_rate, 44100)  # RhythmExtractor2013 assumes 44.1 kHz
-    bpm_crop = float(es.RhythmExtractor2013(method="multifeature")(mono44)[0])
+    bpm_crop = float(es.RhythmExtractor2013(method=method)(mono44)[0])
     danceability = float(es.Danceability(sampleRate=44100)(mono44)[0])
     envelope = librosa.onset.onset_strength(S=librosa.amplitude_to_db(signal.magnitude), sr=signal.sample_rate)
     onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=signal.sample_rate, hop_length=HOP)
@@ -194,7 +195,7 @@ def _steps(values: np.ndarray, steps: int) -> list[float]:
 def series(signal: Decoded, steps: int) -> dict[str, Any]:
     import librosa
 
-    momentary, _, _ = _ebur128(signal)
+    momentary, _, _ = signal.ebur128
     rms = librosa.feature.rms(S=signal.magnitude, frame_length=N_FFT)[0]
     centroid = librosa.feature.spectral_centroid(S=signal.magnitude, sr=signal.sample_rate)[0]
     return {

@@ -119,3 +119,20 @@ def test_groups_switch_on_later_and_only_that_group_is_computed(tmp_path: Path, 
     assert all(r["key_name"] for r in after)
     assert [r["loudness_integrated_lufs"] for r in after] == [r["loudness_integrated_lufs"] for r in before]
     assert after[0]["track_bpm"] == pytest.approx(120.0, rel=0.01) and after[0]["meter"] == 4
+
+
+def test_stem_crops_get_loudness_and_spectral_stats(tmp_path: Path) -> None:
+    from tests.helpers import write_tone
+
+    mix = write_tone(tmp_path / "mix.wav", seconds=4.0, sample_rate=44100, channels=2)
+    drums = write_tone(tmp_path / "drums.wav", seconds=4.0, sample_rate=44100, channels=2, freq_hz=100.0)
+    item = {"item_id": "c1", "track_id": "t1", "path": str(mix), "bpm_grid": None, "group_hashes": {},
+            "stems": [{"stem": "drums", "path": str(drums)}]}
+    params = stage.Params(tonal=False, rhythm=False, series=False)
+    result = stage.process(item, params)
+    [drum_stats] = result["stems"]
+    assert drum_stats["stem"] == "drums"
+    assert drum_stats["sample_peak_dbfs"] == pytest.approx(20 * math.log10(0.3), abs=0.05)
+    assert drum_stats["band_bass_rms_dbfs"] > drum_stats["band_mid_rms_dbfs"] + 30  # a 100 Hz tone
+    assert drum_stats["loudness_integrated_lufs"] is not None
+    assert set(result["groups"]) == {"loudness", "spectral"}
