@@ -5,7 +5,8 @@
 FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Ingest
 and beats run first (untimed). Then, with one worker, the crops stage (8-bar beat-aligned FLAC
 crops) and a bare loop that cuts exactly the same spans: open each track once, read span after
-span, fade, write FLAC. Seconds of audio per second are of the source audio covered by crops.
+span, fade, write FLAC (after the same leading-silence scan the stage makes per track). Seconds
+of audio per second are of the source audio covered by crops.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import soundfile as sf
 
 from etl import pipeline
 from etl.engine import RunOptions
-from etl.stages.crops import Params, fade
+from etl.stages.crops import Params, fade, first_sound
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = {".wav", ".flac", ".ogg", ".mp3"}
@@ -39,6 +40,7 @@ def bare_loop(db: Path, out: Path) -> float:
         if path != current:
             if handle is not None:
                 handle.close()
+            first_sound(path, params.silence_dbfs)
             handle, current = sf.SoundFile(path), path
         handle.seek(start)
         block = fade(handle.read(end - start, dtype="float32", always_2d=True), handle.samplerate, params.fade_ms)
@@ -74,7 +76,7 @@ def main() -> None:
         out.mkdir()
         bare_s = bare_loop(db, out)
     print(f"crops: {report.done} tracks -> {crops} crops covering {audio_s / 60:.1f} min of audio, one worker:")
-    print(f"  bare loop (seek, read, fade, write FLAC): {bare_s:6.2f} s  {audio_s / bare_s:7.1f} s of audio/s  "
+    print(f"  bare loop (scan, seek, read, fade, write): {bare_s:6.2f} s  {audio_s / bare_s:7.1f} s of audio/s  "
           f"{crops / bare_s:6.1f} crops/s")
     print(f"  crops stage (etl run --stage crops):      {stage_s:6.2f} s  {audio_s / stage_s:7.1f} s of audio/s  "
           f"{crops / stage_s:6.1f} crops/s")

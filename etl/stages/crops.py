@@ -165,7 +165,7 @@ class SpanReader:
         if missing > 0:
             more = self._handle.read(missing, dtype="float32", always_2d=True)
             self._position += len(more)
-            self._buffer = np.concatenate([self._buffer, more])
+            self._buffer = np.concatenate([self._buffer, more]) if len(self._buffer) else more
         return self._buffer[: end - start]
 
     def close(self) -> None:
