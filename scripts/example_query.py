@@ -1,4 +1,4 @@
-"""Print one example query over a store (the demo's last step): tracks, tempo, meter, crops."""
+"""Print one example query over a store (the demo's last step): per track, its crops' features."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from rich.table import Table
 from etl.store import open_reader
 
 QUERY = """
-SELECT coalesce(t.title, regexp_extract(t.path, '[^/]+/[^/]+$')) AS track, t.codec,
-       round(t.duration_s, 1) AS duration_s, round(b.bpm, 1) AS bpm, b.meter, b.tempo_steady,
-       count(c.crop_id) AS crops, round(sum(c.duration_s), 1) AS crop_s
-FROM tracks_v AS t
-LEFT JOIN beat_grids AS b USING (track_id)
-LEFT JOIN crops AS c USING (track_id)
+SELECT coalesce(title, regexp_extract(track_path, '[^/]+/[^/]+$')) AS track,
+       round(any_value(track_bpm), 1) AS bpm, any_value(meter) AS meter, count(*) AS crops,
+       mode(key_name) AS key, round(avg(loudness_integrated_lufs), 1) AS lufs,
+       round(avg(spectral_centroid_hz)) AS centroid_hz, round(avg(danceability), 2) AS danceability
+FROM crops_v
 GROUP BY ALL ORDER BY bpm DESC NULLS LAST
 """
 
@@ -32,7 +31,7 @@ def main() -> None:
         table.add_column(name)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 if __name__ == "__main__":
