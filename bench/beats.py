@@ -19,20 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-AUDIO = {".wav", ".flac", ".ogg", ".mp3"}
-
-
-def default_folders() -> list[Path]:
-    demo = REPO / "data" / "demo-music"
-    return [demo] if demo.is_dir() else [REPO.parent / "shared" / "corpus"]
+from library import REPO, audio_files, default_folders, link_library
 
 
 def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
     import soundfile as sf
 
     found = []
-    for path in sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in AUDIO):
+    for path in audio_files(folders):
         try:
             if sf.info(path).duration >= min_s:
                 found.append(path)
@@ -111,10 +105,7 @@ def main() -> None:
     folders = args.folders or default_folders()
     paths = tracks(folders)
     with tempfile.TemporaryDirectory() as tmp:
-        library = Path(tmp) / "library"
-        library.mkdir()
-        for i, path in enumerate(paths):
-            (library / f"{i:03d}{path.suffix}").symlink_to(path.resolve())
+        library = link_library(paths, Path(tmp) / "library")
         bare_s, audio_s = bare_loop(paths)
         stage_s = stage_run(library, Path(tmp) / "bench.duckdb")
     print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one worker:")

@@ -17,15 +17,12 @@ import time
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import soundfile as sf
 
 from etl import pipeline
 from etl.engine import RunOptions
 from etl.stages.crops import Params, fade, first_sound
-
-REPO = Path(__file__).resolve().parents[1]
-AUDIO = {".wav", ".flac", ".ogg", ".mp3"}
+from library import audio_files, default_folders, link_library
 
 
 def bare_loop(db: Path, out: Path) -> float:
@@ -55,14 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
     args = parser.parse_args()
-    demo = REPO / "data" / "demo-music"
-    folders = args.folders or ([demo] if demo.is_dir() else [REPO.parent / "shared" / "corpus"])
     with tempfile.TemporaryDirectory() as tmp:
-        library = Path(tmp) / "library"
-        library.mkdir()
-        paths = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in AUDIO)
-        for i, path in enumerate(paths):
-            (library / f"{i:03d}{path.suffix}").symlink_to(path.resolve())
+        library = link_library(audio_files(args.folders or default_folders()), Path(tmp) / "library")
         db = Path(tmp) / "bench.duckdb"
         config = pipeline.load_config(None)
         pipeline.run(db, config, stage_names=["ingest", "beats"], sources=[library], options=RunOptions(run_id="a"))

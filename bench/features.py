@@ -19,9 +19,7 @@ import duckdb
 
 from etl import features, pipeline
 from etl.engine import RunOptions
-
-REPO = Path(__file__).resolve().parents[1]
-AUDIO = {".wav", ".flac", ".ogg", ".mp3"}
+from library import audio_files, default_folders, link_library
 
 
 def bare_loop(crops: list[tuple[str, float | None]]) -> tuple[float, dict[str, float]]:
@@ -52,14 +50,8 @@ def main() -> None:
     parser.add_argument("folders", nargs="*", type=Path)
     parser.add_argument("--crops", type=int, default=60)
     args = parser.parse_args()
-    demo = REPO / "data" / "demo-music"
-    folders = args.folders or ([demo] if demo.is_dir() else [REPO.parent / "shared" / "corpus"])
     with tempfile.TemporaryDirectory() as tmp:
-        library = Path(tmp) / "library"
-        library.mkdir()
-        paths = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in AUDIO)
-        for i, path in enumerate(paths):
-            (library / f"{i:03d}{path.suffix}").symlink_to(path.resolve())
+        library = link_library(audio_files(args.folders or default_folders()), Path(tmp) / "library")
         db = Path(tmp) / "bench.duckdb"
         config = pipeline.load_config(None)
         pipeline.run(db, config, stage_names=["ingest", "beats", "crops"], sources=[library],
