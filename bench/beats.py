@@ -72,7 +72,6 @@ def stage_run(folder: Path, db: Path) -> float:
 
 def long_track_memory(minutes: float, sources: list[Path]) -> None:
     """Peak RSS of one process tracking a `minutes`-long track (made by repeating real tracks)."""
-    import numpy as np
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ import duckdb
 from etl.config import Config, params_hash
 from etl.errors import Interrupted
 from etl.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
-from etl.resources import execute, sql
+from etl.resources import execute, registered, sql
 from etl.stage import Stage
 from etl.store import Writer
 
@@ -135,16 +135,6 @@ def _submit(executor: Executor, chunk: list[dict[str, Any]]) -> Future[list[Outc
 
 
 @contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
-    """Expose an Arrow table to SQL under `name` for the duration of a block."""
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
-
-
-@contextmanager
 def _sigint_deferred() -> Iterator[None]:
     """Let a commit finish even if Ctrl-C is pressed again while it runs."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -218,12 +208,12 @@ class StageRunner:
                     "retryable": [o.retryable for o in finished],
                     "elapsed_s": [o.elapsed_s for o in finished],
                 })
-                with _registered(con, "finished_batch", finished_batch):
+                with registered(con, finished_batch=finished_batch):
                     execute(con, "engine/state.sql", "finish", binds)
             if claim:
                 claimed_batch = pa.table({"item_id": [item["item_id"] for item in claim],
                                           "has_state": [item["has_state"] for item in claim]})
-                with _registered(con, "claimed_batch", claimed_batch):
+                with registered(con, claimed_batch=claimed_batch):
                     execute(con, "engine/state.sql", "claim_new", binds)
                     execute(con, "engine/state.sql", "claim_existing", binds)
         for outcome in finished:
@@ -240,7 +230,7 @@ class StageRunner:
 
         wanted = pa.table({"item_id": [item["item_id"] for item in window]})
         con = self.writer.con
-        with _registered(con, "claimed_batch", wanted):
+        with registered(con, claimed_batch=wanted):
             rows = con.sql(stage_sql(self.stage, "payload")).to_arrow_table().to_pylist()
         by_id = {row["item_id"]: row for row in rows}
         for item in window:

@@ -7,6 +7,8 @@ install) has them beside the package.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,3 +68,15 @@ def execute(con: Any, relative_file: str, name: str | None = None, binds: dict[s
     statement = sql(relative_file, name)
     used = set(_PARAMETER.findall(statement))
     return con.execute(statement, {k: v for k, v in (binds or {}).items() if k in used})
+
+
+@contextmanager
+def registered(con: Any, **tables: Any) -> Iterator[None]:
+    """Expose Arrow tables to SQL under the given names for the duration of a block."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)

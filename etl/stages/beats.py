@@ -18,7 +18,7 @@ from etl import audio
 from etl.config import not_hashed, params_hash
 from etl.errors import SkipItem
 from etl.pool import Outcome
-from etl.resources import execute
+from etl.resources import execute, registered
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -194,14 +194,9 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     ]))
     # A grid made with other parameters must not outlive a skip or failure with these.
     replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
-    con.register("grids", grids)
-    con.register("replaced", replaced)
-    try:
+    with registered(con, grids=grids, replaced=replaced):
         execute(con, "stages/beats_write.sql", "delete_replaced")
         execute(con, "stages/beats_write.sql", "insert_grids", {"params_hash": params_hash(params)})
-    finally:
-        con.unregister("grids")
-        con.unregister("replaced")
 
 
 STAGE = Stage(

@@ -23,7 +23,7 @@ from etl import audio
 from etl.config import params_hash
 from etl.errors import ConfigError, SkipItem
 from etl.pool import Outcome
-from etl.resources import execute
+from etl.resources import execute, registered
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -293,15 +293,10 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
         ("format", pa.string()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
     ]))
     replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
-    for name, table in (("new_crops", crop_table), ("new_crop_stems", stem_table), ("replaced", replaced)):
-        con.register(name, table)
-    try:
+    with registered(con, new_crops=crop_table, new_crop_stems=stem_table, replaced=replaced):
         for statement in ("delete_features", "delete_stem_features", "delete_stems", "delete_crops",
                           "insert_crops", "insert_stems"):
             execute(con, "stages/crops_write.sql", statement, {"params_hash": params_hash(params)})
-    finally:
-        for name in ("new_crops", "new_crop_stems", "replaced"):
-            con.unregister(name)
 
 
 STAGE = Stage(

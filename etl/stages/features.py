@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from etl import features
 from etl.config import params_hash
 from etl.pool import Outcome
-from etl.resources import execute
+from etl.resources import execute, registered
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -114,28 +114,19 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
 
     done = [o for o in outcomes if o.status == "done"]
     crops = pa.table({"crop_id": [o.item_id for o in done], "track_id": [o.item["track_id"] for o in done]})
-    con.register("feature_crops", crops)
-    try:
+    with registered(con, feature_crops=crops):
         execute(con, "stages/features_write.sql", "ensure_rows")
-    finally:
-        con.unregister("feature_crops")
     for group, columns in _group_columns().items():
         rows = [{"crop_id": o.item_id, "group_hash": o.result["groups"][group],
                  **{c: o.result["values"].get(c) for c in columns}} for o in done if group in o.result["groups"]]
         if not rows:
             continue
-        con.register("batch", pa.Table.from_pylist(rows))
-        try:
+        with registered(con, batch=pa.Table.from_pylist(rows)):
             execute(con, "stages/features_write.sql", f"update_{group}")
-        finally:
-            con.unregister("batch")
     stems = [{"crop_id": o.item_id, **row} for o in done for row in o.result["stems"]]
     if stems:
-        con.register("stem_features", pa.Table.from_pylist(stems))
-        try:
+        with registered(con, stem_features=pa.Table.from_pylist(stems)):
             execute(con, "stages/features_write.sql", "upsert_stems", {"params_hash": params_hash(params)})
-        finally:
-            con.unregister("stem_features")
 
 
 STAGE = Stage(

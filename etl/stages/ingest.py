@@ -19,7 +19,7 @@ from etl import audio
 from etl.config import not_hashed, params_hash
 from etl.errors import BadInput, SkipItem, TransientError
 from etl.pool import Outcome
-from etl.resources import execute, sql
+from etl.resources import execute, registered
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -116,12 +116,9 @@ def discover(params: Params, sources: list[str]) -> Callable[[duckdb.DuckDBPyCon
 
     def record(con: duckdb.DuckDBPyConnection) -> None:
         for source, scanned in scans:
-            con.register("scanned", scanned)
-            try:
+            with registered(con, scanned=scanned):
                 execute(con, "stages/ingest_scan.sql", "upsert_files", {"source": source})
                 execute(con, "stages/ingest_scan.sql", "mark_missing", {"source": source})
-            finally:
-                con.unregister("scanned")
 
     return record
 
@@ -177,15 +174,10 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     rows = [{"path": o.item["path"], **o.result} for o in outcomes if o.status == "done"]
     ingested = pa.Table.from_pylist(rows, schema=schema)
     unusable = pa.table({"path": pa.array([o.item["path"] for o in outcomes if o.status != "done"], pa.string())})
-    con.register("ingested", ingested)
-    con.register("unusable", unusable)
-    try:
-        con.execute(sql("stages/ingest_write.sql", "upsert_tracks"), {"params_hash": params_hash(params)})
-        con.execute(sql("stages/ingest_write.sql", "link_files"))
-        con.execute(sql("stages/ingest_write.sql", "unlink_files"))
-    finally:
-        con.unregister("ingested")
-        con.unregister("unusable")
+    with registered(con, ingested=ingested, unusable=unusable):
+        execute(con, "stages/ingest_write.sql", "upsert_tracks", {"params_hash": params_hash(params)})
+        execute(con, "stages/ingest_write.sql", "link_files")
+        execute(con, "stages/ingest_write.sql", "unlink_files")
 
 
 STAGE = Stage(

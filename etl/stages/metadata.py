@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from etl.config import params_hash
 from etl.errors import BadInput, TransientError
 from etl.pool import Outcome
-from etl.resources import sql
+from etl.resources import execute, registered
 from etl.stage import Stage
 
 if TYPE_CHECKING:
@@ -176,11 +176,8 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     ])
     rows = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
     tags = pa.Table.from_pylist(rows, schema=schema)
-    con.register("read_tags", tags)
-    try:
-        con.execute(sql("stages/metadata_write.sql", "upsert_tags"), {"params_hash": params_hash(params)})
-    finally:
-        con.unregister("read_tags")
+    with registered(con, read_tags=tags):
+        execute(con, "stages/metadata_write.sql", "upsert_tags", {"params_hash": params_hash(params)})
 
 
 STAGE = Stage(

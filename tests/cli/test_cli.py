@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.helpers import copy_corpus, write_tone
+from tests.helpers import write_tone
 
 runner = CliRunner()
 
