@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml | sha256sum | cut -c1-12)
 DEMO_DB    := data/demo.duckdb
 DEMO_MUSIC := data/demo-music
+DEMO_EXPORT := data/demo-export
 
 .PHONY: install demo test bench clean
 
@@ -25,7 +26,8 @@ demo: install
 	scripts/fetch-demo-music.sh $(DEMO_MUSIC)
 	$(BIN)/etl --db $(DEMO_DB) run --source $(DEMO_MUSIC)
 	$(BIN)/etl --db $(DEMO_DB) status
-	$(BIN)/python scripts/example_query.py $(DEMO_DB)
+	$(BIN)/etl --db $(DEMO_DB) query --name track_features
+	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 80/20 --link --out $(DEMO_EXPORT) --force
 
 test: install
 	$(BIN)/python -m pytest

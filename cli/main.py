@@ -232,6 +232,128 @@ def failures(
     out.print(table)
 
 
+@app.command()
+@handle_errors
+def query(
+    ctx: typer.Context,
+    sql_text: str | None = typer.Argument(None, metavar="[SQL]", help="One read-only statement, e.g. "
+                                          "\"SELECT genre, count(*) FROM crops_v GROUP BY ALL\"."),
+    name: str | None = typer.Option(None, "--name", "-n", help="Run a named query from sql/queries/ instead."),
+    param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE",
+                                    help="Bind $NAME (repeatable). 120 and 1.5 bind as numbers; '\"120\"' as text."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | jsonl | parquet."),
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomically) instead of stdout."),
+    max_rows: int = typer.Option(1000, "--max-rows", min=1, help="Rows shown by --format table."),
+    list_: bool = typer.Option(False, "--list", help="List the named queries and their parameters."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: machine-readable list on stdout."),
+) -> None:
+    """Ask the feature store a question in SQL (read-only; works while `etl run` is going).
+
+    Views: crops_v (one row per crop: tags, beat grid, every feature), tracks_v, stage_status_v,
+    failures_v. Anything but a query (INSERT, COPY, ATTACH, SET, several statements, reading
+    files, ...) is refused.
+    """
+    from etl import query as q
+    from etl.errors import QueryError
+    from etl.readonly import parse_params
+
+    if list_:
+        listing = q.describe(q.named_queries().values())
+        if as_json:
+            _print_json(listing)
+            return
+        table = Table()
+        for column in ("name", "params", "description"):
+            table.add_column(column, overflow="fold")
+        for entry in listing:
+            table.add_row(entry["name"], " ".join(entry["params"]), entry["description"])
+        out.print(table)
+        return
+    if (sql_text is None) == (name is None):
+        raise QueryError("give either SQL or --name NAME (see --list)")
+    if fmt not in q.FORMATS:
+        raise QueryError(f"--format must be one of {', '.join(q.FORMATS)}")
+    text = q.named_query(name).sql if name else sql_text
+    params = parse_params(param)
+    db = _state(ctx).db
+    if fmt != "table":
+        q.run_to_file(db, text, params, fmt, out_file)
+        return
+    if out_file is not None:
+        raise QueryError("--out needs a file format: --format csv | json | jsonl | parquet")
+    result = q.run_to_table(db, text, params, max_rows)
+    table = Table(show_lines=False)
+    for column in result.columns:
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+    if result.truncated:
+        err.print(f"(first {max_rows:,} rows shown; --max-rows or --format csv for all)", highlight=False)
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _parse_size(text: str) -> int:
+    from etl.errors import ExportError
+
+    number, unit = text.strip().upper().rstrip("B"), ""
+    if number and number[-1] in _SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        return int(float(number) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise ExportError(f"--shard-size expects a size like 500M or 1G, got {text!r}") from None
+
+
+@app.command()
+@handle_errors
+def export(
+    ctx: typer.Context,
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to create (refused if not empty, unless --force)."),
+    fmt: str = typer.Option(..., "--format", "-f",
+                            help="jsonl (audiocraft) | stable-audio | hf | lhotse | webdataset | csv | parquet | folders."),
+    where: str | None = typer.Option(None, "--where", "-w", help="SQL condition over crops_v, e.g. "
+                                     "\"genre ILIKE '%house%' AND bpm BETWEEN 120 AND 128\"."),
+    param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE", help="Bind $NAME in --where."),
+    split: str | None = typer.Option(None, "--split", help="train/valid/test percentages, e.g. 90/5/5 (or 80/20)."),
+    group_by: str = typer.Option("track", "--group-by", help="Keep each track | album | artist in one split."),
+    copy: bool = typer.Option(False, "--copy", help="Copy the audio next to the manifest."),
+    link: bool = typer.Option(False, "--link", help="Hard-link the audio next to the manifest (copy across devices). "
+                              "Default for stable-audio, hf and folders."),
+    absolute: bool = typer.Option(False, "--absolute-paths", help="Absolute paths in manifests (default: relative "
+                                  "to the manifest)."),
+    shard_size: str = typer.Option("1G", "--shard-size", help="webdataset: largest tar shard, e.g. 500M."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-split summary as JSON on stdout."),
+) -> None:
+    """Write a training manifest of the crops --where selects, with deterministic splits.
+
+    Written into a staging folder and renamed into place: --out never holds a half-written export.
+    """
+    from etl.errors import ExportError
+    from etl.export import ExportRequest
+    from etl.export import export as run_export
+    from etl.readonly import parse_params
+
+    if copy and link:
+        raise ExportError("--copy and --link exclude each other")
+    request = ExportRequest(
+        out=out_dir, format=fmt, where=where, params=parse_params(param), split=split, group_by=group_by,
+        placement="copy" if copy else "link" if link else None, absolute_paths=absolute, force=force,
+        shard_bytes=_parse_size(shard_size),
+    )
+    summaries = run_export(_state(ctx).db, request)
+    if as_json:
+        _print_json([asdict(s) for s in summaries])
+        return
+    for s in summaries:
+        err.print(f"{s.split or 'all'}: {s.crops:,} crops from {s.tracks:,} tracks, {s.seconds / 60:,.1f} min",
+                  highlight=False)
+    err.print(f"wrote {fmt} export to {out_dir}", highlight=False)
+
+
 @config_app.command("show")
 @handle_errors
 def config_show(

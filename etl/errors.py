@@ -54,3 +54,11 @@ class SkipItem(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class QueryError(EtlError):
+    """A query was refused (not read-only, several statements) or failed to run."""
+
+
+class ExportError(EtlError):
+    """An export cannot be written (non-empty target without --force, bad split, ...)."""

@@ -60,14 +60,19 @@ def sql(relative_file: str, name: str | None = None) -> str:
         raise KeyError(f"no statement named {name!r} in sql/{relative_file}") from None
 
 
-_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def used_binds(statement: str, binds: dict[str, Any] | None) -> dict[str, Any]:
+    """The binds a statement's `$name` parameters use (DuckDB rejects extra ones)."""
+    used = set(PARAMETER.findall(statement))
+    return {k: v for k, v in (binds or {}).items() if k in used}
 
 
 def execute(con: Any, relative_file: str, name: str | None = None, binds: dict[str, Any] | None = None) -> Any:
-    """Run a named statement, binding only the parameters it uses (DuckDB rejects extra ones)."""
+    """Run a named statement, binding only the parameters it uses."""
     statement = sql(relative_file, name)
-    used = set(_PARAMETER.findall(statement))
-    return con.execute(statement, {k: v for k, v in (binds or {}).items() if k in used})
+    return con.execute(statement, used_binds(statement, binds))
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -220,8 +220,13 @@ def open_writer(db_path: Path, *, create: bool) -> Writer:
 
 
 @contextlib.contextmanager
-def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection, waiting (and asking a running writer to step aside) if locked."""
+def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S,
+                setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+                ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, waiting (and asking a running writer to step aside) if locked.
+
+    `setup` runs on the fresh connection before anything else (the query sandbox's settings).
+    """
     if not db_path.exists():
         raise DatabaseError(f"no database at {db_path}: run `etl init` (or `etl run --source DIR`) first")
     request: Path | None = None
@@ -241,6 +246,8 @@ def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S) -> Iterator[
                 time.sleep(_RETRY_SLEEP_S)
         try:
             try:
+                if setup is not None:
+                    setup(con)
                 if migrations.check(con):
                     raise DatabaseError(f"{db_path} needs a schema upgrade: run `etl init`")
             except duckdb.Error as error:

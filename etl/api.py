@@ -1,0 +1,75 @@
+"""The feature store from Python: polars frames out of the same sandboxed, read-only SQL as `etl query`.
+
+    from etl import Store
+    store = Store("etl.duckdb")
+    house = store.crops(where="genre ILIKE '%house%' AND bpm BETWEEN $lo AND $hi", params={"lo": 120, "hi": 128})
+    for batch in store.iter_crops(batch_rows=10_000):   # lazily, for sets larger than memory
+        ...
+
+Each call opens a read-only connection and closes it before returning, so a running `etl run`
+is held up only for the length of the query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etl.readonly import bind, check_read_only, open_sandbox
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def select_from(view: str, where: str | None = None, columns: Sequence[str] | None = None,
+                order_by: str | None = None, limit: int | None = None) -> str:
+    """SELECT text over a view; the caller runs it through the read-only gate like any user SQL."""
+    projection = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    text = f"SELECT {projection} FROM {view}"
+    if where:
+        text += f"\nWHERE ({where}\n)"  # newline: a trailing `-- comment` in `where` cannot eat the bracket
+    if order_by:
+        text += f"\nORDER BY {order_by}"
+    if limit is not None:
+        text += f"\nLIMIT {int(limit)}"
+    return text
+
+
+class Store:
+    """A read-only handle on an etl database."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Any read-only statement, `$name` parameters bound from `params`."""
+        binds = bind(check_read_only(sql), params or {})
+        with open_sandbox(self.path) as con:
+            return con.sql(sql, params=binds).pl()
+
+    def crops(self, where: str | None = None, params: dict[str, Any] | None = None,
+              columns: Sequence[str] | None = None, limit: int | None = None) -> pl.DataFrame:
+        """Rows of crops_v (one per crop: tags, beat grid, features), in crop order."""
+        return self.query(select_from("crops_v", where, columns, "track_id, crop_index", limit), params)
+
+    def tracks(self, where: str | None = None, params: dict[str, Any] | None = None,
+               columns: Sequence[str] | None = None, limit: int | None = None) -> pl.DataFrame:
+        """Rows of tracks_v (one per track: probe facts, tags, path)."""
+        return self.query(select_from("tracks_v", where, columns, "track_id", limit), params)
+
+    def stage_status(self) -> pl.DataFrame:
+        return self.query("SELECT * FROM stage_status_v ORDER BY stage")
+
+    def iter_crops(self, where: str | None = None, params: dict[str, Any] | None = None,
+                   columns: Sequence[str] | None = None, batch_rows: int = 10_000) -> Iterator[pl.DataFrame]:
+        """crops_v in frames of at most `batch_rows` rows, read lazily (the connection stays open
+        until the iterator is exhausted or closed)."""
+        import polars as pl
+
+        sql = select_from("crops_v", where, columns, "track_id, crop_index")
+        binds = bind(check_read_only(sql), params or {})
+        with open_sandbox(self.path) as con:
+            reader = con.sql(sql, params=binds).to_arrow_reader(batch_rows)
+            for batch in reader:
+                yield pl.from_arrow(batch)

@@ -1,0 +1,120 @@
+"""User SQL, read-only by construction: a gate on what a statement is, and a sandboxed connection.
+
+Two independent walls. The gate parses the text with sqlglot and lets through exactly one
+statement that is a query (SELECT / WITH / UNION / VALUES / DESCRIBE / SHOW / SUMMARIZE / PIVOT)
+with nothing that writes or configures anywhere inside it. The connection is opened read-only,
+with external access off (so `read_csv('/etc/passwd')`, ATTACH, COPY TO and INSTALL fail) except
+for the output files we name, and its configuration locked so SQL cannot switch that back on.
+Parameters are bound by name, never spliced into the text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl.errors import QueryError
+from etl.store import open_reader
+
+_READ_STATEMENTS = ("Query", "Describe", "Show", "Summarize", "Pivot", "Values")
+_WRITE_NODES = ("DML", "DDL", "Command", "Attach", "Detach", "Pragma", "Set", "Install", "Use", "Transaction",
+                "Drop", "Alter", "Export", "Commit", "Rollback")
+
+
+def _statement_kind(statement: Any) -> str:
+    from sqlglot import exp
+
+    if isinstance(statement, exp.Command):  # sqlglot's catch-all: `this` is the leading keyword
+        return str(statement.this).upper()
+    return statement.key.upper()
+
+
+def check_read_only(sql_text: str) -> list[str]:
+    """Refuse anything but one read-only query; return the names of its `$name` parameters."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings
+    try:
+        statements = [s for s in sqlglot.parse(sql_text, read="duckdb") if s is not None]
+    except SqlglotError as error:
+        raise QueryError(f"cannot parse the query: {str(error).splitlines()[0]}") from None
+    if not statements:
+        raise QueryError("the query is empty")
+    if len(statements) > 1:
+        kinds = ", ".join(_statement_kind(s) for s in statements)
+        raise QueryError(f"one statement at a time, got {len(statements)} ({kinds})")
+    statement = statements[0]
+    read_types = tuple(getattr(exp, name) for name in _READ_STATEMENTS)
+    write_types = tuple(getattr(exp, name) for name in _WRITE_NODES)
+    if not isinstance(statement, read_types) or isinstance(statement, write_types):
+        raise QueryError(f"only read-only queries are allowed (SELECT, WITH, DESCRIBE, ...), "
+                         f"not {_statement_kind(statement)}")
+    for node in statement.walk():
+        if isinstance(node, write_types):
+            raise QueryError(f"only read-only queries are allowed: found {_statement_kind(node)} inside the query")
+    names = [str(p.args.get("this") or "") for p in statement.find_all(exp.Placeholder)]
+    if any(not name or name.isdigit() for name in names):
+        raise QueryError("use named parameters ($name with --param name=value), not `?` or `$1`")
+    return sorted(set(names))
+
+
+def parse_params(assignments: Iterable[str]) -> dict[str, Any]:
+    """`k=v` pairs; a value that reads as a JSON scalar (120, 1.5, true, null, "120") is bound as one."""
+    params: dict[str, Any] = {}
+    for assignment in assignments:
+        name, sep, text = assignment.partition("=")
+        if not sep or not name.strip():
+            raise QueryError(f"--param expects NAME=VALUE, got {assignment!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        params[name.strip()] = value if value is None or isinstance(value, (str, int, float, bool)) else text
+    return params
+
+
+def bind(names: list[str], params: dict[str, Any]) -> dict[str, Any]:
+    """The binds a query needs: every parameter it names given, and nothing it does not use."""
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise QueryError("the query needs " + " ".join(f"--param {n}=VALUE" for n in missing))
+    unused = sorted(set(params) - set(names))
+    if unused:
+        raise QueryError(f"the query does not use parameter(s): {', '.join(unused)}")
+    return {n: params[n] for n in names}
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, writable_files: list[Path], writable_dirs: list[Path]) -> None:
+    # Allowed paths must be set before external access goes off; locking stops SQL undoing either.
+    def quoted(paths: list[Path], suffix: str = "") -> str:
+        return "[" + ", ".join("'" + (str(p) + suffix).replace("'", "''") + "'" for p in paths) + "]"
+
+    if writable_files:
+        con.execute(f"SET allowed_paths = {quoted(writable_files)}")
+    if writable_dirs:
+        con.execute(f"SET allowed_directories = {quoted(writable_dirs, '/')}")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+@contextlib.contextmanager
+def open_sandbox(db_path: Path, writable_files: Iterable[Path] = (),
+                 writable_dirs: Iterable[Path] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection that can read nothing outside the database and write only where told.
+
+    Like `etl status`, it asks a running `etl run` to step aside while it is open.
+    """
+    files = [Path(p).resolve() for p in writable_files]
+    dirs = [Path(p).resolve() for p in writable_dirs]
+    with open_reader(db_path, setup=lambda con: _lock_down(con, files, dirs)) as con:
+        yield con

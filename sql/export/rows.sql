@@ -1,0 +1,53 @@
+-- Exports read crops_v through these statements. `{rows}` is the `rows` statement with its
+-- splices filled in: the caller's WHERE clause (already through the read-only gate), the split
+-- expression, and how this manifest writes an audio path. Values are bound ($split, $root, ...).
+
+-- name: rows
+SELECT c.* REPLACE ({manifest_path} AS path), c.path AS source_path, {split} AS split
+FROM crops_v AS c
+WHERE ({where}
+)
+
+-- name: ordered_rows
+SELECT *
+FROM ({rows})
+ORDER BY track_id, crop_index
+
+-- name: split_counts
+SELECT split, count(*) AS crops, count(DISTINCT track_id) AS tracks, coalesce(sum(duration_s), 0) AS seconds
+FROM ({rows})
+GROUP BY split
+ORDER BY split
+
+-- name: path_range
+SELECT min(path), max(path), count(*) FROM crops_v AS c WHERE ({where}
+)
+
+-- name: table
+SELECT * EXCLUDE (source_path)
+FROM ({rows})
+ORDER BY track_id, crop_index
+
+-- name: split_rows
+SELECT *
+FROM ({rows})
+WHERE split IS NOT DISTINCT FROM $split
+ORDER BY track_id, crop_index
+
+-- name: audiocraft_lines
+-- audiocraft's AudioMeta fields first (it ignores the rest), then what a reader may filter on.
+SELECT path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NULL::DOUBLE AS weight,
+       NULL::VARCHAR AS info_path,
+       crop_id, track_id, artist, title, album, genre, bpm, key_name AS "key", loudness_integrated_lufs
+FROM ({rows})
+WHERE split IS NOT DISTINCT FROM $split
+ORDER BY track_id, crop_index
+
+-- name: audiofolder_metadata
+-- Hugging Face audiofolder: `file_name` relative to metadata.csv, then scalar columns (lists stay out of CSV).
+SELECT path AS file_name,
+       * EXCLUDE (path, source_path, split, beat_times_s, beat_positions, downbeat_times_s,
+                  mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
+FROM ({rows})
+WHERE split IS NOT DISTINCT FROM $split
+ORDER BY track_id, crop_index
