@@ -59,11 +59,14 @@ def place(source: Path, target: Path, mode: str) -> None:
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._()&,'+-]+")
 _SPACES = re.compile(r"\s+")
 MAX_NAME_CHARS = 80
+# Latin letters that Unicode does not decompose into an ASCII base letter plus accents.
+_LETTERS = str.maketrans({"æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ß": "ss", "ð": "d",
+                          "Ð": "D", "þ": "th", "Þ": "Th", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i"})
 
 
 def portable_name(text: str | None, fallback: str) -> str:
     """ASCII a tokenizer and every file system accept: accents folded, the rest replaced by '_'."""
-    folded = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode("ascii")
+    folded = unicodedata.normalize("NFKD", (text or "").translate(_LETTERS)).encode("ascii", "ignore").decode("ascii")
     cleaned = _SPACES.sub(" ", _UNSAFE.sub("_", folded)).strip(" ._")
     cleaned = re.sub(r"_+", "_", cleaned)[:MAX_NAME_CHARS].rstrip(" ._")
     return cleaned or fallback

@@ -143,26 +143,34 @@ def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path
 
 
 class _ShardWriter:
-    """Tar shards of at most `max_bytes` (one sample always fits), members in sample order."""
+    """Tar shards of at most `max_bytes` on disk (one sample always fits), members in sample order."""
 
     def __init__(self, folder: Path, prefix: str, max_bytes: int) -> None:
         self.folder, self.prefix, self.max_bytes = folder, prefix, max_bytes
-        self.index, self.size, self._tar = -1, 0, None
+        self.index, self.content_bytes, self._tar = -1, 0, None
+
+    @staticmethod
+    def archive_bytes(content_bytes: int) -> int:
+        # tar ends with two zero blocks and is padded to whole 10 KiB records
+        record = tarfile.RECORDSIZE
+        return math.ceil((content_bytes + 2 * tarfile.BLOCKSIZE) / record) * record
 
     def add(self, key: str, members: dict[str, bytes]) -> None:
-        sample_bytes = sum(512 + math.ceil(len(data) / 512) * 512 for data in members.values())
-        if self._tar is None or (self.size and self.size + sample_bytes > self.max_bytes):
+        sample_bytes = sum(tarfile.BLOCKSIZE + math.ceil(len(data) / tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                           for data in members.values())
+        if self._tar is None or (self.content_bytes
+                                 and self.archive_bytes(self.content_bytes + sample_bytes) > self.max_bytes):
             self._next()
         for extension, data in members.items():
             info = tarfile.TarInfo(f"{key}.{extension}")
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             self._tar.addfile(info, io.BytesIO(data))
-        self.size += sample_bytes
+        self.content_bytes += sample_bytes
 
     def _next(self) -> None:
         self.close()
         self.index += 1
-        self.size = 1024  # the end-of-archive blocks
+        self.content_bytes = 0
         self._tar = tarfile.open(self.folder / f"{self.prefix}-{self.index:06d}.tar", "w", format=tarfile.USTAR_FORMAT)
 
     def close(self) -> None:

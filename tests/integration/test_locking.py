@@ -98,3 +98,13 @@ def test_status_and_failures_poll_a_real_cli_run(tmp_path: Path) -> None:
     assert overlapping >= 1, "the run ended before any status call overlapped it"
     rows = {r["stage"]: r for r in json.loads(etl("status", "--json", db=db, check=True).stdout)}
     assert rows["ingest"]["done"] == 300 and rows["metadata"]["done"] == 300
+
+
+def test_query_answers_during_a_run(db: Path, running_pipeline) -> None:
+    answered = 0
+    while running_pipeline.is_alive():
+        result = etl("query", "SELECT count(*) AS n FROM stage_items", "--format", "json", db=db)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)[0]["n"] >= 0
+        answered += 1
+    assert answered >= 1
