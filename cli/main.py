@@ -243,7 +243,7 @@ def query(
                                     help="Bind $NAME (repeatable). 120 and 1.5 bind as numbers; '\"120\"' as text."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | jsonl | parquet."),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomically) instead of stdout."),
-    max_rows: int = typer.Option(1000, "--max-rows", min=1, help="Rows shown by --format table."),
+    max_rows: int = typer.Option(100, "--max-rows", min=1, help="Rows shown by --format table."),
     list_: bool = typer.Option(False, "--list", help="List the named queries and their parameters."),
     as_json: bool = typer.Option(False, "--json", help="With --list: machine-readable list on stdout."),
 ) -> None:
@@ -349,8 +349,7 @@ def export(
         _print_json([asdict(s) for s in summaries])
         return
     for s in summaries:
-        err.print(f"{s.split or 'all'}: {s.crops:,} crops from {s.tracks:,} tracks, {s.seconds / 60:,.1f} min",
-                  highlight=False)
+        err.print(f"{s.split or 'all'}: {s.crops:,} crops", highlight=False)
     err.print(f"wrote {fmt} export to {out_dir}", highlight=False)
 
 

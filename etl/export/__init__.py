@@ -23,7 +23,7 @@ from etl.export.files import staged
 from etl.export.formats import FORMATS, NEEDS_PLACED_AUDIO
 from etl.export.plan import GROUP_KEYS, ExportPlan, parse_split
 from etl.readonly import bind, check_read_only, open_sandbox
-from etl.resources import sql, used_binds
+from etl.resources import sql
 
 
 @dataclass
@@ -44,8 +44,6 @@ class ExportRequest:
 class SplitSummary:
     split: str | None
     crops: int
-    tracks: int
-    seconds: float
 
 
 def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
@@ -67,10 +65,9 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
     return plan
 
 
-def _store_root(con: Any, plan: ExportPlan) -> str:
-    """The deepest folder holding every selected crop file (relative manifest paths start there)."""
-    text = sql("export/rows.sql", "path_range").replace("{where}", plan.where)
-    first, last, _ = con.execute(text, plan.params).fetchone()
+def _store_root(con: Any) -> str:
+    """The deepest folder holding every crop file (relative manifest paths start there)."""
+    [(first, last)] = con.execute(sql("export/rows.sql", "path_range")).fetchall()
     return os.path.commonpath([os.path.dirname(first), os.path.dirname(last)]) if first else ""
 
 
@@ -78,22 +75,20 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
     plan = _plan(db_path, request)
     with staged(plan.out, request.force) as staging, open_sandbox(db_path, writable_dirs=[staging]) as con:
         try:
-            plan.store_root = _store_root(con, plan)
-            text, binds = plan.statement("split_counts")
-            counts = [SplitSummary(*row) for row in con.execute(text, used_binds(text, binds)).fetchall()]
-            counts.sort(key=lambda c: plan.split_names.index(c.split))
-            if not counts:
-                raise ExportError("no crops match: nothing exported (check --where with `etl query`)")
-            FORMATS[request.format](con, plan, staging)
+            plan.store_root = _store_root(con)
+            counts = FORMATS[request.format](con, plan, staging)
         except (ExportError, OSError):
             raise
         except Exception as error:  # duckdb's errors: the first line says it
             raise ExportError(str(error).splitlines()[0]) from None
+        if not sum(counts.values()):  # raising here discards the staging folder
+            raise ExportError("no crops match: nothing exported (check --where with `etl query`)")
+        summaries = [SplitSummary(split, counts.get(split, 0)) for split in plan.split_names]
         record = {
             "format": request.format, "where": request.where, "params": request.params or {},
             "split": request.split, "group_by": request.group_by, "placement": plan.placement,
-            "absolute_paths": request.absolute_paths, "splits": [asdict(c) for c in counts],
+            "absolute_paths": request.absolute_paths, "splits": [asdict(s) for s in summaries],
         }
         # No timestamp: the same export twice gives byte-identical folders.
         (staging / "export.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
-    return counts
+    return summaries

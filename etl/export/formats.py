@@ -24,17 +24,19 @@ from etl.export import metadata
 from etl.export.files import UniqueNames, place, portable_name
 from etl.export.plan import ExportPlan
 from etl.query import copy_statement
-from etl.resources import used_binds
+from etl.resources import sql, used_binds
 
-Writer = Callable[[duckdb.DuckDBPyConnection, ExportPlan, Path], None]
+Counts = dict[str | None, int]  # crops written per split (None: no split)
+Writer = Callable[[duckdb.DuckDBPyConnection, ExportPlan, Path], Counts]
 BATCH_ROWS = 5_000
 
 
 def _copy(con: duckdb.DuckDBPyConnection, statement: tuple[str, dict[str, Any]], target: Path, fmt: str,
-          split: str | None = None) -> None:
+          split: str | None = None) -> int:
+    """COPY the statement's rows to `target`; returns how many rows were written."""
     text, binds = statement
     target.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(copy_statement(text, target, fmt), used_binds(text, {**binds, "split": split}))
+    return con.execute(copy_statement(text, target, fmt), used_binds(text, {**binds, "split": split})).fetchall()[0][0]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, statement: tuple[str, dict[str, Any]],
@@ -53,45 +55,60 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
 
 
-def _place_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path, sidecars: bool) -> None:
+def _place_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path, sidecars: bool) -> Counts:
     """Hard-link (or copy) each crop to <split>/audio/<crop_id>.<format>, with audiocraft's sidecar."""
+    counts: Counts = {}
     if not plan.placement:
-        return
+        return counts
     for split in plan.split_names:
+        counts[split] = 0
         for row in _rows(con, plan.statement("split_rows", per_split_manifest=True), split):
             target = _split_dir(staging, split) / "audio" / f"{row['crop_id']}.{row['format']}"
             place(Path(row["source_path"]), target, plan.placement)
             if sidecars:
                 target.with_suffix(".json").write_bytes(_json_bytes(metadata.music_info(row)))
+            counts[split] += 1
+    return counts
 
 
 def write_table(fmt: str) -> Writer:
-    def write(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
-        _copy(con, plan.statement("table"), staging / f"crops.{fmt}", fmt)
+    def write(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
+        target = staging / f"crops.{fmt}"
+        total = _copy(con, plan.statement("table"), target, fmt)
         _place_audio(con, plan, staging, sidecars=False)
+        if not plan.splits:
+            return {None: total}
+        # One file holds every split: count them in what was written (cheaper than a second query).
+        text = sql("export/rows.sql", f"split_counts_{fmt}")
+        return dict(con.execute(text, {"file": str(target)}).fetchall())
 
     return write
 
 
-def write_audiocraft(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def _manifest_per_split(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path, statement: str,
+                        file_name: str, fmt: str) -> Counts:
+    return {split: _copy(con, plan.statement(statement, per_split_manifest=True),
+                         _split_dir(staging, split) / file_name, fmt, split)
+            for split in plan.split_names}
+
+
+def write_audiocraft(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """<split>/data.jsonl of AudioMeta lines; sidecar .json beside placed audio (MusicDataset reads it)."""
-    for split in plan.split_names:
-        statement = plan.statement("audiocraft_lines", per_split_manifest=True)
-        _copy(con, statement, _split_dir(staging, split) / "data.jsonl", "jsonl", split)
+    counts = _manifest_per_split(con, plan, staging, "audiocraft_lines", "data.jsonl", "jsonl")
     _place_audio(con, plan, staging, sidecars=True)
+    return counts
 
 
-def write_audiofolder(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def write_audiofolder(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """Hugging Face audiofolder: <split>/metadata.csv whose file_name is relative to it."""
-    for split in plan.split_names:
-        statement = plan.statement("audiofolder_metadata", per_split_manifest=True)
-        _copy(con, statement, _split_dir(staging, split) / "metadata.csv", "csv", split)
+    counts = _manifest_per_split(con, plan, staging, "audiofolder_metadata", "metadata.csv", "csv")
     _place_audio(con, plan, staging, sidecars=False)
+    return counts
 
 
-def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """An `audio_dir` dataset config per split, a custom metadata module, a prompt JSON per crop."""
-    _place_audio(con, plan, staging, sidecars=True)
+    counts = _place_audio(con, plan, staging, sidecars=True)
     module = Path(__file__).with_name("stable_audio_metadata.py")
     (staging / "custom_metadata.py").write_bytes(module.read_bytes())
 
@@ -110,6 +127,7 @@ def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging
         }
         name = f"dataset_{split}.json" if split else "dataset.json"
         (staging / name).write_bytes(_json_bytes(config))
+    return counts
 
 
 def _lhotse_cut(row: dict[str, Any]) -> dict[str, Any]:
@@ -131,15 +149,19 @@ def _lhotse_cut(row: dict[str, Any]) -> dict[str, Any]:
             "supervisions": [], "recording": recording, "custom": custom, "type": "MonoCut" if mono else "MultiCut"}
 
 
-def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """A CutSet per split as JSON lines, gzipped (lhotse.load_manifest reads it)."""
+    counts: Counts = {}
     for split in plan.split_names:
         name = f"cuts_{split}.jsonl.gz" if split else "cuts.jsonl.gz"
+        counts[split] = 0
         # mtime=0: the same export twice is byte-identical
         with gzip.GzipFile(staging / name, "wb", mtime=0) as handle:
             for row in _rows(con, plan.statement("split_rows"), split):
                 handle.write(json.dumps(_lhotse_cut(row), ensure_ascii=False, default=str).encode() + b"\n")
+                counts[split] += 1
     _place_audio(con, plan, staging, sidecars=False)
+    return counts
 
 
 class _ShardWriter:
@@ -179,25 +201,30 @@ class _ShardWriter:
             self._tar = None
 
 
-def write_webdataset(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def write_webdataset(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """<split>-NNNNNN.tar shards: <crop_id>.<format> (the audio bytes) and <crop_id>.json."""
     max_bytes = int(plan.extra.get("shard_bytes", 1 << 30))
+    counts: Counts = {}
     for split in plan.split_names:
         shards = _ShardWriter(staging, split or "crops", max_bytes)
+        counts[split] = 0
         try:
             for row in _rows(con, plan.statement("split_rows"), split):
                 audio = Path(row["source_path"]).read_bytes()
                 info = {**metadata.music_info(row), "split": row["split"]}
                 shards.add(row["crop_id"], {row["format"]: audio, "json": _json_bytes(info)})
+                counts[split] += 1
         finally:
             shards.close()
+    return counts
 
 
-def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> None:
+def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """Artist/Album/NN Title - 001.flac trees (hard links or copies) and index.csv mapping them."""
     import csv
 
     names = UniqueNames()
+    counts: Counts = {}
     with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
         index = csv.writer(handle)
         index.writerow(["path", "crop_id", "track_id", "split", "artist", "album", "title"])
@@ -215,6 +242,8 @@ def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Pat
             place(Path(row["source_path"]), staging / relative, plan.placement or "link")
             index.writerow([relative, row["crop_id"], row["track_id"], row["split"] or "",
                             row.get("artist") or "", row.get("album") or "", row.get("title") or ""])
+            counts[row["split"]] = counts.get(row["split"], 0) + 1
+    return counts
 
 
 FORMATS: dict[str, Writer] = {

@@ -13,20 +13,21 @@ SELECT *
 FROM ({rows})
 ORDER BY track_id, crop_index
 
--- name: split_counts
-SELECT split, count(*) AS crops, count(DISTINCT track_id) AS tracks, coalesce(sum(duration_s), 0) AS seconds
-FROM ({rows})
-GROUP BY split
-ORDER BY split
-
 -- name: path_range
-SELECT min(path), max(path), count(*) FROM crops_v AS c WHERE ({where}
-)
+-- Every crop file shares this range's common folder: relative paths are computed from it.
+SELECT min(path), max(path) FROM crops
+
+-- name: split_counts_parquet
+SELECT split, count(*) FROM read_parquet($file) GROUP BY split
+
+-- name: split_counts_csv
+SELECT split, count(*) FROM read_csv($file, header = true, all_varchar = true) GROUP BY split
 
 -- name: table
+-- Statements written by COPY keep the store's order (DuckDB preserves insertion order without
+-- ORDER BY), which is deterministic for a given store; an ORDER BY would double an export's time.
 SELECT * EXCLUDE (source_path)
 FROM ({rows})
-ORDER BY track_id, crop_index
 
 -- name: split_rows
 SELECT *
@@ -41,7 +42,6 @@ SELECT path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NUL
        crop_id, track_id, artist, title, album, genre, bpm, key_name AS "key", loudness_integrated_lufs
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $split
-ORDER BY track_id, crop_index
 
 -- name: audiofolder_metadata
 -- Hugging Face audiofolder: `file_name` relative to metadata.csv, then scalar columns (lists stay out of CSV).
@@ -50,4 +50,3 @@ SELECT path AS file_name,
                   mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $split
-ORDER BY track_id, crop_index
