@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/beats.py
 	$(BIN)/python bench/crops.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/query.py
 
 clean:
 	rm -rf $(VENV) data
