@@ -36,13 +36,14 @@ def _copy(con: duckdb.DuckDBPyConnection, statement: tuple[str, dict[str, Any]],
     """COPY the statement's rows to `target`; returns how many rows were written."""
     text, binds = statement
     target.parent.mkdir(parents=True, exist_ok=True)
-    return con.execute(copy_statement(text, target, fmt), used_binds(text, {**binds, "split": split})).fetchall()[0][0]
+    binds = used_binds(text, {**binds, "export_split": split})
+    return con.execute(copy_statement(text, target, fmt), binds).fetchall()[0][0]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, statement: tuple[str, dict[str, Any]],
           split: str | None = None) -> Iterator[dict[str, Any]]:
     text, binds = statement
-    reader = con.sql(text, params=used_binds(text, {**binds, "split": split})).to_arrow_reader(BATCH_ROWS)
+    reader = con.sql(text, params=used_binds(text, {**binds, "export_split": split})).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         yield from batch.to_pylist()
 
@@ -80,7 +81,7 @@ def write_table(fmt: str) -> Writer:
             return {None: total}
         # One file holds every split: count them in what was written (cheaper than a second query).
         text = sql("export/rows.sql", f"split_counts_{fmt}")
-        return dict(con.execute(text, {"file": str(target)}).fetchall())
+        return dict(con.execute(text, {"export_file": str(target)}).fetchall())
 
     return write
 

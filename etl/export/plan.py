@@ -86,15 +86,15 @@ class ExportPlan:
             if not per_split_manifest:
                 inside = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '') || {inside}"
             if self.absolute_paths:
-                return f"$out_prefix || {inside}", {"out_prefix": f"{self.out}/"}
+                return f"$export_out_prefix || {inside}", {"export_out_prefix": f"{self.out}/"}
             return inside, {}
         if self.absolute_paths:
             return "c.path", {}
         manifest_dir = self.out / "x" if per_split_manifest and self.splits else self.out
         relative_root = os.path.relpath(self.store_root, manifest_dir) if self.store_root else "."
-        return ("$relative_root || substr(c.path, $root_length + 1)",
-                {"relative_root": relative_root.rstrip("/") + "/" if relative_root != "." else "",
-                 "root_length": len(self.store_root.rstrip("/")) + 1})
+        return ("$export_relative_root || substr(c.path, $export_root_length + 1)",
+                {"export_relative_root": relative_root.rstrip("/") + "/" if relative_root != "." else "",
+                 "export_root_length": len(self.store_root.rstrip("/")) + 1})
 
     def statement(self, name: str, per_split_manifest: bool = False) -> tuple[str, dict[str, Any]]:
         """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""

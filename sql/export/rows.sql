@@ -1,6 +1,6 @@
 -- Exports read crops_v through these statements. `{rows}` is the `rows` statement with its
 -- splices filled in: the caller's WHERE clause (already through the read-only gate), the split
--- expression, and how this manifest writes an audio path. Values are bound ($split, $root, ...).
+-- expression, and how this manifest writes an audio path. Values are bound ($export_split, ...).
 
 -- name: rows
 SELECT c.* REPLACE ({manifest_path} AS path), c.path AS source_path, {split} AS split
@@ -18,10 +18,10 @@ ORDER BY track_id, crop_index
 SELECT min(path), max(path) FROM crops
 
 -- name: split_counts_parquet
-SELECT split, count(*) FROM read_parquet($file) GROUP BY split
+SELECT split, count(*) FROM read_parquet($export_file) GROUP BY split
 
 -- name: split_counts_csv
-SELECT split, count(*) FROM read_csv($file, header = true, all_varchar = true) GROUP BY split
+SELECT split, count(*) FROM read_csv($export_file, header = true, all_varchar = true) GROUP BY split
 
 -- name: table
 -- Statements written by COPY keep the store's order (DuckDB preserves insertion order without
@@ -32,7 +32,7 @@ FROM ({rows})
 -- name: split_rows
 SELECT *
 FROM ({rows})
-WHERE split IS NOT DISTINCT FROM $split
+WHERE split IS NOT DISTINCT FROM $export_split
 ORDER BY track_id, crop_index
 
 -- name: audiocraft_lines
@@ -41,7 +41,7 @@ SELECT path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NUL
        NULL::VARCHAR AS info_path,
        crop_id, track_id, artist, title, album, genre, bpm, key_name AS "key", loudness_integrated_lufs
 FROM ({rows})
-WHERE split IS NOT DISTINCT FROM $split
+WHERE split IS NOT DISTINCT FROM $export_split
 
 -- name: audiofolder_metadata
 -- Hugging Face audiofolder: `file_name` relative to metadata.csv, then scalar columns (lists stay out of CSV).
@@ -49,4 +49,4 @@ SELECT path AS file_name,
        * EXCLUDE (path, source_path, split, beat_times_s, beat_positions, downbeat_times_s,
                   mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
 FROM ({rows})
-WHERE split IS NOT DISTINCT FROM $split
+WHERE split IS NOT DISTINCT FROM $export_split
