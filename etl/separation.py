@@ -160,6 +160,15 @@ class Levels:
         return math.sqrt(self.square_sum / self.count) if self.count else 0.0
 
 
+def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Signal-to-distortion ratio in dB as MUSDB18 / museval's SiSEC 2021 "new SDR" reports it:
+    10 log10(sum reference^2 / sum (reference - estimate)^2), over the whole track and all channels."""
+    n = min(len(reference), len(estimate))
+    reference, estimate = reference[:n].astype(np.float64), estimate[:n].astype(np.float64)
+    error = np.sum(np.square(reference - estimate))
+    return float(10 * np.log10((np.sum(np.square(reference)) + 1e-10) / (error + 1e-10)))
+
+
 def dbfs(value: float) -> float | None:
     return 20 * math.log10(value) if value > 1e-12 else None
 
