@@ -374,6 +374,18 @@ def config_show(
     out.print(table)
 
 
+@app.command()
+@handle_errors
+def models(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Model-backed stages: the model each uses, whether it is here (path, size, checksum), licence, install."""
+    from cli.models import show
+
+    show(_config(_state(ctx)), as_json, out, _print_json)
+
+
 def main() -> None:
     app()
 

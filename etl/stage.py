@@ -44,6 +44,9 @@ class Stage:
     discover: Callable[[Any, list[str]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
     # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
     unavailable: Callable[[Any], str | None] | None = None
+    # Model-backed stages: (params) -> one dict per model (name, found, files, licence, install) for
+    # `etl models`.
+    models: Callable[[Any], list[dict[str, Any]]] | None = None
     # Writes artifact files: each item gets `artifact_dir` (<data_dir>/<stage name>, absolute).
     artifacts: bool = False
     batch_size: int | None = None  # default: [run] batch_size

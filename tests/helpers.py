@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import uuid
+from typing import Any
+
+import duckdb
 import numpy as np
 import pytest
 import soundfile as sf
@@ -65,3 +69,24 @@ def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None =
     if check and result.returncode != 0:
         raise AssertionError(f"etl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def run_stages(db: Path, src: Path, stages: list[str], **settings: Any) -> list:
+    """Run stages in-process (the inline executor) with `--set`-style settings."""
+    from etl import pipeline
+    from etl.engine import RunOptions
+
+    config = pipeline.load_config(None, {"run.executor": "inline", **settings})
+    return pipeline.run(db, config, stage_names=stages, sources=[src],
+                        options=RunOptions(run_id=uuid.uuid4().hex[:12], executor="inline"))
+
+
+def rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    """Query results as dicts, over a read-only connection."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        result = con.execute(sql)
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, r)) for r in result.fetchall()]
+    finally:
+        con.close()

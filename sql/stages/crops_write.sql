@@ -6,9 +6,10 @@ DELETE FROM crop_features
 WHERE track_id IN (SELECT track_id FROM replaced) AND crop_id NOT IN (SELECT crop_id FROM new_crops);
 
 -- name: delete_stem_features
+-- Features of stem crops that the new set no longer has.
 DELETE FROM crop_stem_features
 WHERE crop_id IN (SELECT crop_id FROM crops WHERE track_id IN (SELECT track_id FROM replaced))
-  AND crop_id NOT IN (SELECT crop_id FROM new_crops);
+  AND (crop_id, stem) NOT IN (SELECT crop_id, stem FROM new_crop_stems);
 
 -- name: delete_stems
 DELETE FROM crop_stems WHERE track_id IN (SELECT track_id FROM replaced);

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -12,30 +10,13 @@ import pytest
 import soundfile as sf
 
 from etl import pipeline
-from etl.engine import RunOptions
 from etl.stages import beats, crops
 from tests.audio_files import write_click_track
-from tests.helpers import corpus, write_tone
+from tests.helpers import corpus, rows, run_stages, write_tone
 
 pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
 
 FRAME_S = 0.01  # madmom's beat networks run at 100 frames per second
-
-
-def run_stages(db: Path, src: Path, stages: list[str], **settings: Any) -> list:
-    config = pipeline.load_config(None, {"run.executor": "inline", **settings})
-    return pipeline.run(db, config, stage_names=stages, sources=[src],
-                        options=RunOptions(run_id=uuid.uuid4().hex[:12], executor="inline"))
-
-
-def rows(db: Path, sql: str) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        result = con.execute(sql)
-        names = [d[0] for d in result.description]
-        return [dict(zip(names, r)) for r in result.fetchall()]
-    finally:
-        con.close()
 
 
 def test_tempo_and_beats_on_the_annotated_recording() -> None:

@@ -44,6 +44,10 @@ EXPECTED_COLUMNS = {
         "crop_id", "stem", "loudness_integrated_lufs", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db",
         "spectral_centroid_hz", "spectral_flatness", "band_bass_rms_dbfs", "band_low_mid_rms_dbfs",
         "band_mid_rms_dbfs", "band_air_rms_dbfs", "params_hash"},
+    "track_stems": {
+        "track_id", "stem", "path", "format", "sample_rate", "channels", "frames", "loudness_integrated_lufs",
+        "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "empty", "folded_into", "model", "params_hash",
+        "created_at"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 
