@@ -47,15 +47,24 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
                  "series": ("series_steps",)}
 
 
+# Bumped when a group's algorithm changes its results, so stored values are recomputed.
+# loudness 2, series 2: integrated loudness from essentia's EBU R128 meter instead of pyloudnorm
+# (within 0.2 LU), and a mono crop metered as one channel, not two (3 dB lower series/short-term).
+_GROUP_VERSIONS = {"loudness": 2, "series": 2}
+
+
 def group_hash(params: Params, group: str) -> str:
     values = {name: getattr(params, name) for name in _GROUP_FIELDS.get(group, ())}
-    return hashlib.sha256(json.dumps([group, values], sort_keys=True).encode()).hexdigest()[:16]
+    key: list[Any] = [group, values]
+    if group in _GROUP_VERSIONS:
+        key.append(_GROUP_VERSIONS[group])
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def unavailable(params: Params) -> str | None:
-    needs = {"librosa": "pip install 'music-etl[features]'", "pyloudnorm": "pip install 'music-etl[features]'"}
-    if params.tonal or params.rhythm or params.loudness:
-        needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
+    # essentia's EBU R128 meter serves loudness, series and stem crops; key and BPM are essentia's
+    needs = {"librosa": "pip install 'music-etl[features]'",
+             "essentia": "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"}
     missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
     return f"not installed: {', '.join(missing)}" if missing else None
 
