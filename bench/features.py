@@ -1,83 +1,127 @@
 """Feature extraction throughput: the features stage against a bare loop of the same calls.
 
-    python bench/features.py [--crops 60] [FOLDER ...]
+    python bench/features.py [--crops 60] [--repeats 3] [FOLDER ...]
 
 FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Ingest,
 beats and crops run first (untimed, 8-bar crops). Then, with one worker, the features stage on
-the first --crops crops, and a bare loop calling the same extractors on the same crops in this
-process, timing each group so the dominant extractor shows.
+the first --crops crops, and a bare loop calling the same extractors with the same parameters on
+the same crops, timing each group so the dominant extractor shows.
+
+Both sides start cold, the same way: the bare loop runs in a fresh one-process spawn pool (as
+etl/pool.py starts the stage's worker) and is timed from starting that pool until it has shut
+down, so it pays the same interpreter start, library imports (essentia loads TensorFlow) and
+first calls as the stage's worker. What the stage pays on top is the coordinator: selecting the
+pending crops, handing them to the worker, committing results to DuckDB. Each repeat runs the
+bare loop, then the stage on a fresh copy of the prepared database; medians are reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
 
 from etl import features, pipeline
 from etl.engine import RunOptions
+from etl.stages.features import Params
 from library import audio_files, default_folders, link_library
 
+Crop = tuple[str, float | None]
 
-def bare_loop(crops: list[tuple[str, float | None]]) -> tuple[float, dict[str, float]]:
+
+def bare_worker(crops: list[Crop]) -> dict[str, float]:
+    """In the fresh process: the stage worker's imports, then every group on every crop."""
+    params = Params()
     groups = {
-        "decode": None,
         "loudness": lambda s, bpm: features.loudness(s),
-        "spectral": lambda s, bpm: features.spectral(s),
+        "spectral": lambda s, bpm: features.spectral(s, params.n_mfcc),
         "tonal": lambda s, bpm: features.tonal(s),
-        "rhythm": lambda s, bpm: features.rhythm(s, bpm),
-        "series": lambda s, bpm: features.series(s, 256),  # shares the loudness group's EBU R128 meter
+        "rhythm": lambda s, bpm: features.rhythm(s, bpm, params.bpm_agree_tolerance, params.rhythm_method),
+        "series": lambda s, bpm: features.series(s, params.series_steps),  # shares loudness's EBU R128 meter
     }
-    spent = dict.fromkeys(groups, 0.0)
-    started = time.perf_counter()
+    spent = dict.fromkeys(["imports", "decode", *groups], 0.0)
+    mark = time.perf_counter()
+    features.preload()  # what the stage's init_worker does
+    spent["imports"] = time.perf_counter() - mark
     for path, bpm in crops:
         mark = time.perf_counter()
         signal = features.read(path)
         spent["decode"] += time.perf_counter() - mark
         for name, extract in groups.items():
-            if extract is not None:
-                mark = time.perf_counter()
-                extract(signal, bpm)
-                spent[name] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            extract(signal, bpm)
+            spent[name] += time.perf_counter() - mark
+    return spent
+
+
+def bare_run(crops: list[Crop]) -> tuple[float, dict[str, float]]:
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        spent = pool.submit(bare_worker, crops).result()
     return time.perf_counter() - started, spent
+
+
+def stage_run(prepared: Path, db: Path, count: int) -> float:
+    shutil.copyfile(prepared, db)
+    config = pipeline.load_config(None)
+    started = time.perf_counter()
+    [report] = pipeline.run(db, config, stage_names=["features"],
+                            options=RunOptions(run_id="features", workers=1, limit=count))
+    elapsed = time.perf_counter() - started
+    assert report.done == count, f"{report.done} of {count} crops done"
+    return elapsed
+
+
+def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop], float]:
+    """Ingest, beats and crops (untimed); the first `count` crops and their seconds of audio."""
+    library = link_library(audio_files(folders), tmp / "library")
+    db = tmp / "prepared.duckdb"
+    pipeline.run(db, pipeline.load_config(None), stage_names=["ingest", "beats", "crops"], sources=[library],
+                 options=RunOptions(run_id="prepare"))
+    con = duckdb.connect(str(db), read_only=True)
+    chosen = con.execute("SELECT c.path, b.bpm, c.duration_s FROM crops c "
+                         "LEFT JOIN beat_grids b USING (track_id) ORDER BY c.crop_id LIMIT ?", [count]).fetchall()
+    con.close()
+    return db, [(path, bpm) for path, bpm, _ in chosen], sum(row[2] for row in chosen)
+
+
+def line(label: str, seconds: float, count: int, audio_s: float) -> str:
+    return f"  {label:30s} {seconds:6.1f} s  {count / seconds:5.2f} crops/s  {audio_s / seconds:6.1f}x realtime"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
     parser.add_argument("--crops", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        library = link_library(audio_files(args.folders or default_folders()), Path(tmp) / "library")
-        db = Path(tmp) / "bench.duckdb"
-        config = pipeline.load_config(None)
-        pipeline.run(db, config, stage_names=["ingest", "beats", "crops"], sources=[library],
-                     options=RunOptions(run_id="prepare"))
-        con = duckdb.connect(str(db), read_only=True)
-        chosen = con.execute("SELECT c.crop_id, c.path, b.bpm, c.duration_s FROM crops c "
-                             "LEFT JOIN beat_grids b USING (track_id) ORDER BY c.crop_id LIMIT ?",
-                             [args.crops]).fetchall()
-        con.close()
-        audio_s = sum(row[3] for row in chosen)
-        warm = features.read(chosen[0][1])  # first calls compile librosa's numba code and load essentia
-        features.tonal(warm), features.rhythm(warm, None), features.spectral(warm)
-        bare_s, spent = bare_loop([(path, bpm) for _, path, bpm, _ in chosen])
-        started = time.perf_counter()
-        [report] = pipeline.run(db, config, stage_names=["features"],
-                                options=RunOptions(run_id="features", workers=1, limit=len(chosen)))
-        stage_s = time.perf_counter() - started
-    n = len(chosen)
-    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker:")
-    print(f"  bare loop (same extractors):  {bare_s:6.1f} s  {n / bare_s:5.2f} crops/s  {audio_s / bare_s:6.1f}x realtime")
-    print(f"  features stage (etl run):     {stage_s:6.1f} s  {n / stage_s:5.2f} crops/s  {audio_s / stage_s:6.1f}x realtime"
-          f"  ({report.done} done)")
-    print(f"  stage / bare: {stage_s / bare_s:.2f}x")
-    print("  time per group in the bare loop: " + ", ".join(
-        f"{name} {seconds / bare_s:.0%} ({audio_s / seconds:.0f}x realtime)" for name, seconds in
-        sorted(spent.items(), key=lambda kv: -kv[1])))
+        prepared, crops, audio_s = prepare(args.folders or default_folders(), Path(tmp), args.crops)
+        bare, stage, spent = [], [], {}
+        for repeat in range(args.repeats):
+            bare_s, spent = bare_run(crops)
+            stage_s = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
+            bare.append(bare_s), stage.append(stage_s)
+            print(f"  repeat {repeat + 1}: bare {bare_s:.1f} s, stage {stage_s:.1f} s ({stage_s / bare_s:.2f}x), "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    n, bare_s, stage_s = len(crops), statistics.median(bare), statistics.median(stage)
+    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
+          f"median of {args.repeats}:")
+    print(line("bare loop (same extractors):", bare_s, n, audio_s))
+    print(line("features stage (etl run):", stage_s, n, audio_s))
+    print(f"  stage / bare: {stage_s / bare_s:.2f}x (per repeat: "
+          + ", ".join(f"{s / b:.2f}" for s, b in zip(stage, bare)) + ")")
+    print("  time per group in the last bare loop: " + ", ".join(
+        f"{name} {seconds / sum(spent.values()):.0%} ({audio_s / seconds:.0f}x realtime)"
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

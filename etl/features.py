@@ -82,11 +82,29 @@ class Decoded:
         return np.abs(librosa.stft(self.mono, n_fft=N_FFT, hop_length=HOP))
 
     @cached_property
+    def power(self) -> np.ndarray:
+        return self.magnitude ** 2
+
+    @cached_property
     def mel_db(self) -> np.ndarray:
         """Mel power spectrogram in dB, from the shared STFT (MFCCs and onset detection use it)."""
         import librosa
 
-        return librosa.power_to_db(librosa.feature.melspectrogram(S=self.magnitude ** 2, sr=self.sample_rate))
+        return librosa.power_to_db(librosa.feature.melspectrogram(S=self.power, sr=self.sample_rate))
+
+    @cached_property
+    def centroid_bandwidth(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame spectral centroid and bandwidth (the spectral and series groups use them)."""
+        return centroid_and_bandwidth(self.magnitude, self.sample_rate)
+
+
+def preload() -> None:
+    """Import the extractors' libraries now (essentia loads TensorFlow: seconds), not on the first crop."""
+    import essentia.standard  # noqa: F401
+    import librosa
+    import scipy.signal  # noqa: F401
+
+    librosa.feature.melspectrogram  # noqa: B018  librosa's submodules load lazily; this loads them
 
 
 def read(path: str) -> Decoded:
@@ -118,14 +136,34 @@ def integrated_lufs(signal: Decoded) -> float | None:
     return finite(signal.ebur128.integrated)
 
 
-def true_peak_dbtp(signal: Decoded) -> float | None:
-    from scipy.signal import resample_poly
+@cache
+def _between_sample_taps(up: int = 4) -> np.ndarray:
+    """The interpolation filter of scipy's resample_poly(x, up, 1), as its up − 1 phases that fall
+    between the input samples (the phase on the samples is the samples themselves)."""
+    from scipy.signal import firwin
+
+    half = 10 * up  # resample_poly's filter: 2·half + 1 taps, Kaiser window, β = 5
+    taps = firwin(2 * half + 1, 1.0 / up, window=("kaiser", 5.0)) * up
+    phases = np.zeros((up - 1, 2 * half // up + 1), dtype=np.float32)
+    for phase in range(1, up):
+        phases[phase - 1, :len(taps[phase::up])] = taps[phase::up]
+    return phases
+
+
+def true_peak_dbtp(signal: Decoded, up: int = 4) -> float | None:
+    """BS.1770 annex 2: the peak of the signal oversampled 4x (resample_poly's filter).
+
+    Every channel's between-sample phases come from one FFT convolution, in float32; that is
+    ~1.5x faster than resample_poly per channel, and gives the same peaks to 0.01 dB."""
+    from scipy.signal import oaconvolve
 
     if not signal.stereo.size:
         return None
-    # BS.1770 annex 2: 4x oversampling; one contiguous channel at a time is twice as fast
-    return db(max(float(np.max(np.abs(resample_poly(np.ascontiguousarray(channel), 4, 1))))
-                  for channel in signal.stereo.T))
+    phases = _between_sample_taps(up)
+    delay = phases.shape[1] // 2  # output n of a phase lies between input samples n and n + 1
+    channels = np.ascontiguousarray(signal.stereo.T)[:, None, :]  # (channel, 1, sample)
+    between = oaconvolve(channels, phases[None], axes=-1)[..., delay:delay + len(signal.stereo)]
+    return db(max(float(np.max(np.abs(signal.stereo))), float(np.max(np.abs(between)))))
 
 
 def loudness(signal: Decoded) -> dict[str, Any]:
@@ -173,16 +211,27 @@ def centroid_and_bandwidth(magnitude: np.ndarray, sample_rate: int) -> tuple[np.
     return centroid, np.sqrt(np.maximum(second * weight - centroid ** 2, 0.0))
 
 
+def rolloff(magnitude: np.ndarray, sample_rate: int, share: float) -> np.ndarray:
+    """Per frame, librosa's spectral roll-off: the lowest bin frequency at which the cumulative
+    magnitude reaches `share` of the frame's total (the first such bin; librosa takes a nanmin
+    over a NaN-masked frequency matrix, three times the work)."""
+    import librosa
+
+    cumulative = np.cumsum(magnitude, axis=0)
+    first = np.argmax(cumulative >= share * cumulative[-1], axis=0)
+    return librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT)[first]
+
+
 def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
     import librosa
 
     magnitude, rate = signal.magnitude, signal.sample_rate
     flux = np.sqrt(np.sum(np.maximum(np.diff(magnitude, axis=1), 0) ** 2, axis=0))
-    centroid, bandwidth = centroid_and_bandwidth(magnitude, rate)
+    centroid, bandwidth = signal.centroid_bandwidth
     return {
         "spectral_centroid_hz": float(centroid.mean()),
         "spectral_bandwidth_hz": float(bandwidth.mean()),
-        "spectral_rolloff_hz": float(librosa.feature.spectral_rolloff(S=magnitude, sr=rate, roll_percent=0.85).mean()),
+        "spectral_rolloff_hz": float(rolloff(magnitude, rate, 0.85).mean()),
         "spectral_flatness": float(librosa.feature.spectral_flatness(S=magnitude).mean()),
         "spectral_flux": float(flux.mean()) if flux.size else 0.0,
         "zero_crossing_rate": float(librosa.feature.zero_crossing_rate(signal.mono, hop_length=HOP).mean()),
@@ -201,7 +250,7 @@ def key_names(tonic: str, mode: str) -> tuple[str, str, str]:
 def tonal(signal: Decoded) -> dict[str, Any]:
     import librosa
 
-    chroma = librosa.feature.chroma_stft(S=signal.magnitude ** 2, sr=signal.sample_rate).mean(axis=1)
+    chroma = librosa.feature.chroma_stft(S=signal.power, sr=signal.sample_rate).mean(axis=1)
     chroma = chroma / chroma.max() if chroma.max() > 0 else chroma
     tonic, mode, strength = essentia_algorithm("KeyExtractor", sampleRate=signal.sample_rate)(signal.mono)
     tonic, name, camelot = key_names(tonic, mode)
@@ -241,7 +290,7 @@ def series(signal: Decoded, steps: int) -> dict[str, Any]:
     import librosa
 
     rms = librosa.feature.rms(S=signal.magnitude, frame_length=N_FFT)[0]
-    centroid, _ = centroid_and_bandwidth(signal.magnitude, signal.sample_rate)
+    centroid, _ = signal.centroid_bandwidth
     return {
         "series_loudness_lufs": _steps(np.maximum(signal.ebur128.momentary, -120.0), steps),
         "series_rms_dbfs": _steps(20 * np.log10(np.maximum(rms, 1e-6)), steps),

@@ -69,6 +69,10 @@ def unavailable(params: Params) -> str | None:
     return f"not installed: {', '.join(missing)}" if missing else None
 
 
+def init_worker(params: Params) -> None:
+    features.preload()
+
+
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
     done = item.get("group_hashes") or {}
     return [g for g in GROUPS if getattr(params, g) and done.get(g) != group_hash(params, g)]
@@ -147,6 +151,7 @@ STAGE = Stage(
     needs=("crops",),
     Params=Params,
     unavailable=unavailable,
+    init_worker=init_worker,
     batch_size=32,
     chunk_size=2,
 )
