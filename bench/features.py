@@ -13,12 +13,16 @@ down, so it pays the same interpreter start, library imports (essentia loads Ten
 first calls as the stage's worker. What the stage pays on top is the coordinator: selecting the
 pending crops, handing them to the worker, committing results to DuckDB. Each repeat runs the
 bare loop, then the stage on a fresh copy of the prepared database; medians are reported.
+
+Wall time depends on what else the machine runs, so each side's CPU time (this process and its
+worker, user + system) is reported too: audio seconds per CPU second is "x realtime per core".
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -37,6 +41,23 @@ from library import audio_files, default_folders, link_library
 Crop = tuple[str, float | None]
 
 
+def cpu_seconds() -> float:
+    """User + system time of this process and of its finished (reaped) children."""
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+class Timed:
+    """Wall and CPU seconds of a block (children count once they have exited)."""
+
+    def __enter__(self) -> Timed:
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
+
+
 def bare_worker(crops: list[Crop]) -> dict[str, float]:
     """In the fresh process: the stage worker's imports, then every group on every crop."""
     params = Params()
@@ -49,7 +70,7 @@ def bare_worker(crops: list[Crop]) -> dict[str, float]:
     }
     spent = dict.fromkeys(["imports", "decode", *groups], 0.0)
     mark = time.perf_counter()
-    features.preload()  # what the stage's init_worker does
+    features.worker_setup()  # what the stage's init_worker does
     spent["imports"] = time.perf_counter() - mark
     for path, bpm in crops:
         mark = time.perf_counter()
@@ -62,22 +83,20 @@ def bare_worker(crops: list[Crop]) -> dict[str, float]:
     return spent
 
 
-def bare_run(crops: list[Crop]) -> tuple[float, dict[str, float]]:
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+def bare_run(crops: list[Crop]) -> tuple[Timed, dict[str, float]]:
+    with Timed() as timed, ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         spent = pool.submit(bare_worker, crops).result()
-    return time.perf_counter() - started, spent
+    return timed, spent
 
 
-def stage_run(prepared: Path, db: Path, count: int) -> float:
+def stage_run(prepared: Path, db: Path, count: int) -> Timed:
     shutil.copyfile(prepared, db)
     config = pipeline.load_config(None)
-    started = time.perf_counter()
-    [report] = pipeline.run(db, config, stage_names=["features"],
-                            options=RunOptions(run_id="features", workers=1, limit=count))
-    elapsed = time.perf_counter() - started
+    with Timed() as timed:
+        [report] = pipeline.run(db, config, stage_names=["features"],
+                                options=RunOptions(run_id="features", workers=1, limit=count))
     assert report.done == count, f"{report.done} of {count} crops done"
-    return elapsed
+    return timed
 
 
 def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop], float]:
@@ -93,8 +112,15 @@ def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop
     return db, [(path, bpm) for path, bpm, _ in chosen], sum(row[2] for row in chosen)
 
 
-def line(label: str, seconds: float, count: int, audio_s: float) -> str:
-    return f"  {label:30s} {seconds:6.1f} s  {count / seconds:5.2f} crops/s  {audio_s / seconds:6.1f}x realtime"
+def line(label: str, runs: list[Timed], count: int, audio_s: float) -> str:
+    wall, cpu = statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs)
+    return (f"  {label:30s} {wall:6.1f} s  {count / wall:5.2f} crops/s  {audio_s / wall:6.1f}x realtime"
+            f"  | CPU {cpu:6.1f} s  {audio_s / cpu:6.1f}x realtime per core")
+
+
+def ratios(stage: list[Timed], bare: list[Timed], what: str) -> str:
+    per_repeat = [getattr(s, what) / getattr(b, what) for s, b in zip(stage, bare)]
+    return f"{statistics.median(per_repeat):.2f}x (" + ", ".join(f"{r:.2f}" for r in per_repeat) + ")"
 
 
 def main() -> None:
@@ -107,18 +133,18 @@ def main() -> None:
         prepared, crops, audio_s = prepare(args.folders or default_folders(), Path(tmp), args.crops)
         bare, stage, spent = [], [], {}
         for repeat in range(args.repeats):
-            bare_s, spent = bare_run(crops)
-            stage_s = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
-            bare.append(bare_s), stage.append(stage_s)
-            print(f"  repeat {repeat + 1}: bare {bare_s:.1f} s, stage {stage_s:.1f} s ({stage_s / bare_s:.2f}x), "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    n, bare_s, stage_s = len(crops), statistics.median(bare), statistics.median(stage)
+            bare_t, spent = bare_run(crops)
+            stage_t = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
+            bare.append(bare_t), stage.append(stage_t)
+            print(f"  repeat {repeat + 1}: bare {bare_t.wall:.1f} s (CPU {bare_t.cpu:.1f} s), stage "
+                  f"{stage_t.wall:.1f} s (CPU {stage_t.cpu:.1f} s), load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
+    n = len(crops)
     print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
           f"median of {args.repeats}:")
-    print(line("bare loop (same extractors):", bare_s, n, audio_s))
-    print(line("features stage (etl run):", stage_s, n, audio_s))
-    print(f"  stage / bare: {stage_s / bare_s:.2f}x (per repeat: "
-          + ", ".join(f"{s / b:.2f}" for s, b in zip(stage, bare)) + ")")
+    print(line("bare loop (same extractors):", bare, n, audio_s))
+    print(line("features stage (etl run):", stage, n, audio_s))
+    print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
     print("  time per group in the last bare loop: " + ", ".join(
         f"{name} {seconds / sum(spent.values()):.0%} ({audio_s / seconds:.0f}x realtime)"
         for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))

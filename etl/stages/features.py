@@ -70,7 +70,7 @@ def unavailable(params: Params) -> str | None:
 
 
 def init_worker(params: Params) -> None:
-    features.preload()
+    features.worker_setup()
 
 
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
