@@ -162,7 +162,7 @@ def true_peak_dbtp(signal: Decoded, up: int = 4) -> float | None:
     """BS.1770 annex 2: the peak of the signal oversampled 4x (resample_poly's filter).
 
     Every channel's between-sample phases come from one FFT convolution, in float32; that is
-    ~1.5x faster than resample_poly per channel, and gives the same peaks to 0.01 dB."""
+    ~1.3x faster than resample_poly per channel, and gives the same peaks to 0.01 dB."""
     from scipy.signal import oaconvolve
 
     if not signal.stereo.size:
@@ -230,6 +230,20 @@ def rolloff(magnitude: np.ndarray, sample_rate: int, share: float) -> np.ndarray
     return librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT)[first]
 
 
+def zero_crossing_rate(mono: np.ndarray, threshold: float = 1e-10) -> np.ndarray:
+    """Per frame, librosa's zero_crossing_rate (centred N_FFT frames, HOP apart), from one pass.
+
+    librosa frames the signal first and tests each sample in the 4 frames that overlap it; here
+    each adjacent pair is tested once and the frames' counts are differences of a running sum.
+    As there, samples within `threshold` of 0 count as positive and a frame's first sample
+    starts no crossing."""
+    padded = np.pad(mono, N_FFT // 2, mode="edge")
+    negative = padded < -threshold
+    running = np.concatenate([[0], np.cumsum(negative[1:] != negative[:-1])])
+    starts = np.arange(0, len(padded) - N_FFT + 1, HOP)
+    return (running[starts + N_FFT - 1] - running[starts]) / N_FFT
+
+
 def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
     import librosa
 
@@ -242,7 +256,7 @@ def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
         "spectral_rolloff_hz": float(rolloff(magnitude, rate, 0.85).mean()),
         "spectral_flatness": float(librosa.feature.spectral_flatness(S=magnitude).mean()),
         "spectral_flux": float(flux.mean()) if flux.size else 0.0,
-        "zero_crossing_rate": float(librosa.feature.zero_crossing_rate(signal.mono, hop_length=HOP).mean()),
+        "zero_crossing_rate": float(zero_crossing_rate(signal.mono).mean()),
         "mfcc_mean": librosa.feature.mfcc(S=signal.mel_db, n_mfcc=n_mfcc).mean(axis=1).tolist(),
         **band_rms(signal),
     }
