@@ -35,7 +35,7 @@ import duckdb
 
 from etl import features, pipeline
 from etl.engine import RunOptions
-from etl.stages.features import Params
+from etl.stages.features import Params, init_worker
 from library import audio_files, default_folders, link_library
 
 Crop = tuple[str, float | None]
@@ -70,7 +70,7 @@ def bare_worker(crops: list[Crop]) -> dict[str, float]:
     }
     spent = dict.fromkeys(["imports", "decode", *groups], 0.0)
     mark = time.perf_counter()
-    features.worker_setup()  # what the stage's init_worker does
+    init_worker(params)  # the stage worker's set-up: imports, one math-library thread
     spent["imports"] = time.perf_counter() - mark
     for path, bpm in crops:
         mark = time.perf_counter()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+
+from etl import loudness as loudness_meter
 
 N_FFT = 2048
 HOP = 512
@@ -47,13 +49,6 @@ def essentia_algorithm(name: str, **params: Any) -> Any:
     return getattr(es, name)(**params)
 
 
-class Ebur128(NamedTuple):
-    momentary: np.ndarray
-    short_term: np.ndarray
-    integrated: float
-    loudness_range: float
-
-
 @dataclass
 class Decoded:
     stereo: np.ndarray          # (samples, channels) float32
@@ -64,16 +59,11 @@ class Decoded:
         self.mono = self.stereo.mean(axis=1).astype(np.float32)
 
     @cached_property
-    def ebur128(self) -> Ebur128:
-        """essentia's EBU R128 meter, once: the one K-weighting pass for every loudness figure."""
-        stereo = self.stereo
-        if stereo.shape[1] != 2:
-            # The meter takes two channels. BS.1770 sums the channels' powers, so a silent second
-            # channel keeps a mono file's loudness that of one channel (duplicating it adds 3 dB).
-            stereo = np.stack([self.mono, np.zeros_like(self.mono)], axis=1)
-        momentary, short_term, integrated, loudness_range = essentia_algorithm(
-            "LoudnessEBUR128", sampleRate=self.sample_rate)(np.ascontiguousarray(stereo, dtype=np.float32))
-        return Ebur128(np.asarray(momentary), np.asarray(short_term), float(integrated), float(loudness_range))
+    def ebur128(self) -> loudness_meter.Ebur128:
+        """The EBU R128 meter, once: the one K-weighting pass for every loudness figure. BS.1770
+        sums the channels' powers: a mono crop is one channel (duplicating it would add 3 dB)."""
+        channels = self.stereo if self.stereo.shape[1] == 2 else self.mono[:, None]
+        return loudness_meter.ebur128(channels, self.sample_rate)
 
     @cached_property
     def magnitude(self) -> np.ndarray:
@@ -98,18 +88,20 @@ class Decoded:
         return centroid_and_bandwidth(self.magnitude, self.sample_rate)
 
 
-def worker_setup() -> None:
-    """Ready a worker process: import the extractors' libraries now (essentia loads TensorFlow:
-    seconds), not on the first crop, and keep their math libraries to one thread.
+def worker_setup(with_essentia: bool = True) -> None:
+    """Ready a worker process: import the extractors' libraries now (essentia, which loads
+    TensorFlow, takes seconds), not on the first crop, and keep their math libraries to one thread.
 
     The pool runs one worker per core. Left alone, numpy's and scipy's OpenBLAS each start a
     thread per core in every worker, and those threads spin after each call, on the cores the
     other workers need: the features took ~45 % more time that way on a busy 2-core machine.
     """
-    import essentia.standard  # noqa: F401
     import librosa
     import scipy.signal  # noqa: F401
     from threadpoolctl import threadpool_limits
+
+    if with_essentia:
+        import essentia.standard  # noqa: F401
 
     librosa.feature.melspectrogram  # noqa: B018  librosa's submodules load lazily; this loads them
     threadpool_limits(1)  # the libraries loaded so far, i.e. all of them; lasts for the process
@@ -137,8 +129,7 @@ def level_stats(signal: Decoded) -> dict[str, Any]:
 
 
 def integrated_lufs(signal: Decoded) -> float | None:
-    """BS.1770-4 integrated loudness from the shared EBU R128 meter (the ITU compliance signals
-    read within 0.05 LU of their targets; pyloudnorm's separate K-weighting pass is not needed)."""
+    """BS.1770-4 integrated loudness from the shared EBU R128 meter (etl/loudness.py)."""
     if len(signal.stereo) < int(0.4 * signal.sample_rate):  # shorter than one gating block
         return None
     return finite(signal.ebur128.integrated)

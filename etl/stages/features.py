@@ -48,8 +48,9 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
 
 
 # Bumped when a group's algorithm changes its results, so stored values are recomputed.
-# loudness 2, series 2: integrated loudness from essentia's EBU R128 meter instead of pyloudnorm
-# (within 0.2 LU), and a mono crop metered as one channel, not two (3 dB lower series/short-term).
+# loudness 2, series 2: one EBU R128 meter (etl/loudness.py) replaces pyloudnorm (integrated, within
+# 0.11 LU) and essentia (range, short-term, momentary: within 0.3 LU); a mono crop is metered as one
+# channel, not two (its short-term and momentary levels 3 dB lower, as its integrated level was).
 _GROUP_VERSIONS = {"loudness": 2, "series": 2}
 
 
@@ -62,15 +63,20 @@ def group_hash(params: Params, group: str) -> str:
 
 
 def unavailable(params: Params) -> str | None:
-    # essentia's EBU R128 meter serves loudness, series and stem crops; key and BPM are essentia's
-    needs = {"librosa": "pip install 'music-etl[features]'",
-             "essentia": "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"}
+    needs = {"librosa": "pip install 'music-etl[features]'"}
+    if uses_essentia(params):
+        needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
     missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
     return f"not installed: {', '.join(missing)}" if missing else None
 
 
+def uses_essentia(params: Params) -> bool:
+    """Key, crop BPM and danceability are essentia's (loudness is etl/loudness.py)."""
+    return params.tonal or params.rhythm
+
+
 def init_worker(params: Params) -> None:
-    features.worker_setup()
+    features.worker_setup(with_essentia=uses_essentia(params))
 
 
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
