@@ -146,7 +146,8 @@ def main() -> None:
     print(line("features stage (etl run):", stage, n, audio_s))
     print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
     print("  time per group in the last bare loop: " + ", ".join(
-        f"{name} {seconds / sum(spent.values()):.0%} ({audio_s / seconds:.0f}x realtime)"
+        f"{name} {seconds / sum(spent.values()):.0%} ("
+        + (f"{seconds:.1f} s" if name == "imports" else f"{audio_s / seconds:.0f}x realtime") + ")"
         for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
 
 
