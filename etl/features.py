@@ -95,6 +95,7 @@ def worker_setup(with_essentia: bool = True) -> None:
     The pool runs one worker per core. Left alone, numpy's and scipy's OpenBLAS each start a
     thread per core in every worker, and those threads spin after each call, on the cores the
     other workers need: the features took ~45 % more time that way on a busy 2-core machine.
+    (Under the inline executor this is the coordinator's process, which then keeps one thread too.)
     """
     import librosa
     import scipy.signal  # noqa: F401
