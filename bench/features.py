@@ -1,83 +1,154 @@
 """Feature extraction throughput: the features stage against a bare loop of the same calls.
 
-    python bench/features.py [--crops 60] [FOLDER ...]
+    python bench/features.py [--crops 60] [--repeats 3] [FOLDER ...]
 
 FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Ingest,
 beats and crops run first (untimed, 8-bar crops). Then, with one worker, the features stage on
-the first --crops crops, and a bare loop calling the same extractors on the same crops in this
-process, timing each group so the dominant extractor shows.
+the first --crops crops, and a bare loop calling the same extractors with the same parameters on
+the same crops, timing each group so the dominant extractor shows.
+
+Both sides start cold, the same way: the bare loop runs in a fresh one-process spawn pool (as
+etl/pool.py starts the stage's worker) and is timed from starting that pool until it has shut
+down, so it pays the same interpreter start, library imports (essentia loads TensorFlow) and
+first calls as the stage's worker. What the stage pays on top is the coordinator: selecting the
+pending crops, handing them to the worker, committing results to DuckDB. Each repeat runs the
+bare loop, then the stage on a fresh copy of the prepared database; medians are reported.
+
+Wall time depends on what else the machine runs, so each side's CPU time (this process and its
+worker, user + system) is reported too: audio seconds per CPU second is "x realtime per core".
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import shutil
+import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
 
 from etl import features, pipeline
 from etl.engine import RunOptions
+from etl.stages.features import Params, init_worker
 from library import audio_files, default_folders, link_library
 
+Crop = tuple[str, float | None]
 
-def bare_loop(crops: list[tuple[str, float | None]]) -> tuple[float, dict[str, float]]:
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its finished (reaped) children."""
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+class Timed:
+    """Wall and CPU seconds of a block (children count once they have exited)."""
+
+    def __enter__(self) -> Timed:
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
+
+
+def bare_worker(crops: list[Crop]) -> dict[str, float]:
+    """In the fresh process: the stage worker's imports, then every group on every crop."""
+    params = Params()
     groups = {
-        "decode": None,
         "loudness": lambda s, bpm: features.loudness(s),
-        "spectral": lambda s, bpm: features.spectral(s),
+        "spectral": lambda s, bpm: features.spectral(s, params.n_mfcc),
         "tonal": lambda s, bpm: features.tonal(s),
-        "rhythm": lambda s, bpm: features.rhythm(s, bpm),
-        "series": lambda s, bpm: features.series(s, 256),  # shares the loudness group's EBU R128 meter
+        "rhythm": lambda s, bpm: features.rhythm(s, bpm, params.bpm_agree_tolerance, params.rhythm_method),
+        "series": lambda s, bpm: features.series(s, params.series_steps),  # shares loudness's EBU R128 meter
     }
-    spent = dict.fromkeys(groups, 0.0)
-    started = time.perf_counter()
+    spent = dict.fromkeys(["imports", "decode", *groups], 0.0)
+    mark = time.perf_counter()
+    init_worker(params)  # the stage worker's set-up: imports, one math-library thread
+    spent["imports"] = time.perf_counter() - mark
     for path, bpm in crops:
         mark = time.perf_counter()
         signal = features.read(path)
         spent["decode"] += time.perf_counter() - mark
         for name, extract in groups.items():
-            if extract is not None:
-                mark = time.perf_counter()
-                extract(signal, bpm)
-                spent[name] += time.perf_counter() - mark
-    return time.perf_counter() - started, spent
+            mark = time.perf_counter()
+            extract(signal, bpm)
+            spent[name] += time.perf_counter() - mark
+    return spent
+
+
+def bare_run(crops: list[Crop]) -> tuple[Timed, dict[str, float]]:
+    with Timed() as timed, ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        spent = pool.submit(bare_worker, crops).result()
+    return timed, spent
+
+
+def stage_run(prepared: Path, db: Path, count: int) -> Timed:
+    shutil.copyfile(prepared, db)
+    config = pipeline.load_config(None)
+    with Timed() as timed:
+        [report] = pipeline.run(db, config, stage_names=["features"],
+                                options=RunOptions(run_id="features", workers=1, limit=count))
+    assert report.done == count, f"{report.done} of {count} crops done"
+    return timed
+
+
+def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop], float]:
+    """Ingest, beats and crops (untimed); the first `count` crops and their seconds of audio."""
+    library = link_library(audio_files(folders), tmp / "library")
+    db = tmp / "prepared.duckdb"
+    pipeline.run(db, pipeline.load_config(None), stage_names=["ingest", "beats", "crops"], sources=[library],
+                 options=RunOptions(run_id="prepare"))
+    con = duckdb.connect(str(db), read_only=True)
+    chosen = con.execute("SELECT c.path, b.bpm, c.duration_s FROM crops c "
+                         "LEFT JOIN beat_grids b USING (track_id) ORDER BY c.crop_id LIMIT ?", [count]).fetchall()
+    con.close()
+    return db, [(path, bpm) for path, bpm, _ in chosen], sum(row[2] for row in chosen)
+
+
+def line(label: str, runs: list[Timed], count: int, audio_s: float) -> str:
+    wall, cpu = statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs)
+    return (f"  {label:30s} {wall:6.1f} s  {count / wall:5.2f} crops/s  {audio_s / wall:6.1f}x realtime"
+            f"  | CPU {cpu:6.1f} s  {audio_s / cpu:6.1f}x realtime per core")
+
+
+def ratios(stage: list[Timed], bare: list[Timed], what: str) -> str:
+    per_repeat = [getattr(s, what) / getattr(b, what) for s, b in zip(stage, bare)]
+    return f"{statistics.median(per_repeat):.2f}x (" + ", ".join(f"{r:.2f}" for r in per_repeat) + ")"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
     parser.add_argument("--crops", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        library = link_library(audio_files(args.folders or default_folders()), Path(tmp) / "library")
-        db = Path(tmp) / "bench.duckdb"
-        config = pipeline.load_config(None)
-        pipeline.run(db, config, stage_names=["ingest", "beats", "crops"], sources=[library],
-                     options=RunOptions(run_id="prepare"))
-        con = duckdb.connect(str(db), read_only=True)
-        chosen = con.execute("SELECT c.crop_id, c.path, b.bpm, c.duration_s FROM crops c "
-                             "LEFT JOIN beat_grids b USING (track_id) ORDER BY c.crop_id LIMIT ?",
-                             [args.crops]).fetchall()
-        con.close()
-        audio_s = sum(row[3] for row in chosen)
-        warm = features.read(chosen[0][1])  # first calls compile librosa's numba code and load essentia
-        features.tonal(warm), features.rhythm(warm, None), features.spectral(warm)
-        bare_s, spent = bare_loop([(path, bpm) for _, path, bpm, _ in chosen])
-        started = time.perf_counter()
-        [report] = pipeline.run(db, config, stage_names=["features"],
-                                options=RunOptions(run_id="features", workers=1, limit=len(chosen)))
-        stage_s = time.perf_counter() - started
-    n = len(chosen)
-    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker:")
-    print(f"  bare loop (same extractors):  {bare_s:6.1f} s  {n / bare_s:5.2f} crops/s  {audio_s / bare_s:6.1f}x realtime")
-    print(f"  features stage (etl run):     {stage_s:6.1f} s  {n / stage_s:5.2f} crops/s  {audio_s / stage_s:6.1f}x realtime"
-          f"  ({report.done} done)")
-    print(f"  stage / bare: {stage_s / bare_s:.2f}x")
-    print("  time per group in the bare loop: " + ", ".join(
-        f"{name} {seconds / bare_s:.0%} ({audio_s / seconds:.0f}x realtime)" for name, seconds in
-        sorted(spent.items(), key=lambda kv: -kv[1])))
+        prepared, crops, audio_s = prepare(args.folders or default_folders(), Path(tmp), args.crops)
+        bare, stage, spent = [], [], {}
+        for repeat in range(args.repeats):
+            bare_t, spent = bare_run(crops)
+            stage_t = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
+            bare.append(bare_t), stage.append(stage_t)
+            print(f"  repeat {repeat + 1}: bare {bare_t.wall:.1f} s (CPU {bare_t.cpu:.1f} s), stage "
+                  f"{stage_t.wall:.1f} s (CPU {stage_t.cpu:.1f} s), load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
+    n = len(crops)
+    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
+          f"median of {args.repeats}:")
+    print(line("bare loop (same extractors):", bare, n, audio_s))
+    print(line("features stage (etl run):", stage, n, audio_s))
+    print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
+    print("  time per group in the last bare loop: " + ", ".join(
+        f"{name} {seconds / sum(spent.values()):.0%} ("
+        + (f"{seconds:.1f} s" if name == "imports" else f"{audio_s / seconds:.0f}x realtime") + ")"
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

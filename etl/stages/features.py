@@ -46,14 +46,24 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
                  "series": ("series_steps",)}
 
 
+# Bumped when a group's algorithm changes its results, so stored values are recomputed.
+# loudness 2, series 2: one EBU R128 meter (etl/loudness.py) replaces pyloudnorm (integrated, within
+# 0.11 LU) and essentia (range, short-term, momentary: within 0.3 LU); a mono crop is metered as one
+# channel, not two (its short-term and momentary levels 3 dB lower, as its integrated level was).
+_GROUP_VERSIONS = {"loudness": 2, "series": 2}
+
+
 def group_hash(params: Params, group: str) -> str:
     values = {name: getattr(params, name) for name in _GROUP_FIELDS.get(group, ())}
-    return hashlib.sha256(json.dumps([group, values], sort_keys=True).encode()).hexdigest()[:16]
+    key: list[Any] = [group, values]
+    if group in _GROUP_VERSIONS:
+        key.append(_GROUP_VERSIONS[group])
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def unavailable(params: Params) -> str | None:
-    needs = {"librosa": "pip install 'music-etl[features]'", "pyloudnorm": "pip install 'music-etl[features]'"}
-    if params.tonal or params.rhythm or params.loudness:
+    needs = {"librosa": "pip install 'music-etl[features]'"}
+    if uses_essentia(params):
         needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
     missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
     return f"not installed: {', '.join(missing)}" if missing else None
@@ -61,6 +71,15 @@ def unavailable(params: Params) -> str | None:
 
 # Stem crops get fixed loudness and spectral stats (no parameters): a hash marks which have them.
 STEM_HASH = group_hash(Params(), "stems")
+
+
+def uses_essentia(params: Params) -> bool:
+    """Key, crop BPM and danceability are essentia's (loudness is etl/loudness.py)."""
+    return params.tonal or params.rhythm
+
+
+def init_worker(params: Params) -> None:
+    features.worker_setup(with_essentia=uses_essentia(params))
 
 
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
@@ -144,6 +163,7 @@ STAGE = Stage(
     needs=("crops",),
     Params=Params,
     unavailable=unavailable,
+    init_worker=init_worker,
     batch_size=32,
     chunk_size=2,
 )
