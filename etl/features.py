@@ -98,6 +98,7 @@ def worker_setup(with_essentia: bool = True) -> None:
     (Under the inline executor this is the coordinator's process, which then keeps one thread too.)
     """
     import librosa
+    import pyloudnorm  # noqa: F401
     import scipy.signal  # noqa: F401
     from threadpoolctl import threadpool_limits
 
@@ -129,11 +130,19 @@ def level_stats(signal: Decoded) -> dict[str, Any]:
     }
 
 
+@cache
+def _loudness_meter(sample_rate: int) -> Any:
+    import pyloudnorm
+
+    return pyloudnorm.Meter(sample_rate)  # builds its K-weighting filters for this rate
+
+
 def integrated_lufs(signal: Decoded) -> float | None:
-    """BS.1770-4 integrated loudness from the shared EBU R128 meter (etl/loudness.py)."""
+    """BS.1770-4 integrated loudness, by pyloudnorm (the reference implementation the store
+    names; etl/loudness.py's meter gives the range and short-term figures)."""
     if len(signal.stereo) < int(0.4 * signal.sample_rate):  # shorter than one gating block
         return None
-    return finite(signal.ebur128.integrated)
+    return finite(float(_loudness_meter(signal.sample_rate).integrated_loudness(signal.stereo)))
 
 
 @cache

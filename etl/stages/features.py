@@ -50,7 +50,8 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
 # loudness 2, series 2: one EBU R128 meter (etl/loudness.py) replaces pyloudnorm (integrated, within
 # 0.11 LU) and essentia (range, short-term, momentary: within 0.3 LU); a mono crop is metered as one
 # channel, not two (its short-term and momentary levels 3 dB lower, as its integrated level was).
-_GROUP_VERSIONS = {"loudness": 2, "series": 2}
+# loudness 3: integrated loudness by pyloudnorm again (the library the store documents).
+_GROUP_VERSIONS = {"loudness": 3, "series": 2}
 
 
 def group_hash(params: Params, group: str) -> str:
