@@ -35,7 +35,6 @@ STEMPEG = REPO.parent / "shared" / "corpus" / "stempeg"
 
 def make_track(path: Path, seconds: float, source: Path = STEMPEG / "mixture.flac") -> Path:
     """`seconds` of real music: the source looped (44.1 kHz stereo FLAC)."""
-    import numpy as np
     import soundfile as sf
 
     data, rate = sf.read(source, dtype="float32", always_2d=True)

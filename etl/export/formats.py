@@ -1,6 +1,7 @@
-"""One writer per export format. Each gets a sandboxed read-only connection that may write only
-into the staging folder, the plan, and that folder; paths in manifests are computed in SQL for
-the final folder (relative to the manifest unless the plan says absolute).
+"""One writer per export format. Each gets a sandboxed read-only connection (which may write
+only into the staging folder), the export plan, and the staging folder; it returns how many crops
+it wrote per split. Paths in manifests are computed in SQL for the final folder (relative to the
+manifest unless the plan says absolute).
 
 Table-shaped manifests (CSV, Parquet, audiocraft JSON lines, audiofolder metadata) are written
 by DuckDB's COPY; the others walk the rows in Arrow batches.
@@ -12,7 +13,6 @@ import gzip
 import io
 import json
 import math
-import os
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path

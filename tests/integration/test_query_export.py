@@ -9,7 +9,6 @@ stable-audio-tools' custom metadata module): see the README.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import importlib.util
 import io
