@@ -10,15 +10,12 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from etl.errors import EtlError, Interrupted
 
@@ -32,8 +29,32 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+class _LazyConsole:
+    """A rich Console made on first use: `etl query --format csv` answers without importing rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def real(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (rich's class, imported when a table is drawn)
+    from rich.table import Table as RichTable
+
+    return RichTable(*args, **kwargs)
+
+
+out = _LazyConsole(soft_wrap=True)
+err = _LazyConsole(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,13 +168,15 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the per-stage summary as JSON on stdout."),
 ) -> None:
     """Run the pipeline (every stage in order, or --stage ones): resumable, Ctrl-C safe."""
+    import uuid
+
     from cli.progress import RichProgress
     from etl import pipeline
     from etl.engine import RunOptions, StageReport
 
     state = _state(ctx)
     config = _config(state)
-    progress = RichProgress(err)
+    progress = RichProgress(err.real())
     options = RunOptions(
         run_id=uuid.uuid4().hex[:12], limit=limit, retry_failed=retry_failed, dry_run=dry_run,
         workers=workers, executor=config.run.executor, quiet_worker_stderr=not state.debug, progress=progress,
@@ -383,7 +406,7 @@ def models(
     """Model-backed stages: the model each uses, whether it is here (path, size, checksum), licence, install."""
     from cli.models import show
 
-    show(_config(_state(ctx)), as_json, out, _print_json)
+    show(_config(_state(ctx)), as_json, out.real(), _print_json)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import QueryError
-from etl.readonly import bind, check_read_only, open_sandbox
+from etl.readonly import gated_sandbox
 from etl.resources import PARAMETER, sql_dir
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -78,8 +78,7 @@ class TableResult:
 
 
 def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows: int) -> TableResult:
-    binds = bind(check_read_only(sql_text), params)
-    with open_sandbox(db_path) as con:
+    with gated_sandbox(db_path, sql_text, params) as (con, binds):
         try:
             cursor = con.execute(sql_text, binds)
             rows = cursor.fetchmany(max_rows + 1)
@@ -91,7 +90,6 @@ def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows:
 
 def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, out: Path | None) -> None:
     """Write the result to `out` (atomically) or, for text formats, to stdout."""
-    binds = bind(check_read_only(sql_text), params)
     if out is None:
         if fmt == "parquet":
             raise QueryError("--format parquet needs --out FILE")
@@ -99,7 +97,7 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
         # start): COPY into a private temporary folder, then stream that to stdout.
         with tempfile.TemporaryDirectory(prefix="etl-query-") as folder:
             target = Path(folder) / f"result.{fmt}"
-            _copy(db_path, sql_text, binds, fmt, target)
+            _copy(db_path, sql_text, params, fmt, target)
             with open(target, "rb") as result:
                 sys.stdout.flush()
                 shutil.copyfileobj(result, sys.stdout.buffer)
@@ -111,16 +109,16 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     target = temporary_beside(out)
     try:
-        _copy(db_path, sql_text, binds, fmt, target)
+        _copy(db_path, sql_text, params, fmt, target)
         os.replace(target, out)
     finally:
         if target.exists():
             target.unlink()
 
 
-def _copy(db_path: Path, sql_text: str, binds: dict[str, Any], fmt: str, target: Path) -> None:
+def _copy(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, target: Path) -> None:
     try:
-        with open_sandbox(db_path, writable_files=[target]) as con:
+        with gated_sandbox(db_path, sql_text, params, writable_files=[target]) as (con, binds):
             con.execute(copy_statement(sql_text, target, fmt), binds)
     except QueryError:
         raise
