@@ -47,6 +47,13 @@ class _LazyConsole:
         return getattr(self.real(), name)
 
 
+def plain(value: object) -> str:
+    """Text shown as is: rich would read "[stems]" or "[red]" in a path or reason as markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (rich's class, imported when a table is drawn)
     from rich.table import Table as RichTable
 
@@ -85,7 +92,7 @@ def handle_errors(fn: F) -> F:
         except Interrupted as error:
             if debug:
                 raise
-            err.print(f"[yellow]stopped:[/] {error}", highlight=False)
+            err.print(f"[yellow]stopped:[/] {plain(error)}", highlight=False)
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             if debug:
@@ -95,12 +102,12 @@ def handle_errors(fn: F) -> F:
         except EtlError as error:
             if debug:
                 raise
-            err.print(f"[red]error:[/] {error}", highlight=False, markup=True)
+            err.print(f"[red]error:[/] {plain(error)}", highlight=False)
             raise typer.Exit(1) from None
         except Exception as error:  # a bug: still one line unless --debug
             if debug:
                 raise
-            err.print(f"[red]error:[/] unexpected {type(error).__name__}: {error} (run with --debug for the traceback)",
+            err.print(f"[red]error:[/] unexpected {type(error).__name__}: {plain(error)} (run with --debug for the traceback)",
                       highlight=False)
             raise typer.Exit(1) from None
 
@@ -126,7 +133,7 @@ def _global(
     for assignment in set_:
         key, sep, value = assignment.partition("=")
         if not sep:
-            err.print(f"[red]error:[/] --set expects TABLE.KEY=VALUE, got {assignment!r}")
+            err.print(f"[red]error:[/] --set expects TABLE.KEY=VALUE, got {plain(repr(assignment))}")
             raise typer.Exit(2)
         state.overrides[key.strip()] = value
 
@@ -184,7 +191,7 @@ def run(
 
     def report_line(report: StageReport) -> None:
         if report.skipped_reason:
-            err.print(f"[yellow]{report.stage}: skipped[/] — {report.skipped_reason}", highlight=False)
+            err.print(f"[yellow]{report.stage}: skipped[/] — {plain(report.skipped_reason)}", highlight=False)
         elif dry_run:
             err.print(f"{report.stage}: {report.pending} pending", highlight=False)
         elif report.pending == 0:
@@ -226,7 +233,7 @@ def status(
     table.add_column("note")
     for row in rows:
         table.add_row(row["stage"], *(f"{row[c]:,}" for c in ("pending", "running", "done", "failed", "skipped")),
-                      row["note"] or "")
+                      plain(row["note"] or ""))
     out.print(table)
 
 
@@ -251,7 +258,7 @@ def failures(
     for column in ("stage", "path", "reason", "attempts"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["stage"], repr(row["path"])[1:-1], row["reason"], str(row["attempts"]))
+        table.add_row(row["stage"], plain(repr(row["path"])[1:-1]), plain(row["reason"]), str(row["attempts"]))
     out.print(table)
 
 
@@ -289,7 +296,7 @@ def query(
         for column in ("name", "params", "description"):
             table.add_column(column, overflow="fold")
         for entry in listing:
-            table.add_row(entry["name"], " ".join(entry["params"]), entry["description"])
+            table.add_row(entry["name"], " ".join(entry["params"]), plain(entry["description"]))
         out.print(table)
         return
     if (sql_text is None) == (name is None):
@@ -309,7 +316,7 @@ def query(
     for column in result.columns:
         table.add_column(column, overflow="fold")
     for row in result.rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None else plain(v) for v in row))
     out.print(table)
     if result.truncated:
         err.print(f"(first {max_rows:,} rows shown; --max-rows or --format csv for all)", highlight=False)
@@ -393,7 +400,7 @@ def config_show(
         table.add_column(column)
     for name, values in settings.items():
         for key, setting in values.items():
-            table.add_row(f"{name}.{key}", json.dumps(setting.value), setting.origin)
+            table.add_row(f"{name}.{key}", plain(json.dumps(setting.value)), setting.origin)
     out.print(table)
 
 

@@ -30,7 +30,7 @@ def library(tmp_path: Path) -> Path:
 def test_help_explains_every_command() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("init", "run", "status", "failures", "config"):
+    for command in ("init", "run", "status", "failures", "config", "models", "query", "export"):
         assert command in result.output
     run_help = invoke("run", "--help").output
     for flag in ("--source", "--stage", "--workers", "--retry-failed", "--limit", "--dry-run"):
@@ -104,6 +104,17 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, args: list[str], 
     assert result.exit_code == 1, result.output
     assert message in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_paths_and_reasons_print_as_written_not_as_markup(tmp_path: Path, library: Path) -> None:
+    (library / "bad.mp3").rename(library / "[red]bad[stems].mp3")
+    db = ["--db", str(tmp_path / "x.duckdb")]
+    runner.invoke(app, [*db, "run", "--source", str(library), "--stage", "ingest"], env={})
+    wide = {"COLUMNS": "500"}  # no wrapping inside the path
+    table = runner.invoke(app, [*db, "failures"], env=wide).stdout
+    assert "[red]bad[stems].mp3" in table  # rich would have eaten both bracketed words
+    shown = runner.invoke(app, [*db, "query", "SELECT path FROM failures_v"], env=wide).stdout
+    assert "[red]bad[stems].mp3" in shown
 
 
 def test_run_without_sources_says_what_to_do(tmp_path: Path) -> None:
