@@ -46,7 +46,7 @@ WHERE split IS NOT DISTINCT FROM $export_split
 -- name: audiofolder_metadata
 -- Hugging Face audiofolder: `file_name` relative to metadata.csv, then scalar columns (lists stay out of CSV).
 SELECT path AS file_name,
-       * EXCLUDE (path, source_path, split, beat_times_s, beat_positions, downbeat_times_s,
+       * EXCLUDE (path, source_path, split, beat_times_s, beat_positions, downbeat_times_s, stems, empty_stems,
                   mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split

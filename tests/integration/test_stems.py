@@ -229,6 +229,9 @@ def test_pipeline_records_stems_then_stem_crops_without_recutting_the_mix(tmp_pa
     assert len(cut) == 3 * 4
     stem_features = rows(db, "SELECT * FROM crop_stem_features")
     assert len(stem_features) == 12 and all(r["rms_dbfs"] is not None for r in stem_features)
+    # crops_v says which stems each crop has, so queries can ask for e.g. a non-empty vocal stem.
+    assert rows(db, "SELECT DISTINCT stems, empty_stems FROM crops_v") == [
+        {"stems": ["bass", "drums", "other", "vocals"], "empty_stems": []}]
     for crop in rows(db, "SELECT crop_id, path FROM crops"):
         for stem in (r for r in cut if r["crop_id"] == crop["crop_id"]):
             assert sf.info(stem["path"]).frames == sf.info(crop["path"]).frames
