@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.readonly import bind, check_read_only, open_sandbox
+from etl.readonly import gated_sandbox
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,8 +44,7 @@ class Store:
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Any read-only statement, `$name` parameters bound from `params`."""
-        binds = bind(check_read_only(sql), params or {})
-        with open_sandbox(self.path) as con:
+        with gated_sandbox(self.path, sql, params or {}) as (con, binds):
             return con.sql(sql, params=binds).pl()
 
     def crops(self, where: str | None = None, params: dict[str, Any] | None = None,
@@ -68,8 +67,7 @@ class Store:
         import polars as pl
 
         sql = select_from("crops_v", where, columns, "track_id, crop_index")
-        binds = bind(check_read_only(sql), params or {})
-        with open_sandbox(self.path) as con:
+        with gated_sandbox(self.path, sql, params or {}) as (con, binds):
             reader = con.sql(sql, params=binds).to_arrow_reader(batch_rows)
             for batch in reader:
                 yield pl.from_arrow(batch)

@@ -245,21 +245,31 @@ def zero_crossing_rate(mono: np.ndarray, threshold: float = 1e-10) -> np.ndarray
     return (running[starts + N_FFT - 1] - running[starts]) / N_FFT
 
 
+def stem_spectral(signal: Decoded) -> dict[str, Any]:
+    """The spectral stats stem crops keep: centroid, flatness and band levels (part of `spectral`)."""
+    import librosa
+
+    centroid, _ = signal.centroid_bandwidth
+    return {
+        "spectral_centroid_hz": float(centroid.mean()),
+        "spectral_flatness": float(librosa.feature.spectral_flatness(S=signal.magnitude).mean()),
+        **band_rms(signal),
+    }
+
+
 def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
     import librosa
 
     magnitude, rate = signal.magnitude, signal.sample_rate
     flux = np.sqrt(np.sum(np.maximum(np.diff(magnitude, axis=1), 0) ** 2, axis=0))
-    centroid, bandwidth = signal.centroid_bandwidth
+    _, bandwidth = signal.centroid_bandwidth
     return {
-        "spectral_centroid_hz": float(centroid.mean()),
+        **stem_spectral(signal),
         "spectral_bandwidth_hz": float(bandwidth.mean()),
         "spectral_rolloff_hz": float(rolloff(magnitude, rate, 0.85).mean()),
-        "spectral_flatness": float(librosa.feature.spectral_flatness(S=magnitude).mean()),
         "spectral_flux": float(flux.mean()) if flux.size else 0.0,
         "zero_crossing_rate": float(zero_crossing_rate(signal.mono).mean()),
         "mfcc_mean": librosa.feature.mfcc(S=signal.mel_db, n_mfcc=n_mfcc).mean(axis=1).tolist(),
-        **band_rms(signal),
     }
 
 

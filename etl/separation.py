@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from etl import audio
+from etl import audio, loudness
 
 READ_FRAMES = 1 << 17           # source frames decoded at a time
 TEMP_SUFFIX = ".sep.w64"
@@ -87,7 +87,8 @@ class StreamResampler:
 
 
 class LoudnessMeter:
-    """ITU-R BS.1770-4 integrated loudness over a stream (pyloudnorm's filters, blocks and gates)."""
+    """ITU-R BS.1770-4 integrated loudness over a stream: pyloudnorm's K-weighting filters and 400 ms
+    blocks, gated by etl/loudness.py (the features stage's meter)."""
 
     def __init__(self, rate: int, channels: int) -> None:
         from pyloudnorm import Meter
@@ -127,18 +128,9 @@ class LoudnessMeter:
         blocks = int(round((self.samples / self.rate - 0.4) / 0.1)) + 1
         if blocks < 1 or not len(subs):
             return None
-        z = np.array([subs[j:j + 4].sum(axis=0) for j in range(blocks)]) / (0.4 * self.rate)
-        with np.errstate(divide="ignore"):
-            block_loudness = -0.691 + 10 * np.log10(z.sum(axis=1))
-            above = block_loudness >= -70.0
-            if not above.any():
-                return None
-            relative = -0.691 + 10 * np.log10(z[above].mean(axis=0).sum()) - 10.0
-            gated = (block_loudness > relative) & above
-            if not gated.any():
-                return None
-            value = -0.691 + 10 * np.log10(z[gated].mean(axis=0).sum())
-        return float(value) if math.isfinite(value) else None
+        # 400 ms blocks every 100 ms, channels summed (each weighted 1), gated as every meter here is
+        block_power = np.array([subs[j:j + 4].sum() for j in range(blocks)]) / (0.4 * self.rate)
+        return loudness.integrated(block_power)
 
 
 @dataclass

@@ -110,15 +110,9 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
             if done.get(stem["stem"]) == STEM_HASH:
                 continue  # stem crops added later get theirs without recomputing the rest
             stem_signal = features.read(stem["path"])
-            spectral = features.spectral(stem_signal, params.n_mfcc)
             stems.append({"stem": stem["stem"], "loudness_integrated_lufs": features.integrated_lufs(stem_signal),
-                          **features.level_stats(stem_signal),
-                          **{k: v for k, v in spectral.items() if k in _STEM_SPECTRAL}})
+                          **features.level_stats(stem_signal), **features.stem_spectral(stem_signal)})
     return {"groups": {g: group_hash(params, g) for g in todo}, "values": values, "stems": stems}
-
-
-_STEM_SPECTRAL = ("spectral_centroid_hz", "spectral_flatness", "band_bass_rms_dbfs", "band_low_mid_rms_dbfs",
-                  "band_mid_rms_dbfs", "band_air_rms_dbfs")
 
 
 def _group_columns() -> dict[str, list[str]]:
