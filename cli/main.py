@@ -239,6 +239,27 @@ def status(
 
 @app.command()
 @handle_errors
+def gc(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the orphaned files; remove nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Remove files under the data folder that no row names (left by killed runs). Waits for no run: refused while one holds the database."""
+    from etl.pipeline import gc as collect
+
+    state = _state(ctx)
+    result = collect(state.db, _config(state), dry_run=dry_run)
+    if as_json:
+        _print_json(result)
+        return
+    for path in result["orphans"]:
+        out.print(plain(path), highlight=False)
+    verb = "would remove" if dry_run else "removed"
+    err.print(f"{verb} {len(result['orphans'])} orphaned file(s) under {plain(result['data_dir'])}", highlight=False)
+
+
+@app.command()
+@handle_errors
 def failures(
     ctx: typer.Context,
     stage: str | None = typer.Option(None, "--stage", help="Only this stage."),

@@ -18,14 +18,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from etl import artifacts, lineage
 from etl.config import Config, params_hash
 from etl.errors import Interrupted
+from etl.lineage import stage_sql
 from etl.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
-from etl.resources import execute, registered, sql
+from etl.resources import execute, registered, sql, statement_names
 from etl.stage import Stage
 from etl.store import Writer
 
@@ -34,16 +37,22 @@ _POLL_S = 0.1  # how often an idle coordinator looks for readers waiting to get 
 _PAYLOAD_BATCHES = 10  # payloads are fetched this many batches ahead, in one query
 
 
-def stage_sql(stage: Stage, name: str) -> str:
-    """An engine statement specialised with the stage's items query."""
-    text = sql(stage.items_sql) if stage.items_sql.endswith(".sql") else stage.items_sql
-    items = text.rstrip().rstrip(";")
-    return sql("engine/state.sql", name).replace("{items}", items)
-
-
 def stage_counts(con: duckdb.DuckDBPyConnection, stage: Stage, params: Any) -> dict[str, int]:
-    row = con.execute(stage_sql(stage, "counts"), {"stage": stage.name, "params_hash": params_hash(params)}).fetchone()
+    row = con.execute(stage_sql(stage, "counts"), {"stage": stage.name,
+                                                   "stage_hash": lineage.stage_hash(stage, params)}).fetchone()
     return dict(zip(("pending", "running", "done", "failed", "skipped"), row))
+
+
+def sweep_superseded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+    """Remove the files listed as superseded (a killed run may have left the list unswept)."""
+    import pyarrow as pa
+
+    listed = [row[0] for row in execute(con, "engine/lineage.sql", "list_superseded").fetchall()]
+    removed = artifacts.remove(listed, data_dir)
+    if removed:
+        with registered(con, removed_batch=pa.table({"path": pa.array(removed, pa.string())})):
+            execute(con, "engine/lineage.sql", "forget_superseded")
+    return len(removed)
 
 
 @dataclass
@@ -53,6 +62,7 @@ class StageReport:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    retired: int = 0  # items gone from the stage's items (their rows cleared, files superseded)
     skipped_reason: str | None = None  # the whole stage could not run here
     interrupted: bool = False
     elapsed_s: float = 0.0
@@ -154,11 +164,12 @@ class StageRunner:
         self.options = options
         self.params = config.params(stage.name)
         self.params_hash = params_hash(self.params)
+        self.stage_hash = lineage.stage_hash(stage, self.params)
         run = config.run
         self.batch_size = config.engine(stage.name, "batch_size", stage.batch_size or run.batch_size)
         self.workers = options.workers or config.engine(stage.name, "workers", run.workers)
         self.commit_interval_s = run.commit_interval_s
-        self.artifact_dir = (writer.db_path.parent / run.data_dir / stage.name).resolve()
+        self.data_dir = (writer.db_path.parent / run.data_dir).resolve()
         self.max_attempts = run.max_attempts
         self.executor_factory = executor_factory or default_executor_factory(
             options.executor, options.quiet_worker_stderr)
@@ -169,7 +180,7 @@ class StageRunner:
     def _select_pending(self) -> list[dict[str, Any]]:
         binds = {
             "stage": self.stage.name,
-            "params_hash": self.params_hash,
+            "stage_hash": self.stage_hash,
             "max_attempts": self.max_attempts,
             "retry_failed": self.options.retry_failed,
             "limit": self.options.limit or _NO_LIMIT,
@@ -184,44 +195,161 @@ class StageRunner:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
             if record is not None:
                 record(con)
-            return con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+            self._retire(con)
+            pending = con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+        self._remove_superseded()
+        return pending
+
+    def _retire(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Items the stage no longer has: clear their rows and outputs, supersede their files."""
+        import pyarrow as pa
+
+        gone = con.sql(stage_sql(self.stage, "gone"), params={"stage": self.stage.name}).fetchall()
+        self.report.retired = len(gone)
+        if not gone:
+            return
+        ids = [item_id for item_id, _ in gone]
+        superseded: list[str] = []
+        for item_id, files in gone:
+            superseded.extend(files or [])
+            if self.stage.artifacts:
+                superseded.extend(artifacts.unreferenced(self._folder(item_id), (), self.data_dir))
+        with registered(con, cleared=pa.table({"item_id": pa.array(ids, pa.string())})):
+            self._clear(con, retiring=True)
+            execute(con, "engine/state.sql", "retire", {"stage": self.stage.name})
+        self._supersede(con, superseded)
+
+    def _folder(self, item_id: str) -> Path:
+        return artifacts.item_folder(self.data_dir, self.stage.name, item_id)
+
+    def _clear(self, con: duckdb.DuckDBPyConnection, retiring: bool = False) -> None:
+        """The stage's rows and outputs of the items in `cleared` (statements `clear*`, and
+        `retire*` too when the items are gone for good)."""
+        if self.stage.clear_sql is not None:
+            for name in statement_names(self.stage.clear_sql):
+                if name.startswith("clear") or (retiring and name.startswith("retire")):
+                    execute(con, self.stage.clear_sql, name)
+        execute(con, "engine/lineage.sql", "clear_outputs", {"stage": self.stage.name})
+
+    def _supersede(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+        """List files for removal in the transaction that supersedes them; removed after commit."""
+        import pyarrow as pa
+
+        if paths:
+            with registered(con, superseded_batch=pa.table({"path": pa.array(paths, pa.string())})):
+                execute(con, "engine/lineage.sql", "supersede", {"stage": self.stage.name})
+            self._superseded_since_commit = True
+
+    def _remove_superseded(self) -> None:
+        """After a commit: remove the files it superseded (and forget them in the next transaction
+        rather than in one of their own; what a kill leaves listed is swept by the next run)."""
+        if getattr(self, "_superseded_since_commit", False):
+            with self.writer.transaction() as con:
+                sweep_superseded(con, self.data_dir)
+            self._superseded_since_commit = False
 
     def _sync(self, finished: list[Outcome], claim: list[dict[str, Any]], items: dict[str, dict[str, Any]]) -> None:
         """One transaction: commit finished items (results + state) and claim the next batch.
 
-        Doing both at once halves the number of transactions per batch.
+        Doing both at once halves the number of transactions per batch. When the stage's write
+        fails, the batch is committed again in halves down to the item(s) at fault, which fail
+        with the reason; the rest commit.
         """
-        import pyarrow as pa  # here: `etl status` / `etl query` import this module and must start fast
-
-        binds = {"stage": self.stage.name, "params_hash": self.params_hash, "run_id": self.options.run_id}
-        with self.writer.transaction() as con:
-            if finished:
-                for outcome in finished:
-                    outcome.item = items[outcome.item_id]
-                if self.stage.write is not None:
-                    self.stage.write(con, finished, self.params)
-                finished_batch = pa.table({
-                    "item_id": [o.item_id for o in finished],
-                    "status": [o.status for o in finished],
-                    "fingerprint": [o.item["fingerprint"] for o in finished],
-                    "error": [o.error for o in finished],
-                    "retryable": [o.retryable for o in finished],
-                    "elapsed_s": [o.elapsed_s for o in finished],
-                })
-                with registered(con, finished_batch=finished_batch):
-                    execute(con, "engine/state.sql", "finish", binds)
+        for outcome in finished:
+            outcome.item = items[outcome.item_id]
+        try:
+            with self.writer.transaction() as con:
+                if finished:
+                    self._commit(con, finished)
+                if claim:
+                    self._claim(con, claim)
+        except (duckdb.Error, ValueError, TypeError, KeyError, ArithmeticError, RuntimeError) as error:
+            if not finished or isinstance(error, duckdb.IOException):
+                raise
+            self._superseded_since_commit = False
+            finished = self._commit_isolated(finished)
             if claim:
-                claimed_batch = pa.table({"item_id": [item["item_id"] for item in claim],
-                                          "has_state": [item["has_state"] for item in claim]})
-                with registered(con, claimed_batch=claimed_batch):
-                    execute(con, "engine/state.sql", "claim_new", binds)
-                    execute(con, "engine/state.sql", "claim_existing", binds)
+                with self.writer.transaction() as con:
+                    self._claim(con, claim)
+        self._remove_superseded()
         for outcome in finished:
             setattr(self.report, outcome.status, getattr(self.report, outcome.status) + 1)
             del items[outcome.item_id]
         items.update((item["item_id"], item) for item in claim)
         if finished:
             self.options.progress.advance(self.stage.name, len(finished))
+
+    def _commit_isolated(self, finished: list[Outcome]) -> list[Outcome]:
+        """Commit in halves; an item whose result cannot be stored fails with the reason."""
+        try:
+            with self.writer.transaction() as con:
+                self._commit(con, finished)
+            self._remove_superseded()
+            return finished
+        except (duckdb.Error, ValueError, TypeError, KeyError, ArithmeticError, RuntimeError) as error:
+            if isinstance(error, duckdb.IOException):
+                raise
+            self._superseded_since_commit = False
+            if len(finished) > 1:
+                half = len(finished) // 2
+                return self._commit_isolated(finished[:half]) + self._commit_isolated(finished[half:])
+            culprit = finished[0]
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            failed = Outcome(culprit.item_id, "failed", item=culprit.item, elapsed_s=culprit.elapsed_s,
+                             error=f"could not store the result: {type(error).__name__}: {first_line}",
+                             retryable=not isinstance(error, (ValueError, duckdb.ConversionException)))
+            with self.writer.transaction() as con:
+                self._commit(con, [failed], write=False)
+            return [failed]
+
+    def _commit(self, con: duckdb.DuckDBPyConnection, finished: list[Outcome], write: bool = True) -> None:
+        """Results, outputs, state and superseded files of finished items, in the caller's transaction."""
+        import pyarrow as pa  # here: `etl status` / `etl query` import this module and must start fast
+
+        binds = {"stage": self.stage.name, "params_hash": self.params_hash, "run_id": self.options.run_id}
+        settled = [o for o in finished if o.status != "failed"]  # a failure keeps the previous result
+        if settled:
+            cleared = pa.table({"item_id": pa.array([o.item_id for o in settled], pa.string())})
+            with registered(con, cleared=cleared):
+                self._clear(con)
+        if write and self.stage.write is not None:
+            self.stage.write(con, finished, self.params)
+        produced = [(o.item_id, key, fp) for o in settled
+                    for key, fp in lineage.outputs(self.stage, o.status, o.result, o.error, o.item).items()]
+        output_batch = pa.table({name: pa.array(column, pa.string()) for name, column in
+                                 zip(("item_id", "key", "output_fp"), zip(*produced) if produced else ((), (), ()))})
+        finished_batch = pa.table({
+            "item_id": pa.array([o.item_id for o in finished], pa.string()),
+            "status": [o.status for o in finished],
+            "fingerprint": [o.item["fingerprint"] for o in finished],
+            "error": pa.array([o.error for o in finished], pa.string()),
+            "retryable": pa.array([o.retryable for o in finished], pa.bool_()),
+            "elapsed_s": pa.array([o.elapsed_s for o in finished], pa.float64()),
+            "files": pa.array([self._files(o) for o in finished], pa.list_(pa.string())),
+        })
+        with registered(con, finished_batch=finished_batch, output_batch=output_batch):
+            execute(con, "engine/lineage.sql", "insert_outputs", binds)
+            execute(con, "engine/state.sql", "finish", binds)
+            if self.stage.artifacts:
+                kept = execute(con, "engine/state.sql", "committed_files", binds).fetchall()
+                self._supersede(con, [path for item_id, files in kept
+                                      for path in artifacts.unreferenced(self._folder(item_id), files or (),
+                                                                         self.data_dir)])
+
+    def _files(self, outcome: Outcome) -> list[str] | None:
+        if outcome.status != "done" or self.stage.files is None:
+            return None
+        return artifacts.relative(self.stage.files(outcome.result), self.data_dir)
+
+    def _claim(self, con: duckdb.DuckDBPyConnection, claim: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        binds = {"stage": self.stage.name, "run_id": self.options.run_id}
+        claimed_batch = pa.table({"item_id": [item["item_id"] for item in claim],
+                                  "has_state": [item["has_state"] for item in claim]})
+        with registered(con, claimed_batch=claimed_batch):
+            execute(con, "engine/state.sql", "claim_new", binds)
+            execute(con, "engine/state.sql", "claim_existing", binds)
 
     def _load_payloads(self, window: list[dict[str, Any]]) -> None:
         """Fetch the payload columns of the next items (a few batches at a time: bounded memory,
@@ -237,7 +365,7 @@ class StageRunner:
             item.update(by_id[item["item_id"]])
             item["payload_loaded"] = True
             if self.stage.artifacts:
-                item["artifact_dir"] = str(self.artifact_dir)
+                item["artifact_dir"] = str(self._folder(item["item_id"]))
 
     def _release(self) -> None:
         with self.writer.transaction() as con:

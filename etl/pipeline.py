@@ -12,7 +12,8 @@ from typing import Any
 
 from etl import stages as registry
 from etl.config import Config
-from etl.engine import ExecutorFactory, RunOptions, StageReport, StageRunner, stage_counts
+from etl import artifacts
+from etl.engine import ExecutorFactory, RunOptions, StageReport, StageRunner, stage_counts, sweep_superseded
 from etl.errors import ConfigError, Interrupted
 from etl.resources import sql
 from etl.store import RunLock, Writer, open_reader, open_writer
@@ -59,6 +60,9 @@ def run(
     with RunLock(db_path) as lock, options.stop.installed():
         writer = open_writer(db_path, create=True)
         try:
+            if not options.dry_run:  # files a killed run superseded but did not get to remove
+                with writer.transaction() as con:
+                    sweep_superseded(con, data_dir(db_path, config))
             _register_sources(writer, sources or [])
             with writer.transaction() as con:
                 if any(s.name == "ingest" for s in selected) and not con.execute(
@@ -109,3 +113,27 @@ def failures(db_path: Path, stage: str | None = None) -> list[dict[str, Any]]:
         result = con.execute(sql("engine/state.sql", "failures"), {"stage": stage})
         names = [d[0] for d in result.description]
         return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def data_dir(db_path: Path, config: Config) -> Path:
+    return (db_path.parent / config.run.data_dir).resolve()
+
+
+def gc(db_path: Path, config: Config, dry_run: bool = False) -> dict[str, Any]:
+    """Remove files under the data folder that no committed row names (what killed runs' workers
+    wrote, files superseded but not yet removed). Holds the run lock: never races a run."""
+    folder = data_dir(db_path, config)
+    with RunLock(db_path):
+        writer = open_writer(db_path, create=False)
+        try:
+            with writer.transaction() as con:
+                referenced = {row[0] for row in con.execute(sql("engine/lineage.sql", "referenced_files")).fetchall()}
+                orphans = sorted(path for path in artifacts.walk(folder) if path not in referenced) \
+                    if folder.is_dir() else []
+                if not dry_run:
+                    artifacts.remove(orphans, folder)
+                    sweep_superseded(con, folder)
+        finally:
+            writer.close()
+    size = sum((folder / p).stat().st_size for p in orphans if (folder / p).exists()) if dry_run else None
+    return {"data_dir": str(folder), "orphans": orphans, "removed": not dry_run, "bytes": size}

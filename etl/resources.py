@@ -85,3 +85,8 @@ def registered(con: Any, **tables: Any) -> Iterator[None]:
     finally:
         for name in tables:
             con.unregister(name)
+
+
+def statement_names(relative_file: str) -> list[str]:
+    """The named statements of a .sql file, in file order."""
+    return list(_named_statements(relative_file))

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from etl import audio, loudness
+from etl import artifacts, audio, loudness
 
 READ_FRAMES = 1 << 17           # source frames decoded at a time
 TEMP_SUFFIX = ".sep.w64"
@@ -434,7 +434,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
         for stem in sources:
             row = {"stem": stem, "format": options.format, "sample_rate": out_rate, "channels": out_channels,
                    "frames": levels[stem].count // out_channels, "empty": empty[stem], "folded_into": None,
-                   "path": None, "loudness_integrated_lufs": None}
+                   "path": None, "sha256": None, "loudness_integrated_lufs": None}
             if stem in folded:
                 row.update(_level_columns(levels[stem]), folded_into="other")
                 rows.append(row)
@@ -444,8 +444,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             if len(inputs) > 1 and options.clip == "rescale":
                 peak = max((float(np.max(np.abs(b))) for b in _temp_blocks(inputs)), default=0.0)
             scale = 1.0 / max(1.01 * peak, 1.0)
-            final = folder / f"{stem}.{options.format}"
-            temporary = folder / f".{final.name}.tmp-{pid}"
+            temporary = folder / f".{stem}.{options.format}.tmp-{pid}"
             writer = _open_writer(temporary, options.format, out_rate, out_channels, options.bits,
                                   options.mp3_bitrate_kbps)
             meter = _meter(out_rate, out_channels)
@@ -459,8 +458,8 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
                         meter.push(block)
             finally:
                 writer.close()
-            os.replace(temporary, final)
-            row.update(_level_columns(written), path=str(final),
+            final, digest = artifacts.publish(temporary, stem, options.format)  # named after its content
+            row.update(_level_columns(written), path=str(final), sha256=digest,
                        loudness_integrated_lufs=meter.integrated() if meter is not None else None)
             rows.append(row)
     finally:

@@ -30,7 +30,7 @@ def order_stages(stages: dict[str, Stage]) -> list[Stage]:
     placed: set[str] = set()
     remaining = dict(stages)
     while remaining:
-        ready = sorted(name for name, s in remaining.items() if all(n in placed or n not in stages for n in s.needs))
+        ready = sorted(name for name, s in remaining.items() if all(n in placed or n not in stages for n in s.upstream))
         if not ready:
             raise RuntimeError(f"stage dependency cycle among {sorted(remaining)}")
         for name in ready:

@@ -19,7 +19,7 @@ from etl.config import not_hashed, params_hash
 from etl.errors import SkipItem
 from etl.pool import Outcome
 from etl.resources import execute, registered
-from etl.stage import Stage
+from etl.stage import Read, Stage
 
 if TYPE_CHECKING:
     import duckdb
@@ -231,10 +231,7 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
         ("tempo_steady", pa.bool_()), ("pulse_strength", pa.float64()), ("n_beats", pa.int32()),
         ("n_bars", pa.int32()),
     ]))
-    # A grid made with other parameters must not outlive a skip or failure with these.
-    replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
-    with registered(con, grids=grids, replaced=replaced):
-        execute(con, "stages/beats_write.sql", "delete_replaced")
+    with registered(con, grids=grids):
         execute(con, "stages/beats_write.sql", "insert_grids", {"params_hash": params_hash(params)})
 
 
@@ -244,7 +241,8 @@ STAGE = Stage(
     items_sql="stages/beats.sql",
     process=process,
     write=write,
-    needs=("ingest",),
+    reads=(Read("ingest", "track_id"),),
+    clear_sql="stages/beats_write.sql",
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

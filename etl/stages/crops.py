@@ -5,9 +5,10 @@ from the track's first downbeat) and span `bars` bars, or `seconds` / `samples` 
 nearest downbeat. Sequential crops need no grid; where a grid exists they carry its beats too.
 Each track is decoded once, front to back, holding at most one crop's audio in memory.
 
-Files live in <data_dir>/crops/<track_id[:2]>/<track_id>/<crop_id>.<format>; every run of a
-track writes each file under a temporary name, renames it into place, and then removes whatever
-else is in that folder (crops superseded by new parameters, temporary files of a killed run).
+Files live in the track's folder, <data_dir>/crops/<track_id[:2]>/<track_id>/, named after the
+crop and their content (<crop_id>[.<stem>]-<sha256[:12]>.<format>, see etl/artifacts.py): a
+changed crop is a new file, and the engine removes superseded ones after the commit that
+supersedes them. A crop id hashes the track, the span and the crop parameters.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl import audio
+from etl import artifacts, audio
 from etl.config import params_hash
 from etl.errors import ConfigError, SkipItem
 from etl.pool import Outcome
 from etl.resources import execute, registered
-from etl.stage import Stage
+from etl.tables import rows_like
+from etl.stage import Read, Stage
 
 if TYPE_CHECKING:
     import duckdb
@@ -185,15 +187,15 @@ def fade(block: np.ndarray, rate: int, fade_ms: float) -> np.ndarray:
     return out
 
 
-def write_atomic(path: Path, block: np.ndarray, rate: int, params: Params) -> None:
-    """Write to a temporary name in the same folder, then rename: a file is whole or absent."""
+def write_atomic(folder: Path, name: str, block: np.ndarray, rate: int, params: Params) -> tuple[Path, str]:
+    """Write to a temporary name in the folder, then rename it after its content: (path, sha256)."""
     import soundfile as sf
 
     container, subtype = _FORMATS[params.format]
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary = artifacts.temporary_name(folder, f"{name}.{params.format}")
     extra = {"compression_level": params.compression_level} if params.format in ("flac", "mp3") else {}
     sf.write(temporary, block, rate, format=container, subtype=subtype, **extra)
-    os.replace(temporary, path)
+    return artifacts.publish(temporary, name, params.format)
 
 
 def _span_audio(reader: SpanReader, span: Span, rate: int, file_rate: int, out_rate: int, frames: int) -> np.ndarray:
@@ -217,8 +219,9 @@ def _channels(path: Path) -> int:
     return sf.info(str(path)).channels
 
 
-def crop_id(track_id: str, start_sample: int, hashed_params: str) -> str:
-    return hashlib.sha256(f"{track_id}:{start_sample}:{hashed_params}".encode()).hexdigest()[:20]
+def crop_id(track_id: str, span: Span, hashed_params: str) -> str:
+    """The same span of the same audio cut with the same parameters is the same crop."""
+    return hashlib.sha256(f"{track_id}:{span.start}:{span.end}:{hashed_params}".encode()).hexdigest()[:20]
 
 
 def _inside(times: list[float], positions: list[int], start_s: float, end_s: float) -> tuple[list, list]:
@@ -230,22 +233,18 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     import numpy as np
 
     track_id, rate = item["item_id"], item["sample_rate"]
-    folder = Path(item["artifact_dir"]) / track_id[:2] / track_id
+    folder = Path(item["artifact_dir"])
     beat_times = list(item.get("beat_times_s") or [])
     positions = [int(p) for p in (item.get("beat_positions") or [])]
-    try:
-        if params.mode == "beat-aligned" and not beat_times:
-            why = item.get("beats_reason") or f"the beats stage has not run on it ({item.get('beats_status') or 'pending'})"
-            raise SkipItem(f"no beat grid for beat-aligned crops: {why}")
-        total = item["frames"] or int(item["duration_s"] * rate)
-        start_at = first_sound(item["path"], params.silence_dbfs)
-        downbeats = [t for t, p in zip(beat_times, positions) if p == 1]
-        spans = plan_spans(total, rate, start_at, downbeats, params)
-        if not spans:
-            raise SkipItem("no crop fits: the audio after the leading silence is shorter than one crop")
-    except SkipItem:
-        remove_all_but(folder, set())  # crops made earlier with other parameters are superseded
-        raise
+    if params.mode == "beat-aligned" and not beat_times:
+        why = item.get("beats_reason") or f"the beats stage has not run on it ({item.get('beats_status') or 'pending'})"
+        raise SkipItem(f"no beat grid for beat-aligned crops: {why}")
+    total = item["frames"] or int(item["duration_s"] * rate)
+    start_at = first_sound(item["path"], params.silence_dbfs)
+    downbeats = [t for t, p in zip(beat_times, positions) if p == 1]
+    spans = plan_spans(total, rate, start_at, downbeats, params)
+    if not spans:
+        raise SkipItem("no crop fits: the audio after the leading silence is shorter than one crop")
 
     hashed = params_hash(params)
     out_rate = params.sample_rate or rate
@@ -253,31 +252,31 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     stems = [s for s in item.get("stems") or [] if s["stem"] not in params.skip_stems]
     readers = {"mix": SpanReader(item["path"]), **{s["stem"]: SpanReader(s["path"]) for s in stems}}
     rates = {"mix": rate, **{s["stem"]: s.get("sample_rate") or rate for s in stems}}
-    # Mix crops already cut with these parameters (stems added later) are kept, not recut.
-    existing = {c["crop_id"]: c["path"] for c in item.get("existing_crops") or []}
-    crops, stem_rows, keep = [], [], set()
+    # Mix crops already cut (stems added later) are kept, not recut: the same id is the same audio.
+    existing = {c["crop_id"]: c for c in item.get("existing_crops") or []
+                if c["sha256"] and os.path.isfile(c["path"])}
+    crops, stem_rows = [], []
     try:
         for index, span in enumerate(spans):
-            cid = crop_id(track_id, span.start, hashed)
+            cid = crop_id(track_id, span, hashed)
             start_s, end_s = span.start / rate, span.end / rate
             rel_beats, rel_positions = _inside(beat_times, positions, start_s, end_s)
             frames = -(-(span.end - span.start) * out_rate // rate)  # the crop's length at out_rate
             for name, reader in readers.items():
-                suffix = "" if name == "mix" else f".{name}"
-                path = folder / f"{cid}{suffix}.{params.format}"
-                keep.add(path.name)
-                if name == "mix" and existing.get(cid) == str(path) and path.is_file():
+                if name == "mix" and cid in existing:
+                    path, mix_sha256 = Path(existing[cid]["path"]), existing[cid]["sha256"]
                     channels = _channels(path)
                     continue
                 block = fade(_span_audio(reader, span, rate, rates[name], out_rate, frames), out_rate,
                              params.fade_ms)
-                write_atomic(path, block, out_rate, params)
+                written, digest = write_atomic(folder, cid if name == "mix" else f"{cid}.{name}", block,
+                                               out_rate, params)
                 if name != "mix":
-                    stem_rows.append({"crop_id": cid, "stem": name, "track_id": track_id, "path": str(path),
+                    stem_rows.append({"crop_id": cid, "stem": name, "track_id": track_id, "path": str(written),
                                       "format": params.format, "sample_rate": out_rate,
-                                      "channels": int(block.shape[1])})
+                                      "channels": int(block.shape[1]), "sha256": digest})
                 else:
-                    channels = int(block.shape[1])
+                    path, mix_sha256, channels = written, digest, int(block.shape[1])
             intervals = np.diff(rel_beats)
             crops.append({
                 "crop_id": cid, "track_id": track_id, "crop_index": index, "mode": params.mode,
@@ -286,45 +285,34 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
                 "bpm": float(60 / np.median(intervals)) if len(intervals) else item.get("bpm"),
                 "beat_times_s": rel_beats, "beat_positions": rel_positions,
                 "downbeat_times_s": [t for t, p in zip(rel_beats, rel_positions) if p == 1],
-                "path": str(folder / f"{cid}.{params.format}"), "format": params.format,
-                "sample_rate": out_rate, "channels": channels,
+                "path": str(path), "format": params.format, "sample_rate": out_rate, "channels": channels,
+                "sha256": mix_sha256,
             })
     finally:
         for reader in readers.values():
             reader.close()
-    remove_all_but(folder, keep)  # superseded crops, temporary files of a killed run
     return {"crops": crops, "stems": stem_rows}
 
 
-def remove_all_but(folder: Path, keep: set[str]) -> None:
-    if folder.is_dir():
-        for name in os.listdir(folder):
-            if name not in keep:
-                os.unlink(folder / name)
-
-
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    import pyarrow as pa
-
     crops = [row for o in outcomes if o.status == "done" for row in o.result["crops"]]
     stems = [row for o in outcomes if o.status == "done" for row in o.result["stems"]]
-    crop_table = pa.Table.from_pylist(crops, schema=pa.schema([
-        ("crop_id", pa.string()), ("track_id", pa.string()), ("crop_index", pa.int32()), ("mode", pa.string()),
-        ("start_sample", pa.int64()), ("end_sample", pa.int64()), ("start_s", pa.float64()),
-        ("end_s", pa.float64()), ("duration_s", pa.float64()), ("n_bars", pa.int32()), ("n_beats", pa.int32()),
-        ("bpm", pa.float64()), ("beat_times_s", pa.list_(pa.float64())), ("beat_positions", pa.list_(pa.int8())),
-        ("downbeat_times_s", pa.list_(pa.float64())), ("path", pa.string()), ("format", pa.string()),
-        ("sample_rate", pa.int32()), ("channels", pa.int32()),
-    ]))
-    stem_table = pa.Table.from_pylist(stems, schema=pa.schema([
-        ("crop_id", pa.string()), ("stem", pa.string()), ("track_id", pa.string()), ("path", pa.string()),
-        ("format", pa.string()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-    ]))
-    replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
-    with registered(con, new_crops=crop_table, new_crop_stems=stem_table, replaced=replaced):
-        for statement in ("delete_features", "delete_stem_features", "delete_stems", "delete_crops",
-                          "insert_crops", "insert_stems"):
+    with registered(con, new_crops=rows_like(con, "crops", crops), new_crop_stems=rows_like(con, "crop_stems", stems)):
+        for statement in ("insert_crops", "insert_stems"):
             execute(con, "stages/crops_write.sql", statement, {"params_hash": params_hash(params)})
+
+
+def files(result: dict[str, Any]) -> list[str]:
+    return [row["path"] for row in (*result["crops"], *result["stems"])]
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """Per crop: its row and its stem crops' rows, content hashes included (paths only repeat them)."""
+    stems: dict[str, list[dict[str, Any]]] = {}
+    for row in result["stems"]:
+        stems.setdefault(row["crop_id"], []).append({k: v for k, v in row.items() if k != "path"})
+    return {row["crop_id"]: [{k: v for k, v in row.items() if k != "path"}, stems.get(row["crop_id"], [])]
+            for row in result["crops"]}
 
 
 STAGE = Stage(
@@ -333,7 +321,10 @@ STAGE = Stage(
     items_sql="stages/crops.sql",
     process=process,
     write=write,
-    needs=("ingest", "beats", "stems"),
+    reads=(Read("ingest", "track_id"), Read("beats", "track_id"), Read("stems", "track_id")),
+    outputs=outputs,
+    files=files,
+    clear_sql="stages/crops_write.sql",
     Params=Params,
     batch_size=16,
     artifacts=True,

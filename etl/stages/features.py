@@ -1,9 +1,10 @@
 """features (per crop): loudness, spectral, tonal, rhythm and time-series feature groups.
 
 Each crop is decoded once and transformed once (etl/features.py shares the signal and the STFT
-across extractors). Every group can be switched off; each group stores the hash of its own
-parameters beside its columns, and the worker computes only the groups whose stored hash differs
-from the current one — so switching a group on later computes just that group for existing crops.
+across extractors). The engine re-queues a crop when its audio, its stems or the parameters
+change. Within it, each group stores a hash of its own parameters and of the audio it was
+computed from (the crop file's sha256), and the worker computes only the groups whose stored hash
+differs — so switching a group on later computes just that group, and new stems just their stats.
 Stem crops (when the stems stage has made them) get the loudness and spectral stats.
 """
 
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from etl import features
 from etl.pool import Outcome
 from etl.resources import execute, registered
-from etl.stage import Stage
+from etl.stage import Read, Stage
+from etl.tables import rows_like
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,9 +56,10 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
 _GROUP_VERSIONS = {"loudness": 3, "series": 2}
 
 
-def group_hash(params: Params, group: str) -> str:
+def group_hash(params: Params, group: str, audio_sha256: str | None) -> str:
+    """What a group's stored values were computed from: its parameters, version and the audio."""
     values = {name: getattr(params, name) for name in _GROUP_FIELDS.get(group, ())}
-    key: list[Any] = [group, values]
+    key: list[Any] = [group, values, audio_sha256]
     if group in _GROUP_VERSIONS:
         key.append(_GROUP_VERSIONS[group])
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
@@ -70,8 +73,9 @@ def unavailable(params: Params) -> str | None:
     return f"not installed: {', '.join(missing)}" if missing else None
 
 
-# Stem crops get fixed loudness and spectral stats (no parameters): a hash marks which have them.
-STEM_HASH = group_hash(Params(), "stems")
+def stem_hash(stem_sha256: str | None) -> str:
+    """Stem crops get fixed loudness and spectral stats (no parameters) of their audio."""
+    return group_hash(Params(), "stems", stem_sha256)
 
 
 def uses_essentia(params: Params) -> bool:
@@ -85,7 +89,7 @@ def init_worker(params: Params) -> None:
 
 def stale_groups(item: dict[str, Any], params: Params) -> list[str]:
     done = item.get("group_hashes") or {}
-    return [g for g in GROUPS if getattr(params, g) and done.get(g) != group_hash(params, g)]
+    return [g for g in GROUPS if getattr(params, g) and done.get(g) != group_hash(params, g, item.get("sha256"))]
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
@@ -105,14 +109,28 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         values.update(features.series(signal, params.series_steps))
     stems = []
     if params.loudness or params.spectral:
-        done = item.get("stem_hashes") or {}
+        # A list of {stem, hash} structs (a DuckDB MAP would reach the worker as a list of pairs).
+        done = {row["stem"]: row["hash"] for row in item.get("stem_hashes") or []}
         for stem in item.get("stems") or []:
-            if done.get(stem["stem"]) == STEM_HASH:
+            if done.get(stem["stem"]) == stem_hash(stem.get("sha256")):
                 continue  # stem crops added later get theirs without recomputing the rest
             stem_signal = features.read(stem["path"])
-            stems.append({"stem": stem["stem"], "loudness_integrated_lufs": features.integrated_lufs(stem_signal),
+            stems.append({"stem": stem["stem"], "params_hash": stem_hash(stem.get("sha256")),
+                          "loudness_integrated_lufs": features.integrated_lufs(stem_signal),
                           **features.level_stats(stem_signal), **features.stem_spectral(stem_signal)})
-    return {"groups": {g: group_hash(params, g) for g in todo}, "values": values, "stems": stems}
+    return {"groups": {g: group_hash(params, g, item.get("sha256")) for g in todo}, "values": values,
+            "stems": stems, "enabled": [g for g in GROUPS if getattr(params, g)]}
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """What the crop's stored features were computed from (every current group and stem hash)."""
+    params_groups = {g: h for g, h in (item.get("group_hashes") or {}).items() if h}
+    params_groups.update(result["groups"])
+    stems = {row["stem"]: row["hash"] for row in item.get("stem_hashes") or []}
+    stems.update({row["stem"]: row["params_hash"] for row in result["stems"]})
+    current = {s["stem"] for s in item.get("stems") or []}
+    return {item["item_id"]: {"groups": {g: h for g, h in params_groups.items() if g in result["enabled"]},
+                              "stems": {s: h for s, h in stems.items() if s in current}}}
 
 
 def _group_columns() -> dict[str, list[str]]:
@@ -133,20 +151,27 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     import pyarrow as pa
 
     done = [o for o in outcomes if o.status == "done"]
-    crops = pa.table({"crop_id": [o.item_id for o in done], "track_id": [o.item["track_id"] for o in done]})
-    with registered(con, feature_crops=crops):
+    crops = pa.table({"crop_id": pa.array([o.item_id for o in done], pa.string()),
+                      "track_id": pa.array([o.item["track_id"] for o in done], pa.string())})
+    current_stems = pa.table({
+        "crop_id": pa.array([o.item_id for o in done for _ in o.item.get("stems") or []], pa.string()),
+        "stem": pa.array([s["stem"] for o in done for s in o.item.get("stems") or []], pa.string())})
+    with registered(con, feature_crops=crops, current_stems=current_stems):
         execute(con, "stages/features_write.sql", "ensure_rows")
+        execute(con, "stages/features_write.sql", "drop_stale_stems")
     for group, columns in _group_columns().items():
-        rows = [{"crop_id": o.item_id, "group_hash": o.result["groups"][group],
-                 **{c: o.result["values"].get(c) for c in columns}} for o in done if group in o.result["groups"]]
+        # A group switched off is NULL, as a fresh run would leave it.
+        rows = [{"crop_id": o.item_id, "group_hash": o.result["groups"].get(group),
+                 **{c: o.result["values"].get(c) for c in columns}}
+                for o in done if group in o.result["groups"] or group not in o.result["enabled"]]
         if not rows:
             continue
         with registered(con, batch=pa.Table.from_pylist(rows)):
             execute(con, "stages/features_write.sql", f"update_{group}")
     stems = [{"crop_id": o.item_id, **row} for o in done for row in o.result["stems"]]
     if stems:
-        with registered(con, stem_features=pa.Table.from_pylist(stems)):
-            execute(con, "stages/features_write.sql", "upsert_stems", {"params_hash": STEM_HASH})
+        with registered(con, stem_features=rows_like(con, "crop_stem_features", stems, omit=frozenset())):
+            execute(con, "stages/features_write.sql", "upsert_stems")
 
 
 STAGE = Stage(
@@ -155,7 +180,9 @@ STAGE = Stage(
     items_sql="stages/features.sql",
     process=process,
     write=write,
-    needs=("crops",),
+    reads=(Read("crops"), Read("beats", "track_id")),
+    outputs=outputs,
+    clear_sql="stages/features_write.sql",
     Params=Params,
     unavailable=unavailable,
     init_worker=init_worker,

@@ -173,11 +173,20 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     ])
     rows = [{"path": o.item["path"], **o.result} for o in outcomes if o.status == "done"]
     ingested = pa.Table.from_pylist(rows, schema=schema)
-    unusable = pa.table({"path": pa.array([o.item["path"] for o in outcomes if o.status != "done"], pa.string())})
-    with registered(con, ingested=ingested, unusable=unusable):
+    # The engine clears done and skipped paths; a path found permanently unreadable (corrupt now)
+    # no longer holds its track either. A transient failure keeps the link and what hangs off it.
+    unusable = pa.table({"item_id": pa.array(
+        [o.item_id for o in outcomes if o.status == "failed" and not o.retryable], pa.string())})
+    with registered(con, ingested=ingested, cleared=unusable):
+        execute(con, "stages/ingest_write.sql", "clear_orphaned_tracks")
+        execute(con, "stages/ingest_write.sql", "clear_links")
         execute(con, "stages/ingest_write.sql", "upsert_tracks", {"params_hash": params_hash(params)})
         execute(con, "stages/ingest_write.sql", "link_files")
-        execute(con, "stages/ingest_write.sql", "unlink_files")
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A path's output is its track (the same for every path holding the same audio)."""
+    return {result["track_id"]: result}
 
 
 STAGE = Stage(
@@ -188,5 +197,7 @@ STAGE = Stage(
     write=write,
     Params=Params,
     discover=discover,
+    outputs=outputs,
+    clear_sql="stages/ingest_write.sql",
     chunk_size=4,
 )

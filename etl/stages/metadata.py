@@ -16,7 +16,7 @@ from etl.config import params_hash
 from etl.errors import BadInput, TransientError
 from etl.pool import Outcome
 from etl.resources import execute, registered
-from etl.stage import Stage
+from etl.stage import Read, Stage
 
 if TYPE_CHECKING:
     import duckdb
@@ -186,7 +186,8 @@ STAGE = Stage(
     items_sql="stages/metadata.sql",
     process=process,
     write=write,
-    needs=("ingest",),
+    reads=(Read("ingest", "track_id"),),
+    clear_sql="stages/metadata_write.sql",
     Params=Params,
     chunk_size=16,
 )

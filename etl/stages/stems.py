@@ -22,8 +22,7 @@ from etl.config import not_hashed, params_hash
 from etl.errors import ConfigError
 from etl.pool import Outcome
 from etl.resources import execute, registered
-from etl.stage import Stage
-from etl.stages.crops import remove_all_but
+from etl.stage import Read, Stage
 
 if TYPE_CHECKING:
     import duckdb
@@ -139,13 +138,21 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     assert _loaded is not None
     model, device = _loaded
     track_id = item["item_id"]
-    folder = Path(item["artifact_dir"]) / track_id[:2] / track_id
+    folder = Path(item["artifact_dir"])
     folder.mkdir(parents=True, exist_ok=True)
     rows = separate_track(item["path"], folder, model, device, shifts=params.shifts, overlap=params.overlap,
                           segment=params.segment, options=options(params),
                           rng=random.Random(f"{params.seed}:{track_id}"))
-    remove_all_but(folder, {Path(r["path"]).name for r in rows if r["path"]})  # other formats, killed runs' temps
     return {"stems": rows}
+
+
+def files(result: dict[str, Any]) -> list[str]:
+    return [row["path"] for row in result["stems"] if row["path"]]
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The stems' rows with their content hashes (a path only repeats the hash)."""
+    return {item["item_id"]: [{k: v for k, v in row.items() if k != "path"} for row in result["stems"]]}
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
@@ -157,10 +164,9 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
         ("sample_rate", pa.int32()), ("channels", pa.int32()), ("frames", pa.int64()),
         ("loudness_integrated_lufs", pa.float64()), ("sample_peak_dbfs", pa.float64()), ("rms_dbfs", pa.float64()),
         ("crest_factor_db", pa.float64()), ("empty", pa.bool_()), ("folded_into", pa.string()),
+        ("sha256", pa.string()),
     ]))
-    replaced = pa.table({"track_id": pa.array([o.item_id for o in outcomes], pa.string())})
-    with registered(con, new_stems=stems, replaced=replaced):
-        execute(con, "stages/stems_write.sql", "delete_replaced")
+    with registered(con, new_stems=stems):
         execute(con, "stages/stems_write.sql", "insert_stems",
                 {"params_hash": params_hash(params), "model": params.model})
 
@@ -171,7 +177,10 @@ STAGE = Stage(
     items_sql="stages/stems.sql",
     process=process,
     write=write,
-    needs=("ingest",),
+    reads=(Read("ingest", "track_id"),),
+    outputs=outputs,
+    files=files,
+    clear_sql="stages/stems_write.sql",
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

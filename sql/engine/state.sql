@@ -1,19 +1,30 @@
 -- The engine's bookkeeping over stage_items. `{items}` is replaced by the stage's own items
--- query (sql/stages/<stage>.sql, never user input); everything else is bound as parameters.
+-- query (sql/stages/<stage>.sql, never user input) and `{lineage_*}` by the joins that read the
+-- upstream outputs the stage declares (sql/engine/lineage.sql); everything else is bound.
+--
+-- An item's input fingerprint hashes its id, its own input (`input_fp`) and the output
+-- fingerprint of every upstream key it reads; its fingerprint adds the stage's hash (parameters
+-- and code version). Nothing here is written by a stage.
 
 -- name: pending
 -- Ids only: payloads (paths, beat lists...) are fetched batch by batch when claimed, so a run
 -- over millions of items does not hold them all in memory.
 WITH items AS ({items}),
+fingerprinted AS (
+    SELECT items.item_id,
+           md5(items.item_id || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+               AS input_fingerprint
+    FROM items {lineage_joins}
+),
 state AS (SELECT item_id, status, fingerprint, attempts, retryable FROM stage_items WHERE stage = $stage)
-SELECT items.item_id, md5($params_hash || '|' || items.input_fp) AS fingerprint,
+SELECT f.item_id, md5($stage_hash || '|' || f.input_fingerprint) AS fingerprint, f.input_fingerprint,
        state.item_id IS NOT NULL AS has_state
-FROM items LEFT JOIN state ON state.item_id = items.item_id
+FROM fingerprinted AS f LEFT JOIN state ON state.item_id = f.item_id
 WHERE state.item_id IS NULL
-   OR state.fingerprint IS DISTINCT FROM md5($params_hash || '|' || items.input_fp)
+   OR state.fingerprint IS DISTINCT FROM md5($stage_hash || '|' || f.input_fingerprint)
    OR state.status IN ('pending', 'running')
    OR (state.status = 'failed' AND state.attempts < $max_attempts AND (state.retryable OR $retry_failed))
-ORDER BY items.item_id
+ORDER BY f.item_id
 LIMIT $limit;
 
 -- name: payload
@@ -22,15 +33,21 @@ SELECT items.* FROM items WHERE item_id IN (SELECT item_id FROM claimed_batch);
 
 -- name: counts
 WITH items AS ({items}),
+fingerprinted AS (
+    SELECT items.item_id,
+           md5(items.item_id || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+               AS input_fingerprint
+    FROM items {lineage_joins}
+),
 state AS (SELECT item_id, status, fingerprint FROM stage_items WHERE stage = $stage),
 joined AS (
     SELECT CASE
              WHEN state.item_id IS NULL THEN 'pending'
              WHEN state.status = 'running' THEN 'running'
-             WHEN state.fingerprint IS DISTINCT FROM md5($params_hash || '|' || items.input_fp) THEN 'pending'
+             WHEN state.fingerprint IS DISTINCT FROM md5($stage_hash || '|' || f.input_fingerprint) THEN 'pending'
              ELSE state.status
            END AS status
-    FROM items LEFT JOIN state ON state.item_id = items.item_id
+    FROM fingerprinted AS f LEFT JOIN state ON state.item_id = f.item_id
 )
 SELECT
     count(*) FILTER (WHERE status = 'pending') AS pending,
@@ -39,6 +56,16 @@ SELECT
     count(*) FILTER (WHERE status = 'failed') AS failed,
     count(*) FILTER (WHERE status = 'skipped') AS skipped
 FROM joined;
+
+-- name: gone
+-- Items the stage has state for that its items query no longer yields (the file went away, the
+-- track was replaced, the crop is no longer cut): they are retired.
+WITH items AS ({items})
+SELECT s.item_id, s.files FROM stage_items AS s
+WHERE s.stage = $stage AND NOT EXISTS (SELECT 1 FROM items WHERE items.item_id = s.item_id);
+
+-- name: retire
+DELETE FROM stage_items WHERE stage = $stage AND item_id IN (SELECT item_id FROM cleared);
 
 -- name: reset_running
 -- Only one run holds the run lock, so any 'running' row belongs to a run that died.
@@ -54,7 +81,8 @@ FROM claimed_batch
 WHERE claimed_batch.has_state AND stage_items.stage = $stage AND stage_items.item_id = claimed_batch.item_id;
 
 -- name: finish
--- Every finished item was claimed first, so its row exists.
+-- Every finished item was claimed first, so its row exists. A failed item keeps the files of its
+-- last good result (that result's rows stay too).
 UPDATE stage_items SET
     status = b.status,
     -- attempts count tries of the same input with the same parameters
@@ -66,9 +94,15 @@ UPDATE stage_items SET
     retryable = b.retryable,
     run_id = $run_id,
     elapsed_s = b.elapsed_s,
-    finished_at = now()
+    finished_at = now(),
+    files = CASE WHEN b.status = 'failed' THEN stage_items.files ELSE b.files END
 FROM finished_batch AS b
 WHERE stage_items.stage = $stage AND stage_items.item_id = b.item_id;
+
+-- name: committed_files
+-- What the finished items' folders must keep after this commit.
+SELECT item_id, files FROM stage_items
+WHERE stage = $stage AND item_id IN (SELECT item_id FROM finished_batch);
 
 -- name: release
 -- Ctrl-C: items this run claimed but did not finish go back to the queue.

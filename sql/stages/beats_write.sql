@@ -1,5 +1,5 @@
--- name: delete_replaced
-DELETE FROM beat_grids WHERE track_id IN (SELECT track_id FROM replaced);
+-- name: clear_grids
+DELETE FROM beat_grids WHERE track_id IN (SELECT item_id FROM cleared);
 
 -- name: insert_grids
 INSERT INTO beat_grids (track_id, beat_times_s, beat_positions, downbeat_times_s, meter, bpm, bpm_confidence,

@@ -1,11 +1,8 @@
--- Items of the crops stage: every readable track, with its beat grid where one exists. The input
--- changes with ingest's parameters and with the beats stage's outcome for the track (a grid made,
--- remade or skipped), so new grids recut exactly the affected tracks; and with the track's stems (once
--- the stems stage has made them), whose crops are then cut beside the existing mix crops, which
--- `existing_crops` lets the worker keep rather than recut.
-SELECT t.track_id AS item_id,
-       t.track_id || ':' || t.params_hash || ':' || coalesce(bs.status || ':' || bs.fingerprint, 'no beats')
-           || coalesce(':stems ' || st.stems_fp, '') AS input_fp,
+-- Items of the crops stage: every readable track. It reads what ingest, beats and stems made of
+-- the track (the engine fingerprints those outputs). The payload carries the grid where one exists
+-- (or why there is none), the track's stems, and its current crops, which `existing_crops` lets
+-- the worker keep rather than recut when only stems were added.
+SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id,
        p.path, t.duration_s, t.sample_rate, t.channels, t.frames,
        b.beat_times_s, b.beat_positions, b.bpm,
        bs.status AS beats_status,
@@ -15,8 +12,7 @@ FROM tracks AS t
 JOIN track_paths_v AS p USING (track_id)
 LEFT JOIN beat_grids AS b USING (track_id)
 LEFT JOIN stage_items AS bs ON bs.stage = 'beats' AND bs.item_id = t.track_id AND bs.status <> 'running'
-LEFT JOIN (SELECT track_id, list({'stem': stem, 'path': path, 'sample_rate': sample_rate} ORDER BY stem) AS stems,
-                  string_agg(stem || '@' || params_hash, ',' ORDER BY stem) AS stems_fp
+LEFT JOIN (SELECT track_id, list({'stem': stem, 'path': path, 'sample_rate': sample_rate} ORDER BY stem) AS stems
            FROM track_stems WHERE path IS NOT NULL GROUP BY track_id) AS st USING (track_id)
-LEFT JOIN (SELECT track_id, list({'crop_id': crop_id, 'path': path}) AS existing_crops
+LEFT JOIN (SELECT track_id, list({'crop_id': crop_id, 'path': path, 'sha256': sha256}) AS existing_crops
            FROM crops GROUP BY track_id) AS ec USING (track_id)

@@ -1,3 +1,16 @@
+-- name: retire_features
+-- Only when a crop is no longer cut: a re-run updates the groups it computed in place.
+DELETE FROM crop_features WHERE crop_id IN (SELECT item_id FROM cleared);
+
+-- name: retire_stem_features
+DELETE FROM crop_stem_features WHERE crop_id IN (SELECT item_id FROM cleared);
+
+-- name: drop_stale_stems
+-- Stem features of stems the crop no longer has.
+DELETE FROM crop_stem_features
+WHERE crop_id IN (SELECT crop_id FROM feature_crops)
+  AND (crop_id, stem) NOT IN (SELECT crop_id, stem FROM current_stems);
+
 -- name: ensure_rows
 INSERT INTO crop_features (crop_id, track_id) SELECT crop_id, track_id FROM feature_crops
 ON CONFLICT (crop_id) DO NOTHING;
@@ -44,7 +57,7 @@ INSERT INTO crop_stem_features (crop_id, stem, loudness_integrated_lufs, sample_
                                 band_low_mid_rms_dbfs, band_mid_rms_dbfs, band_air_rms_dbfs, params_hash)
 SELECT crop_id, stem, loudness_integrated_lufs, sample_peak_dbfs, rms_dbfs, crest_factor_db,
        spectral_centroid_hz, spectral_flatness, band_bass_rms_dbfs, band_low_mid_rms_dbfs, band_mid_rms_dbfs,
-       band_air_rms_dbfs, $params_hash
+       band_air_rms_dbfs, params_hash
 FROM stem_features
 ON CONFLICT (crop_id, stem) DO UPDATE SET
     loudness_integrated_lufs = excluded.loudness_integrated_lufs, sample_peak_dbfs = excluded.sample_peak_dbfs,

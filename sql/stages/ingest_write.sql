@@ -21,5 +21,13 @@ ON CONFLICT (track_id) DO UPDATE SET
 -- name: link_files
 UPDATE files SET track_id = ingested.track_id FROM ingested WHERE files.path = ingested.path;
 
--- name: unlink_files
-UPDATE files SET track_id = NULL WHERE path IN (SELECT path FROM unusable);
+-- name: clear_orphaned_tracks
+-- Before a path's new result (or its retirement): its track goes when no other path holds it.
+-- (The write puts it back when the path still holds the same audio.)
+DELETE FROM tracks
+WHERE track_id IN (SELECT track_id FROM files WHERE path IN (SELECT item_id FROM cleared) AND track_id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM files AS other
+                  WHERE other.track_id = tracks.track_id AND other.path NOT IN (SELECT item_id FROM cleared));
+
+-- name: clear_links
+UPDATE files SET track_id = NULL WHERE path IN (SELECT item_id FROM cleared) AND track_id IS NOT NULL;

@@ -1,3 +1,6 @@
+-- name: clear_tags
+DELETE FROM track_tags WHERE track_id IN (SELECT item_id FROM cleared);
+
 -- name: upsert_tags
 INSERT INTO track_tags (track_id, tag_format, artist, title, album, album_artist, year, date_text, genre,
                         track_number, track_total, disc_number, compilation, bpm_tag, key_tag, params_hash)

@@ -1,7 +1,5 @@
--- Items of the stems stage: every track that can be read now. Its input changes with the track's
--- ingest parameters (a file changed in place is a new track).
-SELECT t.track_id AS item_id,
-       t.track_id || ':' || t.params_hash AS input_fp,
+-- Items of the stems stage: every track that can be read now; it reads what ingest made of it.
+SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id,
        p.path, t.duration_s, t.sample_rate, t.channels, t.frames
 FROM tracks AS t
 JOIN track_paths_v AS p USING (track_id)

@@ -176,17 +176,26 @@ def test_ctrl_c_commits_finished_batches_and_releases_the_rest(writer) -> None:
     assert run_toy(writer, run_id="r2").pending == 6
 
 
-def test_a_failing_writer_rolls_back_the_whole_batch(writer) -> None:
+def test_a_failing_writer_fails_only_the_items_at_fault(writer) -> None:
+    """A write error is isolated: the batch is retried in halves; the item at fault fails with the
+    reason, the rest commit (before: the whole run stopped and the batch stayed `running`)."""
     def bad_write(con, outcomes, params):
-        con.execute("INSERT INTO doubled VALUES ('x', 1)")
-        raise RuntimeError("disk full")
+        for o in outcomes:
+            if o.status == "done":
+                if o.item_id == "i004":
+                    raise ValueError("value 8 does not fit its column")
+                con.execute("INSERT INTO doubled VALUES (?, ?)", [o.item_id, o.result])
 
     stage = Stage(name="toy", description="", process=double, write=bad_write, Params=ToyParams,
                   items_sql=TOY.items_sql)
-    with pytest.raises(RuntimeError, match="disk full"):
-        run_toy(writer, stage=stage)
-    assert writer.con.execute("SELECT count(*) FROM doubled").fetchone()[0] == 0
-    assert not [v for v in states(writer).values() if v[0] == "done"]
+    report = run_toy(writer, make_config(**{"run.batch_size": 10}), stage=stage)
+    st = states(writer)
+    assert st["i004"][0] == "failed" and "could not store the result: ValueError: value 8" in st["i004"][2]
+    assert st["i004"][3] is False  # a value that does not fit will not fit next time either
+    assert sorted(k for k, v in st.items() if v[0] == "done") == [f"i{n:03d}" for n in (1, 2, 3, 5, 6, 8, 9, 10)]
+    assert writer.con.execute("SELECT count(*) FROM doubled").fetchone()[0] == 8
+    assert not [v for v in st.values() if v[0] == "running"]
+    assert (report.done, report.failed) == (8, 2)
 
 
 def test_a_stage_that_cannot_run_here_is_skipped_with_its_reason(writer) -> None:

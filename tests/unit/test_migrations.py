@@ -22,15 +22,18 @@ EXPECTED_COLUMNS = {
                    "genre", "track_number", "track_total", "disc_number", "compilation", "bpm_tag", "key_tag",
                    "params_hash", "read_at"},
     "stage_items": {"stage", "item_id", "status", "fingerprint", "params_hash", "attempts", "last_error",
-                    "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at"},
+                    "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at", "files"},
+    "stage_outputs": {"stage", "item_id", "key", "output_fp"},
+    "superseded_files": {"path", "stage", "superseded_at"},
     "runs": {"run_id", "pid", "host", "argv", "started_at", "finished_at", "outcome"},
     "beat_grids": {"track_id", "beat_times_s", "beat_positions", "downbeat_times_s", "meter", "bpm",
                    "bpm_confidence", "tempo_steady", "pulse_strength", "n_beats", "n_bars", "params_hash",
                    "created_at"},
     "crops": {"crop_id", "track_id", "crop_index", "mode", "start_sample", "end_sample", "start_s", "end_s",
               "duration_s", "n_bars", "n_beats", "bpm", "beat_times_s", "beat_positions", "downbeat_times_s",
-              "path", "format", "sample_rate", "channels", "params_hash", "created_at"},
-    "crop_stems": {"crop_id", "stem", "track_id", "path", "format", "sample_rate", "channels", "params_hash"},
+              "path", "format", "sample_rate", "channels", "params_hash", "created_at", "sha256"},
+    "crop_stems": {"crop_id", "stem", "track_id", "path", "format", "sample_rate", "channels", "params_hash",
+                   "sha256"},
     "crop_features": {
         "crop_id", "track_id", "loudness_hash", "loudness_integrated_lufs", "loudness_range_lu",
         "loudness_short_term_max_lufs", "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db",
@@ -47,7 +50,7 @@ EXPECTED_COLUMNS = {
     "track_stems": {
         "track_id", "stem", "path", "format", "sample_rate", "channels", "frames", "loudness_integrated_lufs",
         "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "empty", "folded_into", "model", "params_hash",
-        "created_at"},
+        "created_at", "sha256"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 
