@@ -225,7 +225,9 @@ class StageRunner:
     def _clear(self, con: duckdb.DuckDBPyConnection, retiring: bool = False) -> None:
         """The stage's rows and outputs of the items in `cleared` (statements `clear*`, and
         `retire*` too when the items are gone for good)."""
-        if self.stage.clear_sql is not None:
+        if self.stage.clear_sql is not None and not self.stage.clear_sql.endswith(".sql"):
+            con.execute(self.stage.clear_sql)  # tests give the statement itself
+        elif self.stage.clear_sql is not None:
             for name in statement_names(self.stage.clear_sql):
                 if name.startswith("clear") or (retiring and name.startswith("retire")):
                     execute(con, self.stage.clear_sql, name)

@@ -73,6 +73,11 @@ def test_changed_parameters_make_stages_and_dependants_pending(tmp_path: Path) -
     changed = etl("--set", "metadata.various_artists_aliases=Sampler", "status", "--json", db=db, check=True)
     rows = {r["stage"]: r for r in json.loads(changed.stdout)}
     assert rows["metadata"]["pending"] == 3 and rows["ingest"]["pending"] == 0
+    # A setting that changes no result re-runs its own stage and stops there (issue 10, finding 5:
+    # upstream parameters used to enter every downstream input, so this re-ran the whole library).
+    rows = {r["stage"]: r for r in json.loads(etl("--set", "ingest.verify_s=2", "status", "--json", db=db).stdout)}
+    assert rows["ingest"]["pending"] == 3
     etl("--set", "ingest.verify_s=2", "run", "--stage", "ingest", db=db, check=True)
     rows = {r["stage"]: r for r in json.loads(etl("--set", "ingest.verify_s=2", "status", "--json", db=db).stdout)}
-    assert rows["ingest"]["pending"] == 0 and rows["metadata"]["pending"] == 3
+    assert rows["ingest"]["pending"] == 0
+    assert all(rows[stage]["pending"] == 0 for stage in ("metadata", "beats", "crops", "features"))

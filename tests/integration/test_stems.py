@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl import pipeline
+from etl import artifacts, pipeline
 from tests.helpers import corpus, etl, rows, run_stages
 
 torch = pytest.importorskip("torch", reason="torch and demucs come with the stems extra (`make test`)")
@@ -109,8 +109,11 @@ def test_stage_writes_each_stem_in_the_configured_format(tmp_path: Path, repo: P
     item = {"item_id": "ab" + "1" * 62, "path": str(path), "artifact_dir": str(tmp_path)}
     result = stems.process(item, params)
     assert [r["stem"] for r in result["stems"]] == ["drums", "bass", "other", "vocals"]
-    folder = tmp_path / "ab" / item["item_id"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{s}.{fmt}" for s in ("drums", "bass", "other", "vocals"))
+    # Named after what they hold: <stem>-<sha256[:12]>.<format>, in the item's own folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{r['stem']}-{r['sha256'][:12]}.{fmt}" for r in result["stems"])
+    for row in result["stems"]:
+        assert artifacts.sha256_file(Path(row["path"])) == row["sha256"]
     whole = bare_sources(model, path)
     frames = sf.info(path).frames
     for index, row in enumerate(result["stems"]):
@@ -163,7 +166,8 @@ def test_empty_stems_are_flagged_and_folded_into_other(tmp_path: Path, repo: Pat
     total = sum(sf.read(r["path"], dtype="float64")[0] for r in plain)
     other, _ = sf.read(by_stem["other"]["path"], dtype="float64")
     assert np.abs(other - total).max() <= 4 * 2.0 ** -23
-    assert {p.name for p in Path(by_stem["other"]["path"]).parent.iterdir()} == {"other.wav"}
+    assert {p.name for p in Path(by_stem["other"]["path"]).parent.iterdir()} == {
+        f"other-{by_stem['other']['sha256'][:12]}.wav"}
     levels = separation.Levels(peak=0.5, square_sum=1e-9 * 100, count=100)  # a few spikes, no body
     assert separation.is_empty(levels, separation.StemOptions(empty_rms_dbfs=-200.0))
 
