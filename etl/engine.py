@@ -28,7 +28,7 @@ from etl.config import Config, params_hash
 from etl.errors import Interrupted
 from etl.lineage import stage_sql
 from etl.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
-from etl.resources import execute, registered, sql, statement_names
+from etl.resources import execute, registered, statement_names
 from etl.stage import Stage
 from etl.store import Writer
 

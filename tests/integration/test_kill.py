@@ -71,6 +71,15 @@ def snapshot(db: Path, src: Path) -> dict[str, set]:
         tables["artifact files"] = {str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file()}
         counts = con.execute("SELECT count(*), count(DISTINCT path) FROM files").fetchone()
         assert counts[0] == counts[1]
+        # Every row's file exists and every file is named by a row (nothing orphaned, nothing missing).
+        named = {r[0] for r in con.execute("SELECT path FROM crops UNION ALL SELECT path FROM crop_stems").fetchall()}
+        assert all(os.path.isfile(path) for path in named)
+        on_disk = {str(p) for p in artifacts.rglob("*") if p.is_file()} if artifacts.exists() else set()
+        assert on_disk == named
+        referenced = {str(artifacts / r[0]) for r in con.execute(
+            "SELECT unnest(files) FROM stage_items WHERE files IS NOT NULL").fetchall()}
+        assert referenced == named
+        assert con.execute("SELECT count(*) FROM superseded_files").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM stage_items WHERE status IN ('running', 'pending')").fetchone()[0] == 0
         return tables
     finally:
@@ -141,3 +150,40 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path, reference) -> None:
     con.close()
     etl("run", *STAGES, db=db, check=True, env=CROPS)
     assert snapshot(db, src) == expected
+
+
+# A change of crop length: every track's crops are recut, every old crop file superseded.
+CHANGED = {**CROPS, "ETL_CROPS_SECONDS": "0.15"}
+
+
+@pytest.fixture(scope="module")
+def changed_reference(reference, tmp_path_factory: pytest.TempPathFactory) -> dict[str, set]:
+    """An uninterrupted run from scratch with the changed settings."""
+    ref_src, _, _ = reference
+    base = tmp_path_factory.mktemp("changed")
+    src = _copy_library(ref_src, base / "music")
+    db = base / "etl.duckdb"
+    etl("run", *STAGES, "--source", str(src), "--workers", "2", db=db, check=True, env=CHANGED)
+    return snapshot(db, src)
+
+
+def test_sigkill_during_a_change_run_then_resume(tmp_path: Path, reference, changed_reference) -> None:
+    """Killed while a changed setting supersedes every crop: the finished store equals a fresh run with
+    the new setting, no row names a missing file and no file is left that no row names."""
+    ref_src, _, full_run_s = reference
+    src = _copy_library(ref_src, tmp_path / "music")
+    db = tmp_path / "etl.duckdb"
+    etl("run", *STAGES, "--source", str(src), "--workers", "2", db=db, check=True, env=CROPS)
+    rng = random.Random(3)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen(etl_command("run", *STAGES, "--workers", "2", db=db), cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **CHANGED})
+        time.sleep(rng.uniform(0.05, 0.4) * full_run_s)
+        if process.poll() is None:
+            process.kill()
+            kills += 1
+        process.wait()
+    assert kills >= 2, f"runs finished before they could be killed ({kills} kills)"
+    etl("run", *STAGES, db=db, check=True, env=CHANGED)
+    assert snapshot(db, src) == changed_reference
