@@ -13,13 +13,12 @@ import multiprocessing
 import os
 import signal
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from etl.errors import ItemError, SkipItem
+from etl.errors import ItemError, SkipItem, classify
 
 ProcessFn = Callable[[dict[str, Any], Any], Any]
 InitFn = Callable[[Any], None]
@@ -50,13 +49,9 @@ def process_one(process: ProcessFn, item: dict[str, Any], params: Any) -> Outcom
     except ItemError as error:
         return Outcome(item_id, "failed", error=error.reason, retryable=error.retryable,
                        elapsed_s=time.perf_counter() - started)
-    except MemoryError:
-        return Outcome(item_id, "failed", error="out of memory", retryable=True,
-                       elapsed_s=time.perf_counter() - started)
-    except Exception as error:  # a bug or an unexpected library error: keep the run going
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        reason = f"unexpected {type(error).__name__}: {error} (at {os.path.basename(where.filename)}:{where.lineno})"
-        return Outcome(item_id, "failed", error=reason, retryable=True, elapsed_s=time.perf_counter() - started)
+    except Exception as error:  # classified in one place (etl/errors.py); the run goes on
+        reason, retryable = classify(error)
+        return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=time.perf_counter() - started)
 
 
 def process_chunk(process: ProcessFn, items: list[dict[str, Any]], params: Any) -> list[Outcome]:
