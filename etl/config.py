@@ -1,7 +1,7 @@
 """Effective settings: CLI > environment > config file > defaults, each value with its origin.
 
 The file is TOML: `[run]` for global settings and one table per stage holding that stage's
-parameters plus the engine keys every stage has (`workers`, `batch_size`). Environment variables
+parameters plus the engine keys every stage has (`workers`, `batch_size`, `item_timeout_s`). Environment variables
 are `ETL_<TABLE>_<KEY>` (e.g. `ETL_CROPS_SECONDS=10`, `ETL_RUN_WORKERS=2`). Unknown keys are errors.
 """
 
@@ -28,11 +28,12 @@ class RunSettings:
     max_attempts: int = 3            # a failed item is retried until it has failed this often
     data_dir: str = "etl-data"       # artifacts (stems, crops, MIDI); relative to the database's folder
     executor: str = "process"        # process (a spawn pool) | inline (in the coordinator, for debugging)
+    item_timeout_s: float = 600.0    # an item still running after this long is failed, its worker killed
 
 
 # Keys every stage table accepts besides its parameters; they change how, not what, is computed,
 # so they are not part of the params hash.
-ENGINE_KEYS: dict[str, type] = {"workers": int, "batch_size": int}
+ENGINE_KEYS: dict[str, type] = {"workers": int, "batch_size": int, "item_timeout_s": float}
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ class Config:
         settings = RunSettings(**values)
         if settings.workers < 1 or settings.batch_size < 1 or settings.max_attempts < 1:
             raise ConfigError("[run] workers, batch_size and max_attempts must be at least 1")
+        if not settings.item_timeout_s > 0:
+            raise ConfigError("[run] item_timeout_s must be more than 0 seconds")
         if settings.executor not in {"process", "inline"}:
             raise ConfigError(f"[run] executor must be 'process' or 'inline', not {settings.executor!r}")
         return settings
@@ -167,10 +170,14 @@ class Config:
         names = {f.name for f in fields(params_type)}
         return params_type(**{k: s.value for k, s in self._tables[stage].items() if k in names})
 
-    def engine(self, stage: str, key: str, default: int) -> int:
+    def engine(self, stage: str, key: str, default: Any) -> Any:
+        """An engine key of a stage table (`workers`, `batch_size`, `item_timeout_s`), else `default`."""
         setting = self._tables[stage].get(key)
         value = default if setting is None else setting.value
-        if value < 1:
+        if ENGINE_KEYS.get(key) is float:
+            if not value > 0:
+                raise ConfigError(f"[{stage}] {key} must be more than 0")
+        elif value < 1:
             raise ConfigError(f"[{stage}] {key} must be at least 1")
         return value
 

@@ -85,11 +85,12 @@ class ProgressSink:
 ExecutorFactory = Callable[[Stage, Any, int], Executor]
 
 
-def default_executor_factory(kind: str, quiet_stderr: bool = True) -> ExecutorFactory:
+def default_executor_factory(kind: str, quiet_stderr: bool = True,
+                             item_timeout_s: float | None = None) -> ExecutorFactory:
     def make(stage: Stage, params: Any, workers: int) -> Executor:
-        if kind == "inline":
+        if kind == "inline":  # cannot enforce item_timeout_s (see InlineExecutor)
             return InlineExecutor(stage.process, params, stage.init_worker)
-        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr)
+        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr, item_timeout_s)
     return make
 
 
@@ -172,7 +173,8 @@ class StageRunner:
         self.data_dir = (writer.db_path.parent / run.data_dir).resolve()
         self.max_attempts = run.max_attempts
         self.executor_factory = executor_factory or default_executor_factory(
-            options.executor, options.quiet_worker_stderr)
+            options.executor, options.quiet_worker_stderr,
+            config.engine(stage.name, "item_timeout_s", run.item_timeout_s))
         self.report = StageReport(stage.name)
 
     # --- database steps (each its own transaction) --------------------------------------

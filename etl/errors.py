@@ -7,6 +7,9 @@ User-level errors (`EtlError` and subclasses) become one-line messages in the CL
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class EtlError(Exception):
     """A problem the user can act on; the CLI prints it as one line (traceback with --debug)."""
@@ -26,6 +29,10 @@ class LockedError(DatabaseError):
 
 class Interrupted(EtlError):
     """The run was stopped by the user (Ctrl-C) after committing finished work."""
+
+
+class StageFailed(EtlError):
+    """One or more stages stopped on an unexpected error; the stages that do not need them ran."""
 
 
 class ItemError(Exception):
@@ -62,3 +69,83 @@ class QueryError(EtlError):
 
 class ExportError(EtlError):
     """An export cannot be written (non-empty target without --force, bad split, ...)."""
+
+
+# --- classifying unexpected exceptions ----------------------------------------------------
+#
+# A stage raises `BadInput` / `TransientError` / `SkipItem` where it knows what went wrong. Anything
+# else reaches `classify`, the one place that decides whether trying the item again could help:
+#
+# - the item's own bytes or values are at fault (decode, format, value errors): permanent, so no
+#   attempts are wasted; `etl run --retry-failed` still retries them after a fix;
+# - I/O and resource errors (a flaky disk or share, a busy file, memory, a timeout): transient,
+#   retried by the next run;
+# - anything else (TypeError, AttributeError, KeyError, ...) is most likely a bug in a stage:
+#   retryable (the fix should not need --retry-failed), with the file and line it came from.
+#
+# Library errors are matched by module and class name so this module imports none of them.
+
+# (top-level module, class name) of decoder / tag-reader errors that mean "this input is bad".
+_BAD_INPUT_LIBRARY_ERRORS = {
+    ("soundfile", "SoundFileError"),        # libsndfile: also LibsndfileError, SoundFileRuntimeError
+    ("mutagen", "MutagenError"),            # every mutagen format error derives from it
+    ("audioread", "DecodeError"),           # also NoBackendError (nothing here can decode it)
+    ("librosa", "ParameterError"),          # e.g. audio too short for the requested analysis
+}
+# OSErrors that are about the path, not the moment: trying again will not make the file appear.
+_PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def _location(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return ""
+    where = frames[-1]
+    return f" (at {os.path.basename(where.filename)}:{where.lineno})"
+
+
+def _is_library_bad_input(error: BaseException) -> bool:
+    for klass in type(error).__mro__:
+        root = klass.__module__.split(".", 1)[0]
+        if (root, klass.__name__) in _BAD_INPUT_LIBRARY_ERRORS:
+            return True
+    return False
+
+
+def _wrapped_os_error(error: BaseException) -> OSError | None:
+    """The OSError a library wrapped (mutagen turns IOError into MutagenError), if any."""
+    seen = 0
+    cause = error.__cause__ or error.__context__
+    while cause is not None and seen < 5:
+        if isinstance(cause, OSError):
+            return cause
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    for arg in getattr(error, "args", ())[:1]:
+        if isinstance(arg, OSError):
+            return arg
+    return None
+
+
+def classify(error: BaseException) -> tuple[str, bool]:
+    """(reason, retryable) for an exception a stage did not classify itself."""
+    if isinstance(error, ItemError):
+        return error.reason, error.retryable
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, MemoryError):
+        return "out of memory", True
+    if _is_library_bad_input(error):
+        wrapped = _wrapped_os_error(error)
+        if wrapped is not None and not isinstance(wrapped, _PERMANENT_OS_ERRORS):
+            return f"I/O error: {text}", True
+        return f"bad input: {text}{_location(error)}", False
+    if isinstance(error, FileNotFoundError):
+        return f"file not found: {text}", False
+    if isinstance(error, (IsADirectoryError, NotADirectoryError)):
+        return f"not a file (a directory is in the way): {text}", False
+    if isinstance(error, TimeoutError):
+        return f"timed out: {text}", True
+    if isinstance(error, OSError):  # I/O, permissions, a busy or vanished share, too many open files
+        return f"I/O error: {text}", True
+    if isinstance(error, ValueError):  # UnicodeDecodeError, pyarrow's ArrowInvalid, numpy's value errors
+        return f"bad input: {text}{_location(error)}", False
+    return f"unexpected {text}{_location(error)}", True

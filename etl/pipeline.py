@@ -14,8 +14,8 @@ from etl import stages as registry
 from etl.config import Config
 from etl import artifacts
 from etl.engine import ExecutorFactory, RunOptions, StageReport, StageRunner, stage_counts, sweep_superseded
-from etl.errors import ConfigError, Interrupted
-from etl.resources import sql
+from etl.errors import ConfigError, DatabaseError, Interrupted, StageFailed
+from etl.resources import execute, sql
 from etl.store import RunLock, Writer, open_reader, open_writer
 
 
@@ -74,13 +74,26 @@ def run(
                 })
             outcome = "error"
             try:
+                # A stage that stops on an unexpected error (a bug, its write raising) is recorded
+                # and its dependants (via `needs`, transitively) are skipped; stages that do not
+                # need it still run. Ctrl-C (Interrupted) and a lost database stop everything.
+                crashed: dict[str, str] = {}   # stage -> one-line error
+                blocked: dict[str, str] = {}   # stage -> the crashed stage it needs
                 for stage in selected:
                     if options.stop.requested:
                         raise Interrupted("interrupted: finished work is committed; run again to continue")
-                    report = StageRunner(writer, stage, config, options, executor_factory).run()
+                    cause = next((blocked.get(n, n) for n in stage.needs if n in crashed or n in blocked), None)
+                    if cause is not None:
+                        blocked[stage.name] = cause
+                        report = StageReport(stage.name, skipped_reason=f"not run: it needs {cause}, which failed")
+                    else:
+                        report = _run_stage(writer, stage, config, options, executor_factory, crashed)
                     reports.append(report)
                     if on_stage_done is not None:
                         on_stage_done(report)
+                if crashed:
+                    raise StageFailed("; ".join(f"stage {name} failed: {error}" for name, error in crashed.items())
+                                      + (f" (not run: {', '.join(blocked)})" if blocked else ""))
                 outcome = "finished"
             except Interrupted:
                 outcome = "interrupted"
@@ -92,6 +105,36 @@ def run(
         finally:
             writer.close()
     return reports
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _run_stage(writer: Writer, stage: Any, config: Config, options: RunOptions,
+               executor_factory: ExecutorFactory | None, crashed: dict[str, str]) -> StageReport:
+    """Run one stage; an unexpected error is recorded in `crashed` instead of ending the run."""
+    runner = None
+    try:
+        runner = StageRunner(writer, stage, config, options, executor_factory)
+        return runner.run()
+    except (Interrupted, DatabaseError):
+        raise
+    except Exception as error:  # a bug in the stage, its write raising, ...: the others go on
+        crashed[stage.name] = _one_line(error)
+        report = runner.report if runner is not None else StageReport(stage.name)
+        report.skipped_reason = f"stopped by an error: {crashed[stage.name]}"
+        if not options.dry_run:
+            # Items it claimed and did not commit go back to the queue (the failed transaction
+            # was rolled back; the claims were committed before).
+            try:
+                writer.close()  # a fresh connection: the failed one may be unusable
+                with writer.transaction() as con:
+                    execute(con, "engine/state.sql", "release", {"stage": stage.name, "run_id": options.run_id})
+            except Exception:  # the next run resets them anyway (reset_running)
+                pass
+        return report
 
 
 def status(db_path: Path, config: Config) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ artist tag stays its artist.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,29 +96,56 @@ def _raw_fields(tags: Any) -> tuple[str, dict[str, str | None]]:
     return tag_format, found
 
 
+# Typed columns take only values that fit them; anything else is stored as NULL (the raw text
+# stays in `raw_tags`), so a tag value can never make the batch write fail.
+_INT32_MAX = 2**31 - 1
+_BPM_RANGE = (1.0, 1000.0)  # beyond this a "BPM" is a typo or another field typed into it
+
+
+def _int32(value: int | None, minimum: int = 0) -> int | None:
+    return value if value is not None and minimum <= value <= _INT32_MAX else None
+
+
 def _number_pair(text: str | None) -> tuple[int | None, int | None]:
-    """'3/12' -> (3, 12); '03' -> (3, None); junk -> (None, None)."""
+    """'3/12' -> (3, 12); '03' -> (3, None); junk or numbers that do not fit an INTEGER -> None."""
     if not text:
         return None, None
     match = re.match(r"\s*(\d+)\s*(?:/\s*(\d+))?", text)
     if not match:
         return None, None
-    total = int(match.group(2)) if match.group(2) else None
-    return int(match.group(1)), total
+    total = _int32(int(match.group(2))) if match.group(2) else None
+    return _int32(int(match.group(1))), total
 
 
 def _to_float(text: str | None) -> float | None:
+    """A BPM tag: a finite number in a plausible range, else None."""
     try:
         value = float(str(text).replace(",", ".")) if text else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return value if value and value > 0 else None
+    if value is None or not math.isfinite(value) or not _BPM_RANGE[0] <= value <= _BPM_RANGE[1]:
+        return None
+    return value
+
+
+def _clean(text: str | None) -> str | None:
+    """Text that any UTF-8 column accepts (a lone surrogate from a broken UTF-16 tag becomes U+FFFD)."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def normalise(tag_format: str, raw: dict[str, str | None], aliases: tuple[str, ...]) -> dict[str, Any]:
+    """Typed, validated tag values (never failing on a value) plus the raw text of every field read."""
+    raw = {name: _clean(text) for name, text in raw.items()}
     track_number, track_total = _number_pair(raw.get("track"))
     disc_number, _ = _number_pair(raw.get("disc"))
     year_match = re.search(r"\b(\d{4})\b", raw.get("date") or "")
+    year = int(year_match.group(1)) if year_match else None
     album_artist = raw.get("album_artist")
     flag = (raw.get("compilation") or "").strip().lower() in {"1", "true", "yes", "y"}
     various = album_artist is not None and album_artist.strip().lower() in {a.lower() for a in aliases}
@@ -131,7 +159,7 @@ def normalise(tag_format: str, raw: dict[str, str | None], aliases: tuple[str, .
         "title": raw.get("title"),
         "album": raw.get("album"),
         "album_artist": album_artist,
-        "year": int(year_match.group(1)) if year_match else None,
+        "year": year if year else None,  # "0000" is a placeholder, not a year
         "date_text": raw.get("date"),
         "genre": raw.get("genre"),
         "track_number": track_number,
@@ -140,6 +168,7 @@ def normalise(tag_format: str, raw: dict[str, str | None], aliases: tuple[str, .
         "compilation": compilation,
         "bpm_tag": _to_float(raw.get("bpm")),
         "key_tag": raw.get("key"),
+        "raw_tags": {name: text for name, text in raw.items() if text is not None},
     }
 
 
@@ -172,7 +201,7 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
         ("album", pa.string()), ("album_artist", pa.string()), ("year", pa.int32()), ("date_text", pa.string()),
         ("genre", pa.string()), ("track_number", pa.int32()), ("track_total", pa.int32()),
         ("disc_number", pa.int32()), ("compilation", pa.bool_()), ("bpm_tag", pa.float64()),
-        ("key_tag", pa.string()),
+        ("key_tag", pa.string()), ("raw_tags", pa.map_(pa.string(), pa.string())),
     ])
     rows = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
     tags = pa.Table.from_pylist(rows, schema=schema)
@@ -188,6 +217,7 @@ STAGE = Stage(
     write=write,
     reads=(Read("ingest", "track_id"),),
     clear_sql="stages/metadata_write.sql",
+    version=2,  # 2: values that do not fit are NULL with the raw text in raw_tags (stores read before re-read)
     Params=Params,
     chunk_size=16,
 )

@@ -6,7 +6,8 @@ SELECT t.track_id,
        p.path IS NOT NULL AS present,
        t.container, t.codec, t.duration_s, t.sample_rate, t.channels, t.bit_rate_kbps, t.size_bytes,
        g.artist, g.title, g.album, g.album_artist, g.year, g.genre, g.track_number, g.disc_number,
-       g.compilation, g.bpm_tag, g.key_tag, g.tag_format
+       g.compilation, g.bpm_tag, g.key_tag, g.tag_format,
+       g.raw_tags  -- every tag field's text as read (typed columns are NULL where it did not fit)
 FROM tracks AS t
 LEFT JOIN track_paths_v AS p USING (track_id)
 LEFT JOIN track_tags AS g USING (track_id)

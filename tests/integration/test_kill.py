@@ -65,7 +65,8 @@ def snapshot(db: Path, src: Path) -> dict[str, set]:
     try:
         # Paths differ between the two runs only in their root.
         tables = {name: {tuple(str(v).replace(str(src), "SRC").replace(base, "BASE") if isinstance(v, str)
-                               else (tuple(v) if isinstance(v, list) else v) for v in row)
+                               else (tuple(v) if isinstance(v, list)
+                                     else tuple(sorted(v.items())) if isinstance(v, dict) else v) for v in row)
                          for row in con.execute(sql).fetchall()} for name, sql in SNAPSHOT.items()}
         artifacts = db.parent / "etl-data"
         tables["artifact files"] = {str(p.relative_to(artifacts)) for p in artifacts.rglob("*") if p.is_file()}

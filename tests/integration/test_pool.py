@@ -67,3 +67,117 @@ def test_a_crashing_item_fails_alone_and_the_rest_completes(db: Path) -> None:
     assert (report.done, report.failed) == (30, 1)
     assert len(rows) == 30
     assert failed[0][0] == "crash" and "worker process died" in failed[0][1]
+
+
+def hang_on_one(item: dict[str, Any], params: Any) -> dict[str, int]:
+    if item["item_id"] == "hang":
+        import threading
+
+        threading.Event().wait()  # a decoder or model that never returns
+    if item["item_id"] == "spin":
+        while True:  # a pure-Python busy loop holding the GIL
+            pass
+    return {"pid": os.getpid(), "loads": _loads}
+
+
+def _items(*extra: str, n: int = 20) -> str:
+    union = "".join(f" UNION ALL SELECT '{name}'" for name in extra)
+    return (f"SELECT item_id, '' AS input_fp FROM (SELECT 'i' || lpad(CAST(i AS VARCHAR), 2, '0') AS item_id "
+            f"FROM range({n}) t(i){union}) ORDER BY item_id")
+
+
+def _guard(seconds: int):
+    """Fail (instead of hanging the suite) if the run never ends."""
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError(f"the run did not finish within {seconds} s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+
+
+def test_a_hanging_item_times_out_alone_and_the_run_goes_on(db: Path) -> None:
+    import signal
+    import time
+
+    stage = Stage(name="probe", description="", process=hang_on_one, write=collect, init_worker=load_model,
+                  items_sql=_items("hang", "spin"), chunk_size=4)
+    config = Config.load({**registry.params_types(), "probe": stage.Params}, environ={},
+                         cli={"run.batch_size": 10, "probe.item_timeout_s": 2})
+    writer = open_writer(db, create=True)
+    writer.con.execute("CREATE TABLE IF NOT EXISTS seen (item_id VARCHAR, pid INTEGER, loads INTEGER)")
+    _guard(120)
+    started = time.monotonic()
+    try:
+        report = StageRunner(writer, stage, config, RunOptions(run_id="p", workers=2)).run()
+        seen = writer.con.execute("SELECT item_id FROM seen").fetchall()
+        failed = writer.con.execute("SELECT item_id, last_error, retryable FROM stage_items "
+                                    "WHERE status = 'failed' ORDER BY item_id").fetchall()
+    finally:
+        signal.alarm(0)
+        writer.close()
+    elapsed = time.monotonic() - started
+    assert (report.done, report.failed) == (20, 2)
+    assert sorted(item for (item,) in seen) == [f"i{i:02d}" for i in range(20)]
+    assert failed == [("hang", "timed out after 2 s", False), ("spin", "timed out after 2 s", False)]
+    assert elapsed < 60
+
+
+def test_a_timed_out_item_stays_failed_until_retry_failed(db: Path) -> None:
+    stage = Stage(name="probe", description="", process=hang_on_one, write=collect,
+                  items_sql=_items("hang", n=3), chunk_size=1)
+    config = Config.load({**registry.params_types(), "probe": stage.Params}, environ={},
+                         cli={"run.item_timeout_s": 1})
+    writer = open_writer(db, create=True)
+    writer.con.execute("CREATE TABLE IF NOT EXISTS seen (item_id VARCHAR, pid INTEGER, loads INTEGER)")
+    import signal
+
+    _guard(120)
+    try:
+        first = StageRunner(writer, stage, config, RunOptions(run_id="a", workers=1)).run()
+        again = StageRunner(writer, stage, config, RunOptions(run_id="b", workers=1)).run()
+    finally:
+        signal.alarm(0)
+        writer.close()
+    assert (first.done, first.failed) == (3, 1)
+    assert again.pending == 0  # permanent: not retried by a plain run
+
+
+def slow_or_hang(item: dict[str, Any], params: Any) -> str:
+    import time
+
+    with open(item["log"], "a") as log:
+        log.write(item["item_id"] + "\n")
+    if item["item_id"] == "hang":
+        time.sleep(3600)
+    if item["item_id"] in ("pause", "slow"):
+        time.sleep(1.0)  # each within the deadline; together running when "hang" passes it
+    return item["item_id"]
+
+
+def test_the_executor_resubmits_what_was_in_flight_when_it_restarts(tmp_path: Path) -> None:
+    """A chunk running beside the culprit is not failed: it runs again on the new pool."""
+    from concurrent.futures import wait
+
+    from etl.pool import ProcessExecutor
+
+    executor = ProcessExecutor(slow_or_hang, None, workers=2, item_timeout_s=1.5)
+    try:
+        log = str(tmp_path / "started.txt")
+        first = executor.submit([{"item_id": i, "log": log} for i in ("a1", "hang", "a2")])
+        second = executor.submit([{"item_id": i, "log": log} for i in ("pause", "slow")])
+        third = executor.submit([{"item_id": "c1", "log": log}])
+        done, not_done = wait([first, second, third], timeout=60)
+        assert not not_done
+        outcomes = {o.item_id: o for f in (first, second, third) for o in f.result()}
+    finally:
+        executor.shutdown(cancel=True)
+    assert {i: (o.status, o.error, o.retryable) for i, o in outcomes.items()} == {
+        "a1": ("done", None, False), "a2": ("done", None, False), "pause": ("done", None, False),
+        "slow": ("done", None, False),
+        "c1": ("done", None, False), "hang": ("failed", "timed out after 1.5 s", False)}
+    assert outcomes["hang"].elapsed_s >= 1.5
+    assert executor.restarts == 1
+    started = (tmp_path / "started.txt").read_text().split()
+    assert started.count("slow") == 2 and started.count("hang") == 1  # killed mid-way, run again once

@@ -58,3 +58,19 @@ def test_params_hash_ignores_settings_that_do_not_change_results(tmp_path: Path)
     base = load(tmp_path).params("ingest")
     assert params_hash(base) == params_hash(load(tmp_path, cli={"ingest.include_hidden": "true"}).params("ingest"))
     assert params_hash(base) != params_hash(load(tmp_path, cli={"ingest.verify_s": "2"}).params("ingest"))
+
+
+def test_item_timeout_defaults_to_600_s_and_is_overridable_per_stage(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert config.run.item_timeout_s == 600
+    assert config.engine("beats", "item_timeout_s", config.run.item_timeout_s) == 600
+    config = load(tmp_path, "[run]\nitem_timeout_s = 30\n[stems]\nitem_timeout_s = 3600\n",
+                  env={"ETL_BEATS_ITEM_TIMEOUT_S": "1.5"})
+    assert config.run.item_timeout_s == 30
+    assert config.engine("stems", "item_timeout_s", config.run.item_timeout_s) == 3600
+    assert config.engine("beats", "item_timeout_s", config.run.item_timeout_s) == 1.5
+    assert config.engine("ingest", "item_timeout_s", config.run.item_timeout_s) == 30
+    with pytest.raises(ConfigError, match="item_timeout_s"):
+        load(tmp_path, cli={"run.item_timeout_s": "-1"})
+    with pytest.raises(ConfigError, match="item_timeout_s"):
+        load(tmp_path, cli={"crops.item_timeout_s": "0"}).engine("crops", "item_timeout_s", 600.0)

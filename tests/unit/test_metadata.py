@@ -91,3 +91,52 @@ def test_user_files_are_never_modified(tmp_path: Path) -> None:
                                             (None, (None, None))])
 def test_track_numbers(text, expected) -> None:
     assert metadata._number_pair(text) == expected
+
+
+@pytest.mark.parametrize("field, text, column", [
+    ("track", "20230101123", "track_number"),
+    ("track", "3/99999999999", "track_total"),
+    ("track_total", "4294967296", "track_total"),
+    ("disc", "-1", "disc_number"),
+    ("disc", "99999999999999999999999", "disc_number"),
+    ("bpm", "1e400", "bpm_tag"),
+    ("bpm", "nan", "bpm_tag"),
+    ("bpm", "inf", "bpm_tag"),
+    ("bpm", "-120", "bpm_tag"),
+    ("bpm", "100000", "bpm_tag"),
+])
+def test_values_that_do_not_fit_their_column_are_null_and_kept_raw(field: str, text: str, column: str) -> None:
+    tags = metadata.normalise("vorbis", {field: text, "title": "t"}, PARAMS.various_artists_aliases)
+    assert tags[column] is None
+    assert tags["raw_tags"][field] == text
+    assert tags["title"] == "t"
+
+
+def test_raw_tags_hold_every_field_read_and_the_year_stays_in_range(tmp_path: Path) -> None:
+    path = write_format(tmp_path, "flac")
+    tag_file(path, "flac", {**TAGS, "date": "0000-01-01"})
+    tags = read(path)
+    assert tags["year"] is None  # no year 0 in a date type; kept raw
+    assert tags["raw_tags"] == {"artist": "Ada Lovelace", "title": "Engine Song", "album": "Analytical",
+                                "album_artist": "Ada Lovelace", "date": "0000-01-01", "genre": "Chiptune",
+                                "track": "3/12", "bpm": "128", "key": "F#m"}
+    assert metadata.normalise("none", {}, PARAMS.various_artists_aliases)["raw_tags"] == {}
+
+
+def test_the_write_never_fails_on_what_normalise_returns(db: Path) -> None:
+    """Every typed column is range-checked in the worker: the batch write cannot overflow."""
+    from etl.pool import Outcome
+    from etl.store import open_writer
+
+    odd = metadata.normalise("vorbis", {"track": "20230101123/4294967296", "disc": "3000000000",
+                                        "date": "2023", "bpm": "1e308"}, PARAMS.various_artists_aliases)
+    fine = metadata.normalise("id3", {"track": "1", "date": "1999"}, PARAMS.various_artists_aliases)
+    writer = open_writer(db, create=True)
+    try:
+        with writer.transaction() as con:
+            metadata.write(con, [Outcome("a", "done", result=odd), Outcome("b", "done", result=fine)], PARAMS)
+        got = writer.con.execute("SELECT track_id, track_number, track_total, disc_number, year, bpm_tag, "
+                                 "raw_tags['track'] FROM track_tags ORDER BY track_id").fetchall()
+    finally:
+        writer.close()
+    assert got == [("a", None, None, None, 2023, None, "20230101123/4294967296"), ("b", 1, None, None, 1999, None, "1")]

@@ -20,7 +20,7 @@ EXPECTED_COLUMNS = {
                "channels", "bit_rate_kbps", "decode_checked", "params_hash", "ingested_at"},
     "track_tags": {"track_id", "tag_format", "artist", "title", "album", "album_artist", "year", "date_text",
                    "genre", "track_number", "track_total", "disc_number", "compilation", "bpm_tag", "key_tag",
-                   "params_hash", "read_at"},
+                   "params_hash", "read_at", "raw_tags"},
     "stage_items": {"stage", "item_id", "status", "fingerprint", "params_hash", "attempts", "last_error",
                     "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at", "files"},
     "stage_outputs": {"stage", "item_id", "key", "output_fp"},

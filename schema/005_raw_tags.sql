@@ -1,0 +1,14 @@
+-- The raw text of every tag field the metadata stage reads, beside the typed columns.
+--
+-- A value that does not fit its typed column (a date typed into the track number, a year 0, a
+-- BPM of 1e400) is stored there as NULL; the text it came from stays here, so nothing read is lost
+-- and a later, cleverer parser can recover it with SQL alone.
+--
+-- MAP(VARCHAR, VARCHAR) rather than JSON text: the keys are our field names (artist, title, album,
+-- album_artist, date, genre, track, track_total, disc, compilation, bpm, key: the same names
+-- whatever the tag family, so `raw_tags['track']` works for ID3, Vorbis and MP4 alike) and every
+-- value is one string, so a typed map says exactly what the column holds, needs no JSON functions
+-- or parsing to query (`raw_tags['track']`, `map_keys(raw_tags)`), reaches Python as a dict and
+-- Parquet as a native map. An empty map: the file has none of these tags. NULL: the row was read
+-- before this migration (the metadata stage writes it from now on).
+ALTER TABLE track_tags ADD COLUMN raw_tags MAP(VARCHAR, VARCHAR);
