@@ -1,7 +1,7 @@
 """Fingerprints: what the engine hashes to know what is stale.
 
 - A stage's hash covers its result-affecting parameters and its code `version`.
-- An item's input fingerprint covers its id, its own input (`input_fp` of its items query, e.g.
+- An item's input fingerprint covers its own input (`input_fp` of its items query, e.g.
   a file's size and mtime) and the output fingerprint of every upstream key it reads (`reads`).
 - An item's output fingerprint, per key it produced, is a hash of what it produced there (result
   rows, with the content hashes of its files). It is recorded in stage_outputs when the item is

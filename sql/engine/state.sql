@@ -2,7 +2,7 @@
 -- query (sql/stages/<stage>.sql, never user input) and `{lineage_*}` by the joins that read the
 -- upstream outputs the stage declares (sql/engine/lineage.sql); everything else is bound.
 --
--- An item's input fingerprint hashes its id, its own input (`input_fp`) and the output
+-- An item's input fingerprint hashes its own input (`input_fp`) and the output
 -- fingerprint of every upstream key it reads; its fingerprint adds the stage's hash (parameters
 -- and code version). Nothing here is written by a stage.
 
@@ -12,7 +12,7 @@
 WITH items AS ({items}),
 fingerprinted AS (
     SELECT items.item_id,
-           md5(items.item_id || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+           md5(coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
                AS input_fingerprint
     FROM items {lineage_joins}
 ),
@@ -35,7 +35,7 @@ SELECT items.* FROM items WHERE item_id IN (SELECT item_id FROM claimed_batch);
 WITH items AS ({items}),
 fingerprinted AS (
     SELECT items.item_id,
-           md5(items.item_id || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+           md5(coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
                AS input_fingerprint
     FROM items {lineage_joins}
 ),

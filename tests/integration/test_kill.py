@@ -125,7 +125,11 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference, seed: 
         process.wait()
     assert kills >= 3, f"runs finished before they could be killed ({kills} kills)"
     etl("run", *STAGES, db=db, check=True, env=CROPS)
-    assert snapshot(db, src) == expected
+    got = snapshot(db, src)
+    for name in expected:
+        if got[name] != expected[name]:
+            print("DIFF", name, "only got:", sorted(got[name] - expected[name])[:6], "only expected:", sorted(expected[name] - got[name])[:6])
+    assert got == expected
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
 
