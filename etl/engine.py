@@ -71,6 +71,9 @@ class ProgressSink:
 
     def finish(self, stage: str) -> None: ...
 
+    def waiting(self, message: str | None) -> None:
+        """The writer is kept out of the database: `message` says by whom; None when it got in."""
+
 
 ExecutorFactory = Callable[[Stage, Any, int], Executor]
 

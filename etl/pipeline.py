@@ -57,7 +57,7 @@ def run(
     selected = registry.select(stage_names)
     reports: list[StageReport] = []
     with RunLock(db_path) as lock, options.stop.installed():
-        writer = open_writer(db_path, create=True)
+        writer = open_writer(db_path, create=True, on_wait=options.progress.waiting, stop=options.stop)
         try:
             _register_sources(writer, sources or [])
             with writer.transaction() as con:
