@@ -72,7 +72,8 @@ def run(
             try:
                 for stage in selected:
                     if options.stop.requested:
-                        raise Interrupted("interrupted: finished work is committed; run again to continue")
+                        raise Interrupted(f"{options.stop.name}: finished work is committed; run again to continue",
+                                          options.stop.signum)
                     report = StageRunner(writer, stage, config, options, executor_factory).run()
                     reports.append(report)
                     if on_stage_done is not None:
