@@ -41,7 +41,7 @@ class RichProgress(ProgressSink):
         if live:
             self._progress.update(self._tasks[self._current], note=message or "")
         elif message is not None:
-            self._console.print(f"waiting: {message}", markup=False, highlight=False)
+            self._console.print(message, markup=False, highlight=False)
 
     def advance(self, stage: str, count: int) -> None:
         self._progress.advance(self._tasks[stage], count)

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -295,10 +296,11 @@ class Writer:
             self._stop_wait_started = time.monotonic()
         if time.monotonic() - self._stop_wait_started >= WRITER_STOP_WAIT_S:
             notice.done()
+            signum = getattr(stop, "signum", None)
+            name = signal.Signals(signum).name if signum else "interrupted"
             raise Interrupted(
-                f"stopped while {describe_readers(self.db_path, error)} kept {self.db_path.name} open: "
-                "work since the last commit was not saved; run again to redo it",
-                getattr(stop, "signum", None))
+                f"{name} while {describe_readers(self.db_path, error)} kept {self.db_path.name} open: "
+                "work since the last commit was not saved; run again to redo it", signum)
 
     def _open(self, notice: _WaitNotice | None = None) -> duckdb.DuckDBPyConnection:
         """Connect, waiting as long as readers hold the file (a lock error never ends the wait)."""

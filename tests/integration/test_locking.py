@@ -245,3 +245,52 @@ def test_request_file_identifies_a_live_reader(db: Path) -> None:
         assert int(pid) == os.getpid() and int(start) == store._process_start_time(os.getpid())
     finally:
         request.unlink()
+
+
+def test_a_stop_while_a_reader_holds_the_file_ends_the_wait(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM while the writer waits for a reader: it waits WRITER_STOP_WAIT_S more, then stops."""
+    import signal
+
+    from etl import store
+    from etl.engine import ProgressSink
+    from etl.errors import Interrupted
+
+    monkeypatch.setattr(store, "WRITER_NOTICE_S", 0.2)
+    monkeypatch.setattr(store, "WRITER_STOP_WAIT_S", 1.0)
+    pipeline.init_database(db)
+    waiting = threading.Event()
+
+    class Recorder(ProgressSink):
+        def waiting(self, message: str | None) -> None:
+            if message:
+                waiting.set()
+
+    monkeypatch.setattr(registry, "select", lambda names: [SLOW])
+    config = Config.load({**registry.params_types(), "slow": SLOW.Params}, environ={},
+                         cli={"run.executor": "inline", "run.batch_size": 5})
+    options = RunOptions(run_id="t", executor="inline", progress=Recorder())
+    errors: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            pipeline.run(db, config, options=options)
+        except BaseException as error:  # reported by the test
+            errors.append(error)
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    time.sleep(0.3)
+    reader = _hold(HOLD_THROUGH_OPEN_READER, db, 30)
+    try:
+        assert waiting.wait(timeout=15), "the writer never said it was waiting"
+        options.stop.signum, options.stop.requested = signal.SIGTERM, True
+        stopped = time.monotonic()
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the run kept waiting after the stop"
+        assert time.monotonic() - stopped < 5
+    finally:
+        reader.kill()
+        reader.wait()
+        thread.join()
+    assert len(errors) == 1 and isinstance(errors[0], Interrupted), errors
+    assert errors[0].exit_code == 143 and f"pid {reader.pid}" in str(errors[0])
