@@ -79,7 +79,8 @@ def _state(ctx: typer.Context) -> State:
 
 
 def handle_errors(fn: F) -> F:
-    """User errors become one line on stderr (exit 1; 130 after Ctrl-C); --debug shows tracebacks."""
+    """User errors become one line on stderr (exit 1; 128 + the signal's number after Ctrl-C, SIGTERM
+    or SIGHUP: 130, 143, 129); --debug shows tracebacks."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -93,7 +94,7 @@ def handle_errors(fn: F) -> F:
             if debug:
                 raise
             err.print(f"[yellow]stopped:[/] {plain(error)}", highlight=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             if debug:
                 raise
@@ -306,7 +307,7 @@ def query(
     """
     from etl import query as q
     from etl.errors import QueryError
-    from etl.readonly import parse_params
+    from etl.readonly import StatementStop, parse_params
 
     if list_:
         listing = q.describe(q.named_queries().values())
@@ -327,12 +328,19 @@ def query(
     text = q.named_query(name).sql if name else sql_text
     params = parse_params(param)
     db = _state(ctx).db
-    if fmt != "table":
-        q.run_to_file(db, text, params, fmt, out_file)
-        return
-    if out_file is not None:
-        raise QueryError("--out needs a file format: --format csv | json | jsonl | parquet")
-    result = q.run_to_table(db, text, params, max_rows)
+    stop = StatementStop()
+    with stop.installed():  # Ctrl-C / SIGTERM interrupt the running statement (DuckDB's interrupt)
+        try:
+            if fmt != "table":
+                q.run_to_file(db, text, params, fmt, out_file, stop)
+                return
+            if out_file is not None:
+                raise QueryError("--out needs a file format: --format csv | json | jsonl | parquet")
+            result = q.run_to_table(db, text, params, max_rows, stop)
+        except KeyboardInterrupt:
+            if stop.signum is None:
+                raise
+            raise stop.interrupted() from None
     table = Table(show_lines=False)
     for column in result.columns:
         table.add_column(column, overflow="fold")

@@ -1,4 +1,4 @@
-"""rich progress bars on stderr: one per stage, with rate and ETA."""
+"""rich progress bars on stderr: one per stage, with rate and ETA, and what the run waits for."""
 
 from __future__ import annotations
 
@@ -21,14 +21,27 @@ class RichProgress(ProgressSink):
         self._progress = Progress(
             TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
             TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[note]}", markup=False, style="yellow"),
             console=console, transient=False,
         )
+        self._console = console
         self._tasks: dict[str, int] = {}
+        self._current: str | None = None
 
     def start(self, stage: str, total: int) -> None:
         if not self._tasks:
             self._progress.start()
-        self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._tasks[stage] = self._progress.add_task(stage, total=total, note="")
+        self._current = stage
+
+    def waiting(self, message: str | None) -> None:
+        """In the progress line while bars are drawn live; otherwise (before the first stage, or
+        stderr not a terminal) as a line of its own."""
+        live = self._current is not None and self._console.is_terminal
+        if live:
+            self._progress.update(self._tasks[self._current], note=message or "")
+        elif message is not None:
+            self._console.print(message, markup=False, highlight=False)
 
     def advance(self, stage: str, count: int) -> None:
         self._progress.advance(self._tasks[stage], count)

@@ -7,11 +7,15 @@
         ...
 
 Each call opens a read-only connection and closes it before returning, so a running `etl run`
-is held up only for the length of the query.
+is held up only for the length of the query. `iter_crops` first copies its rows into a temporary
+Parquet snapshot and closes the database: a half-read iterator (a notebook cell left waiting)
+holds no lock, and the batches come from the snapshot.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,12 +66,26 @@ class Store:
 
     def iter_crops(self, where: str | None = None, params: dict[str, Any] | None = None,
                    columns: Sequence[str] | None = None, batch_rows: int = 10_000) -> Iterator[pl.DataFrame]:
-        """crops_v in frames of at most `batch_rows` rows, read lazily (the connection stays open
-        until the iterator is exhausted or closed)."""
+        """crops_v in frames of at most `batch_rows` rows, read lazily from a snapshot.
+
+        On the first `next()` the selected rows are copied into a temporary Parquet file (in
+        `tempfile`'s folder) and the database is closed; the frames are read from that file, which
+        is deleted when the iterator is exhausted, closed or garbage-collected. The database is
+        never held between batches.
+        """
         import polars as pl
+        import pyarrow.parquet as pq
+
+        from etl.query import copy_statement
 
         sql = select_from("crops_v", where, columns, "track_id, crop_index")
-        with gated_sandbox(self.path, sql, params or {}) as (con, binds):
-            reader = con.sql(sql, params=binds).to_arrow_reader(batch_rows)
-            for batch in reader:
-                yield pl.from_arrow(batch)
+        folder = Path(tempfile.mkdtemp(prefix="etl-crops-"))
+        try:
+            snapshot = folder / "crops.parquet"
+            with gated_sandbox(self.path, sql, params or {}, writable_files=[snapshot]) as (con, binds):
+                con.execute(copy_statement(sql, snapshot, "parquet"), binds)
+            with pq.ParquetFile(snapshot) as parquet:
+                for batch in parquet.iter_batches(batch_size=batch_rows):
+                    yield pl.from_arrow(batch)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -81,6 +81,9 @@ class ProgressSink:
 
     def finish(self, stage: str) -> None: ...
 
+    def waiting(self, message: str | None) -> None:
+        """The writer is kept out of the database: `message` says by whom; None when it got in."""
+
 
 ExecutorFactory = Callable[[Stage, Any, int], Executor]
 
@@ -94,32 +97,51 @@ def default_executor_factory(kind: str, quiet_stderr: bool = True,
     return make
 
 
+# What stops a run: Ctrl-C, and what timeout(1), systemd, docker stop and batch schedulers send
+# (SIGTERM), or a closed terminal (SIGHUP).
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class StopSignal:
-    """Ctrl-C as a request: the first press asks the run to stop after committing finished work.
+    """Ctrl-C, SIGTERM or SIGHUP as a request: the first asks the run to stop after committing
+    finished work and putting claimed items back; the CLI then exits 128 + the signal's number.
 
     A handler that only sets a flag never interrupts a DuckDB statement halfway; the loop checks
-    the flag between steps. A second press raises KeyboardInterrupt at once (still safe: every
-    commit is atomic, so at worst the last batch is redone).
+    the flag between steps. A second signal raises KeyboardInterrupt at once (still safe: every
+    commit is atomic, so at worst the last batch is redone). A SIGHUP that was ignored when the
+    run started (nohup) stays ignored.
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The signal's name (SIGTERM, ...), or "interrupted" when the stop came from elsewhere."""
+        return signal.Signals(self.signum).name if self.signum else "interrupted"
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.signal(signal.SIGINT, self._handle)
+        previous = {}
+        for signum in _STOP_SIGNALS:
+            if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_IGN:
+                continue
+            previous[signum] = signal.signal(signum, self._handle)
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @dataclass
@@ -146,13 +168,17 @@ def _submit(executor: Executor, chunk: list[dict[str, Any]]) -> Future[list[Outc
 
 
 @contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Let a commit finish even if Ctrl-C is pressed again while it runs."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _signals_deferred() -> Iterator[None]:
+    """Let a commit finish even if Ctrl-C (or SIGTERM, SIGHUP) comes again while it runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class StageRunner:
@@ -438,6 +464,10 @@ class StageRunner:
                         finished.extend(future.result())
                     except BrokenProcessPool:
                         crashed.extend(chunk)
+                if crashed and self.options.stop.requested:
+                    # The stop signal went to the whole process group (systemd): the workers died of
+                    # it, not of their items. Their items go back to pending.
+                    raise KeyboardInterrupt
                 if crashed:
                     executor = self._recover_from_crash(executor, crashed, inflight, suspects, finished)
 
@@ -449,7 +479,7 @@ class StageRunner:
                     finished, last_commit = [], now
                 self.writer.let_readers_in()
         except KeyboardInterrupt:
-            with _sigint_deferred():
+            with _signals_deferred():
                 for future in list(inflight):  # chunks that finished while we were stopping
                     if future.done() and not future.cancelled() and future.exception() is None:
                         finished.extend(future.result())
@@ -459,8 +489,10 @@ class StageRunner:
                     self._sync(finished, [], items)
                 self._release()
             self.report.interrupted = True
+            stop = self.options.stop
             raise Interrupted(
-                f"interrupted during {self.stage.name}: finished work is committed; run again to continue"
+                f"{stop.name} during {self.stage.name}: finished work is committed; run again to continue",
+                stop.signum,
             ) from None
         finally:
             # Work still in flight means we are leaving early: do not wait for it.

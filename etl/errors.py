@@ -28,7 +28,18 @@ class LockedError(DatabaseError):
 
 
 class Interrupted(EtlError):
-    """The run was stopped by the user (Ctrl-C) after committing finished work."""
+    """The run was stopped (Ctrl-C, SIGTERM, SIGHUP) after committing finished work.
+
+    `signum` is the signal that stopped it; the CLI exits with 128 + signum (130 for Ctrl-C).
+    """
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum or 2  # SIGINT
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class StageFailed(EtlError):

@@ -58,7 +58,7 @@ def run(
     selected = registry.select(stage_names)
     reports: list[StageReport] = []
     with RunLock(db_path) as lock, options.stop.installed():
-        writer = open_writer(db_path, create=True)
+        writer = open_writer(db_path, create=True, on_wait=options.progress.waiting, stop=options.stop)
         try:
             if not options.dry_run:  # files a killed run superseded but did not get to remove
                 with writer.transaction() as con:
@@ -81,8 +81,9 @@ def run(
                 blocked: dict[str, str] = {}   # stage -> the crashed stage it needs
                 for stage in selected:
                     if options.stop.requested:
-                        raise Interrupted("interrupted: finished work is committed; run again to continue")
-                    cause = next((blocked.get(n, n) for n in stage.needs if n in crashed or n in blocked), None)
+                        raise Interrupted(f"{options.stop.name}: finished work is committed; run again to continue",
+                                          options.stop.signum)
+                    cause = next((blocked.get(n, n) for n in stage.upstream if n in crashed or n in blocked), None)
                     if cause is not None:
                         blocked[stage.name] = cause
                         report = StageReport(stage.name, skipped_reason=f"not run: it needs {cause}, which failed")

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.errors import QueryError
-from etl.readonly import gated_sandbox
+from etl.errors import Interrupted, QueryError
+from etl.readonly import StatementStop, gated_sandbox, running
 from etl.resources import PARAMETER, sql_dir
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -77,8 +77,10 @@ class TableResult:
     truncated: bool  # more rows than `max_rows` were available
 
 
-def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows: int) -> TableResult:
-    with gated_sandbox(db_path, sql_text, params) as (con, binds):
+def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows: int,
+                 stop: StatementStop | None = None) -> TableResult:
+    """`stop`: the CLI's signal handler, which interrupts the statement (Ctrl-C, SIGTERM)."""
+    with gated_sandbox(db_path, sql_text, params) as (con, binds), running(stop, con):
         try:
             cursor = con.execute(sql_text, binds)
             rows = cursor.fetchmany(max_rows + 1)
@@ -88,7 +90,8 @@ def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows:
     return TableResult(columns, rows[:max_rows], len(rows) > max_rows)
 
 
-def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, out: Path | None) -> None:
+def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, out: Path | None,
+                stop: StatementStop | None = None) -> None:
     """Write the result to `out` (atomically) or, for text formats, to stdout."""
     if out is None:
         if fmt == "parquet":
@@ -97,7 +100,7 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
         # start): COPY into a private temporary folder, then stream that to stdout.
         with tempfile.TemporaryDirectory(prefix="etl-query-") as folder:
             target = Path(folder) / f"result.{fmt}"
-            _copy(db_path, sql_text, params, fmt, target)
+            _copy(db_path, sql_text, params, fmt, target, stop)
             with open(target, "rb") as result:
                 sys.stdout.flush()
                 shutil.copyfileobj(result, sys.stdout.buffer)
@@ -109,18 +112,19 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     target = temporary_beside(out)
     try:
-        _copy(db_path, sql_text, params, fmt, target)
+        _copy(db_path, sql_text, params, fmt, target, stop)
         os.replace(target, out)
     finally:
         if target.exists():
             target.unlink()
 
 
-def _copy(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, target: Path) -> None:
+def _copy(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, target: Path,
+          stop: StatementStop | None = None) -> None:
     try:
-        with gated_sandbox(db_path, sql_text, params, writable_files=[target]) as (con, binds):
+        with gated_sandbox(db_path, sql_text, params, writable_files=[target]) as (con, binds), running(stop, con):
             con.execute(copy_statement(sql_text, target, fmt), binds)
-    except QueryError:
+    except (QueryError, Interrupted):
         raise
     except Exception as error:  # duckdb's errors: one line is what the user needs
         raise QueryError(str(error).splitlines()[0]) from None

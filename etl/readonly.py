@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from etl.errors import QueryError
+from etl.errors import Interrupted, QueryError
 from etl.store import open_reader
 
 _READ_STATEMENTS = ("Query", "Describe", "Show", "Summarize", "Pivot", "Values")
@@ -139,3 +140,66 @@ def open_sandbox(db_path: Path, writable_files: Iterable[Path] = (),
     dirs = [Path(p).resolve() for p in writable_dirs]
     with open_reader(db_path, setup=lambda con: _lock_down(con, files, dirs)) as con:
         yield con
+
+
+class StatementStop:
+    """Ctrl-C, SIGTERM or SIGHUP during `etl query`: DuckDB's `interrupt()` on the running statement.
+
+    `installed()` puts the handler in place for the whole command (main thread only). While a
+    statement runs inside `running(con)`, the first signal interrupts it and its error becomes
+    `Interrupted` (the CLI exits 128 + the signal's number with one line); at any other moment, or
+    at a second signal, the handler raises KeyboardInterrupt, which `interrupted()` turns into the
+    same. A SIGHUP ignored at start (nohup) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StatementStop]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {}
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None or (name != "SIGINT" and signal.getsignal(signum) == signal.SIG_IGN):
+                continue
+            previous[signum] = signal.signal(signum, self._handle)
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = self.signum is None
+        self.signum = signum
+        if first and self._con is not None:
+            self._con.interrupt()  # the statement raises; `running` makes that `Interrupted`
+            return
+        raise KeyboardInterrupt
+
+    def interrupted(self) -> Interrupted:
+        name = signal.Signals(self.signum).name if self.signum else "interrupted"
+        return Interrupted(f"{name}: the query was interrupted", self.signum)
+
+    @contextlib.contextmanager
+    def running(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """While the block runs a statement on `con`, a signal interrupts that statement."""
+        self._con = con
+        try:
+            yield
+        except Exception:
+            if self.signum is not None:
+                raise self.interrupted() from None
+            raise
+        finally:
+            self._con = None
+        if self.signum is not None:  # it came just as the statement ended
+            raise self.interrupted()
+
+
+def running(stop: StatementStop | None, con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager:
+    return stop.running(con) if stop is not None else contextlib.nullcontext()

@@ -144,3 +144,33 @@ def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Pa
             "print(heavy)") % (str(db), command)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip().splitlines()[-1] == "[]", out
+
+
+@pytest.mark.parametrize("signame, fmt", [("SIGINT", "table"), ("SIGTERM", "csv")])
+def test_query_stops_a_long_statement_at_a_signal(tmp_path: Path, signame: str, fmt: str) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from etl.pipeline import init_database
+    from tests.helpers import REPO, etl_command
+
+    db = tmp_path / "etl.duckdb"
+    init_database(db)
+    endless = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    process = subprocess.Popen(etl_command("query", endless, "--format", fmt, db=db), cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    signum = getattr(signal, signame)
+    process.send_signal(signum)
+    sent = time.monotonic()
+    try:
+        _, stderr = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"etl query still running 10 s after {signame}")
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.startswith("stopped") and signame in stderr and "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr

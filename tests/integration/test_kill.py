@@ -192,3 +192,38 @@ def test_sigkill_during_a_change_run_then_resume(tmp_path: Path, reference, chan
     assert kills >= 2, f"runs finished before they could be killed ({kills} kills)"
     etl("run", *STAGES, db=db, check=True, env=CHANGED)
     assert snapshot(db, src) == changed_reference
+
+
+@pytest.mark.parametrize("signame, whole_group", [
+    ("SIGTERM", False),  # timeout(1), docker stop, batch schedulers: the main process only
+    ("SIGTERM", True),   # systemd (KillMode=control-group): every process, workers included
+    ("SIGHUP", False),   # the terminal went away
+])
+def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path: Path, reference, signame: str, whole_group: bool) -> None:
+    ref_src, expected, full_run_s = reference
+    src = _copy_library(ref_src, tmp_path / "music")
+    db = tmp_path / "etl.duckdb"
+    process = subprocess.Popen(etl_command("run", *STAGES, "--source", str(src), "--workers", "2", db=db),
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, **CROPS})
+    time.sleep(0.5 * full_run_s)
+    signum = getattr(signal, signame)
+    if whole_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=60)  # until every process holding stderr (resource tracker) ends
+    if process.returncode == 0:
+        pytest.skip(f"the run finished before {signame} arrived")
+    assert process.returncode == 128 + signum, stderr
+    assert time.monotonic() - sent < 20
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    named = [line for line in stderr.splitlines() if signame in line]
+    assert len(named) == 1 and named[0].startswith("stopped"), stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM stage_items WHERE status = 'running'").fetchone()[0] == 0
+    assert con.execute("SELECT outcome FROM runs").fetchall() == [("interrupted",)]
+    con.close()
+    etl("run", *STAGES, db=db, check=True, env=CROPS)
+    assert snapshot(db, src) == expected

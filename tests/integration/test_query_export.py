@@ -131,6 +131,30 @@ def test_store_api_returns_polars_frames(store: Path) -> None:
         api.crops(where="true; DROP TABLE crops")
 
 
+def test_half_read_iter_crops_holds_no_lock(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook that reads one batch and stops must not keep `etl run` out of the file."""
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    api = Store(store)
+    everything = api.crops()
+    batches = api.iter_crops(batch_rows=7)
+    first = next(batches)
+    assert first.height == 7
+    writer = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+                             str(store)], capture_output=True, text=True, timeout=60)
+    assert writer.returncode == 0, f"a half-read iter_crops kept the file locked: {writer.stderr}"
+    rest = list(batches)
+    assert pl.concat([first, *rest]).equals(everything)  # same rows, order and types as crops()
+    assert list(tmp_path.iterdir()) == [], "the snapshot was not removed"
+    abandoned = api.iter_crops(batch_rows=7)
+    next(abandoned)
+    abandoned.close()
+    assert list(tmp_path.iterdir()) == [], "the snapshot of an abandoned iterator was not removed"
+
+
 # --- etl export --------------------------------------------------------------------------------
 
 def run_export(store: Path, out: Path, fmt: str, **options: Any) -> Path:
