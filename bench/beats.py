@@ -41,7 +41,7 @@ def bare_loop(paths: list[Path], naive: bool = False) -> tuple[float, float]:
     from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
 
-    from etl.audio import resample
+    from etl.dsp.audio import resample
 
     network, tracker = RNNDownBeatProcessor(), DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
     beat_network, beat_tracker = RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=100)
@@ -58,8 +58,8 @@ def bare_loop(paths: list[Path], naive: bool = False) -> tuple[float, float]:
 
 
 def stage_run(folder: Path, db: Path) -> float:
-    from etl import pipeline
-    from etl.engine import RunOptions
+    from etl.engine import pipeline
+    from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None)
     pipeline.run(db, config, stage_names=["ingest"], sources=[folder], options=RunOptions(run_id="i"))

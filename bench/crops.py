@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import soundfile as sf
 
-from etl import pipeline
-from etl.engine import RunOptions
+from etl.engine import pipeline
+from etl.engine.runner import RunOptions
 from etl.stages.crops import Params, fade, first_sound
 from library import audio_files, default_folders, link_library
 

@@ -17,11 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions, StageRunner, stage_sql
-from etl.resources import execute
-from etl.stage import Stage
-from etl.store import open_writer
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions, StageRunner, stage_sql
+from etl.engine.resources import execute
+from etl.engine.stage import Stage
+from etl.engine.store import open_writer
 
 
 def noop(item: dict, params: object) -> None:

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import duckdb
 
-from etl import features, pipeline
-from etl.engine import RunOptions
+from etl.stages.features import extractors as features
+from etl.engine import pipeline
+from etl.engine.runner import RunOptions
 from etl.stages.features import Params, init_worker
 from library import audio_files, default_folders, link_library
 

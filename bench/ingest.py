@@ -17,8 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from etl import audio, pipeline
-from etl.engine import RunOptions
+from etl.dsp import audio
+from etl.engine import pipeline
+from etl.engine.runner import RunOptions
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = {".wav", ".flac", ".ogg", ".mp3"}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from etl.resources import used_binds
-from etl.store import open_writer
+from etl.engine.resources import used_binds
+from etl.engine.store import open_writer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

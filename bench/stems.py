@@ -81,8 +81,8 @@ def bare_process(name: str, repo: Path, path: Path, out_dir: Path) -> float:
 
 
 def stage_run(folder: Path, db: Path, settings: dict[str, str], workers: int) -> tuple[float, int]:
-    from etl import pipeline
-    from etl.engine import RunOptions
+    from etl.engine import pipeline
+    from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, settings)
     pipeline.run(db, config, stage_names=["ingest"], sources=[folder], options=RunOptions(run_id="i"))
@@ -95,7 +95,7 @@ def stage_run(folder: Path, db: Path, settings: dict[str, str], workers: int) ->
 def sdr_report(name: str, repo: Path, label: str, tmp: Path) -> None:
     import soundfile as sf
 
-    from etl.separation import sdr
+    from etl.stages.stems.separation import sdr
     from etl.stages import stems
 
     params = stems.Params(model=name, repo=str(repo), threads=1)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from etl.errors import EtlError, Interrupted
+from etl.engine.errors import EtlError, Interrupted
 
 app = typer.Typer(
     help=__doc__,
@@ -140,7 +140,7 @@ def _global(
 
 
 def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
-    from etl.pipeline import load_config
+    from etl.engine.pipeline import load_config
 
     return load_config(state.config_file, {**state.overrides, **(extra or {})})
 
@@ -153,7 +153,7 @@ def _print_json(value: Any) -> None:
 @handle_errors
 def init(ctx: typer.Context) -> None:
     """Create the database, or apply the schema migrations it is missing."""
-    from etl.pipeline import init_database
+    from etl.engine.pipeline import init_database
 
     state = _state(ctx)
     applied = init_database(state.db)
@@ -179,8 +179,8 @@ def run(
     import uuid
 
     from cli.progress import RichProgress
-    from etl import pipeline
-    from etl.engine import RunOptions, StageReport
+    from etl.engine import pipeline
+    from etl.engine.runner import RunOptions, StageReport
 
     state = _state(ctx)
     config = _config(state)
@@ -221,7 +221,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
-    from etl.pipeline import status as stage_status
+    from etl.engine.pipeline import status as stage_status
 
     state = _state(ctx)
     rows = stage_status(state.db, _config(state))
@@ -246,7 +246,7 @@ def gc(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Remove files under the data folder that no row names (left by killed runs). Waits for no run: refused while one holds the database."""
-    from etl.pipeline import gc as collect
+    from etl.engine.pipeline import gc as collect
 
     state = _state(ctx)
     result = collect(state.db, _config(state), dry_run=dry_run)
@@ -267,7 +267,7 @@ def failures(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Failed items: stage, item, path and reason."""
-    from etl.pipeline import failures as list_failures
+    from etl.engine.pipeline import failures as list_failures
 
     rows = list_failures(_state(ctx).db, stage)
     if as_json:
@@ -305,9 +305,9 @@ def query(
     failures_v. Anything but a query (INSERT, COPY, ATTACH, SET, several statements, reading
     files, ...) is refused.
     """
-    from etl import query as q
-    from etl.errors import QueryError
-    from etl.readonly import StatementStop, parse_params
+    from etl.read import query as q
+    from etl.engine.errors import QueryError
+    from etl.read.readonly import StatementStop, parse_params
 
     if list_:
         listing = q.describe(q.named_queries().values())
@@ -355,7 +355,7 @@ _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def _parse_size(text: str) -> int:
-    from etl.errors import ExportError
+    from etl.engine.errors import ExportError
 
     number, unit = text.strip().upper().rstrip("B"), ""
     if number and number[-1] in _SIZE_UNITS:
@@ -391,10 +391,10 @@ def export(
 
     Written into a staging folder and renamed into place: --out never holds a half-written export.
     """
-    from etl.errors import ExportError
-    from etl.export import ExportRequest
-    from etl.export import export as run_export
-    from etl.readonly import parse_params
+    from etl.engine.errors import ExportError
+    from etl.read.export import ExportRequest
+    from etl.read.export import export as run_export
+    from etl.read.readonly import parse_params
 
     if copy and link:
         raise ExportError("--copy and --link exclude each other")

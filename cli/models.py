@@ -8,7 +8,7 @@ from rich.console import Console
 
 
 def show(config: Any, as_json: bool, out: Console, print_json: Any) -> None:
-    from etl.models import list_models
+    from etl.engine.models import list_models
 
     rows = list_models(config)
     if as_json:

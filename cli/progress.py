@@ -7,7 +7,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
-from etl.engine import ProgressSink
+from etl.engine.runner import ProgressSink
 
 
 class RateColumn(ProgressColumn):

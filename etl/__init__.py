@@ -11,7 +11,7 @@ __all__ = ["Store"]
 def __getattr__(name: str) -> Any:
     # Lazily, so worker processes importing etl.* do not pay for duckdb/sqlglot they never use.
     if name == "Store":
-        from etl.api import Store
+        from etl.read.api import Store
 
         return Store
     raise AttributeError(f"module 'etl' has no attribute {name!r}")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from etl import stages as registry
-from etl.config import Config
+from etl.engine.config import Config
 
 
 @pytest.fixture

@@ -73,8 +73,8 @@ def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None =
 
 def run_stages(db: Path, src: Path, stages: list[str], **settings: Any) -> list:
     """Run stages in-process (the inline executor) with `--set`-style settings."""
-    from etl import pipeline
-    from etl.engine import RunOptions
+    from etl.engine import pipeline
+    from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, {"run.executor": "inline", **settings})
     return pipeline.run(db, config, stage_names=stages, sources=[src],

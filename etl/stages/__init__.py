@@ -9,8 +9,8 @@ import importlib
 import pkgutil
 from functools import cache
 
-from etl.errors import ConfigError
-from etl.stage import Stage
+from etl.engine.errors import ConfigError
+from etl.engine.stage import Stage
 
 
 @cache

@@ -1,5 +1,5 @@
 -- The engine's bookkeeping over stage_items. `{items}` is replaced by the stage's own items
--- query (sql/stages/<stage>.sql, never user input) and `{lineage_*}` by the joins that read the
+-- query (etl/stages/<stage>/items.sql, never user input) and `{lineage_*}` by the joins that read the
 -- upstream outputs the stage declares (sql/engine/lineage.sql); everything else is bound.
 --
 -- An item's input fingerprint hashes its own input (`input_fp`) and the output

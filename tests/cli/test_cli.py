@@ -133,7 +133,7 @@ def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Pa
     import subprocess
     import sys
 
-    from etl.pipeline import init_database
+    from etl.engine.pipeline import init_database
 
     db = tmp_path / "etl.duckdb"
     init_database(db)
@@ -152,7 +152,7 @@ def test_query_stops_a_long_statement_at_a_signal(tmp_path: Path, signame: str, 
     import subprocess
     import time
 
-    from etl.pipeline import init_database
+    from etl.engine.pipeline import init_database
     from tests.helpers import REPO, etl_command
 
     db = tmp_path / "etl.duckdb"

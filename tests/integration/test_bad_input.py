@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import pipeline
-from etl.engine import RunOptions
+from etl.engine import pipeline
+from etl.engine.runner import RunOptions
 from etl.stages import ingest
 from tests.helpers import WITHOUT_FILE_OVERRIDES, corpus, etl, write_tone
 

@@ -16,7 +16,7 @@ def test_batched_ensemble_matches_madmom(relative: str) -> None:
     from madmom.audio.signal import Signal
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
 
-    from etl.beatnet import downbeat_processor
+    from etl.stages.beats.beatnet import downbeat_processor
 
     data, rate = sf.read(corpus(*relative.split("/")), dtype="float32", always_2d=True)
     signal = Signal(data.mean(axis=1)[: rate * 30], sample_rate=rate, num_channels=1)

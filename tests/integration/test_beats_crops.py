@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl import pipeline
+from etl.engine import pipeline
 from etl.stages import beats, crops
 from tests.audio_files import write_click_track
 from tests.helpers import corpus, rows, run_stages, write_tone
@@ -154,7 +154,7 @@ def test_stem_crops_are_cut_beside_the_mix(tmp_path: Path) -> None:
 
 
 def test_undecodable_containers_fail_clearly(tmp_path: Path) -> None:
-    from etl.errors import BadInput
+    from etl.engine.errors import BadInput
     from tests.audio_files import write_m4a
 
     path = write_m4a(tmp_path / "aac.m4a", seconds=6.0)

@@ -91,8 +91,8 @@ def crop_files_hold_their_rows(db: Path) -> None:
 
 def run(db: Path, src: Path, settings: dict[str, str]) -> dict[str, int]:
     """One `etl run` in-process; items processed per stage."""
-    from etl import pipeline
-    from etl.engine import RunOptions
+    from etl.engine import pipeline
+    from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, {"run.executor": "inline", **settings})
     reports = pipeline.run(db, config, sources=[src], options=RunOptions(run_id=uuid.uuid4().hex[:12],

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl import features, pipeline
-from etl.engine import RunOptions
+from etl.stages.features import extractors as features
+from etl.engine import pipeline
+from etl.engine.runner import RunOptions
 from etl.stages import features as stage
 from tests.audio_files import write_click_track
 from tests.helpers import corpus

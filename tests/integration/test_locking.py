@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from etl import pipeline
+from etl.engine import pipeline
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions
-from etl.stage import Stage
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions
+from etl.engine.stage import Stage
 from tests.helpers import REPO, etl, etl_command, write_tone
 
 
@@ -124,7 +124,7 @@ time.sleep(float(sys.argv[2]))
 HOLD_THROUGH_OPEN_READER = """
 import sys, time
 from pathlib import Path
-from etl.store import open_reader
+from etl.engine.store import open_reader
 with open_reader(Path(sys.argv[1]), timeout_s=30) as con:
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -141,7 +141,7 @@ def _hold(script: str, db: Path, seconds: float) -> subprocess.Popen:
 
 def test_writer_waits_for_a_reader_past_the_old_deadline_and_names_it(
         db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl import store
+    from etl.engine import store
 
     pipeline.init_database(db)
     # The old writer gave up once WRITER_OPEN_TIMEOUT_S had passed with the lock still taken.
@@ -165,8 +165,8 @@ def test_writer_waits_for_a_reader_past_the_old_deadline_and_names_it(
 
 def test_run_goes_on_while_a_reader_holds_the_file_longer_than_the_old_timeout(
         db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl import store
-    from etl.engine import ProgressSink
+    from etl.engine import store
+    from etl.engine.runner import ProgressSink
 
     monkeypatch.setattr(store, "WRITER_OPEN_TIMEOUT_S", 0.3, raising=False)
     monkeypatch.setattr(store, "WRITER_NOTICE_S", 0.2, raising=False)
@@ -210,7 +210,7 @@ def test_run_goes_on_while_a_reader_holds_the_file_longer_than_the_old_timeout(
 
 
 def test_request_file_of_a_reused_pid_is_ignored(db: Path) -> None:
-    from etl import store
+    from etl.engine import store
 
     pipeline.init_database(db)
     readers = Path(str(db) + ".readers")
@@ -235,7 +235,7 @@ def test_request_file_of_a_reused_pid_is_ignored(db: Path) -> None:
 
 def test_request_file_identifies_a_live_reader(db: Path) -> None:
     """A request written now (pid and start time of this process) counts as a waiting reader."""
-    from etl import store
+    from etl.engine import store
 
     pipeline.init_database(db)
     request = store._new_request(db)
@@ -251,9 +251,9 @@ def test_a_stop_while_a_reader_holds_the_file_ends_the_wait(db: Path, monkeypatc
     """SIGTERM while the writer waits for a reader: it waits WRITER_STOP_WAIT_S more, then stops."""
     import signal
 
-    from etl import store
-    from etl.engine import ProgressSink
-    from etl.errors import Interrupted
+    from etl.engine import store
+    from etl.engine.runner import ProgressSink
+    from etl.engine.errors import Interrupted
 
     monkeypatch.setattr(store, "WRITER_NOTICE_S", 0.2)
     monkeypatch.setattr(store, "WRITER_STOP_WAIT_S", 1.0)

@@ -23,7 +23,7 @@ def test_wheel_ships_migrations_and_sql(tmp_path: Path) -> None:
 
 
 def test_installed_layout_is_preferred(tmp_path: Path, monkeypatch) -> None:
-    import etl.resources as resources
+    import etl.engine.resources as resources
 
     fake_package = tmp_path / "etl"
     (fake_package / "_schema").mkdir(parents=True)

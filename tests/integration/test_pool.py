@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions, StageRunner
-from etl.stage import Stage
-from etl.store import open_writer
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions, StageRunner
+from etl.engine.stage import Stage
+from etl.engine.store import open_writer
 
 _loads = 0
 
@@ -160,7 +160,7 @@ def test_the_executor_resubmits_what_was_in_flight_when_it_restarts(tmp_path: Pa
     """A chunk running beside the culprit is not failed: it runs again on the new pool."""
     from concurrent.futures import wait
 
-    from etl.pool import ProcessExecutor
+    from etl.engine.pool import ProcessExecutor
 
     executor = ProcessExecutor(slow_or_hang, None, workers=2, item_timeout_s=1.5)
     try:

@@ -24,9 +24,9 @@ import pytest
 import soundfile as sf
 
 from etl import Store
-from etl.errors import ExportError, QueryError
-from etl.export import ExportRequest, export
-from etl.export import formats as export_formats
+from etl.engine.errors import ExportError, QueryError
+from etl.read.export import ExportRequest, export
+from etl.read.export import formats as export_formats
 from tests.helpers import copy_corpus, etl
 
 TAGGED = ["mp3_tagged/sectoid_feelings_40s_ffmpeg.mp3", "mp3_tagged/singularity_deprecation_30s_mapmeta.mp3",

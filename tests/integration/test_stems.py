@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl import artifacts, pipeline
+from etl.engine import artifacts, pipeline
 from tests.helpers import corpus, etl, rows, run_stages
 
 torch = pytest.importorskip("torch", reason="torch and demucs come with the stems extra (`make test`)")
 pytest.importorskip("demucs")
 
-from etl import separation  # noqa: E402
+from etl.stages.stems import separation  # noqa: E402
 from etl.stages import stems  # noqa: E402
 from tests.stem_models import write_random_model  # noqa: E402
 
@@ -139,7 +139,7 @@ def test_stage_writes_each_stem_in_the_configured_format(tmp_path: Path, repo: P
 def test_resampled_output_and_mono_sources(tmp_path: Path, repo: Path) -> None:
     data, rate = sf.read(corpus("stempeg", "mixture.flac"), dtype="float32")
     mono = tmp_path / "mono48k.wav"
-    from etl.audio import resample
+    from etl.dsp.audio import resample
 
     sf.write(mono, resample(data.mean(axis=1), rate, 48000), 48000)
     item = {"item_id": "cd" + "2" * 62, "path": str(mono), "artifact_dir": str(tmp_path / "out")}

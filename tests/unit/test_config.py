@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from etl import stages as registry
-from etl.config import Config, params_hash
-from etl.errors import ConfigError
+from etl.engine.config import Config, params_hash
+from etl.engine.errors import ConfigError
 
 
 def load(tmp_path: Path, toml: str | None = None, env: dict | None = None, cli: dict | None = None) -> Config:

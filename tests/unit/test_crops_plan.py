@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etl.errors import ConfigError, SkipItem
+from etl.engine.errors import ConfigError, SkipItem
 from etl.stages.crops import Params, SpanReader, fade, plan_spans
 
 RATE = 1000  # samples per second keeps the arithmetic readable

@@ -10,11 +10,11 @@ import duckdb
 import pytest
 
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions, StageRunner, stage_counts
-from etl.errors import BadInput, Interrupted, SkipItem, TransientError
-from etl.stage import Stage
-from etl.store import open_writer
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions, StageRunner, stage_counts
+from etl.engine.errors import BadInput, Interrupted, SkipItem, TransientError
+from etl.engine.stage import Stage
+from etl.engine.store import open_writer
 
 
 @dataclass(frozen=True)

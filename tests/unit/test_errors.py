@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.errors import classify
-from etl.pool import process_one
+from etl.engine.errors import classify
+from etl.engine.pool import process_one
 
 
 def raised(exc: BaseException) -> BaseException:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from etl.errors import ExportError
-from etl.export.files import UniqueNames, portable_name
-from etl.export.plan import parse_split, split_sql
+from etl.engine.errors import ExportError
+from etl.read.export.files import UniqueNames, portable_name
+from etl.read.export.plan import parse_split, split_sql
 
 
 def test_split_specs() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.errors import BadInput, SkipItem, TransientError
+from etl.engine.errors import BadInput, SkipItem, TransientError
 from etl.stages import ingest
 from tests.audio_files import write_format
 from tests.helpers import corpus, write_tone

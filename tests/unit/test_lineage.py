@@ -14,13 +14,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import artifacts, pipeline
+from etl.engine import artifacts, pipeline
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions, StageRunner, stage_counts, sweep_superseded
-from etl.errors import TransientError
-from etl.stage import Read, Stage
-from etl.store import open_writer
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions, StageRunner, stage_counts, sweep_superseded
+from etl.engine.errors import TransientError
+from etl.engine.stage import Read, Stage
+from etl.engine.store import open_writer
 
 
 @dataclass(frozen=True)

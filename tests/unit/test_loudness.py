@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etl import loudness
+from etl.dsp import loudness
 
 
 def test_k_weighting_at_48k_is_the_published_filter() -> None:

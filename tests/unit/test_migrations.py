@@ -6,10 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import migrations
-from etl.errors import DatabaseError
-from etl.resources import schema_dir
-from etl.store import open_reader, open_writer
+from etl.engine import migrations
+from etl.engine.errors import DatabaseError
+from etl.engine.resources import schema_dir
+from etl.engine.store import open_reader, open_writer
 
 EXPECTED_COLUMNS = {
     "schema_migrations": {"version", "name", "checksum", "applied_at"},

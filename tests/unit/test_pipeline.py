@@ -8,12 +8,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import pipeline
+from etl.engine import pipeline
 from etl import stages as registry
-from etl.config import Config
-from etl.engine import RunOptions
-from etl.errors import EtlError, Interrupted
-from etl.stage import Stage
+from etl.engine.config import Config
+from etl.engine.runner import RunOptions
+from etl.engine.errors import EtlError, Interrupted
+from etl.engine.stage import Stage
 from tests.helpers import rows
 
 ITEMS = "SELECT 'i' || CAST(i AS VARCHAR) AS item_id, '' AS input_fp FROM range(3) t(i)"

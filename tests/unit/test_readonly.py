@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.errors import QueryError
-from etl.readonly import bind, check_read_only, open_sandbox, parse_params
-from etl.store import open_writer
+from etl.engine.errors import QueryError
+from etl.read.readonly import bind, check_read_only, open_sandbox, parse_params
+from etl.engine.store import open_writer
 
 REFUSED = [
     "INSERT INTO crops VALUES (1)",

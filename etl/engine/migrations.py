@@ -1,0 +1,108 @@
+"""Numbered, append-only schema migrations (schema/NNN_name.sql), recorded with checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from etl.engine.errors import DatabaseError
+from etl.engine.resources import schema_dir
+
+_FILE_NAME = re.compile(r"^(\d{3,})_([A-Za-z0-9_]+)\.sql$")
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       VARCHAR NOT NULL,
+    checksum   VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        # Line endings normalised so a checkout on Windows does not look "edited".
+        return hashlib.sha256(self.sql.replace("\r\n", "\n").encode()).hexdigest()
+
+
+def known_migrations(directory: Path | None = None) -> list[Migration]:
+    directory = directory or schema_dir()
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise DatabaseError(f"schema file {path.name} is not named NNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise DatabaseError(f"two schema files share a version number in {directory}")
+    return found
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = con.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
+    return {version: (name, checksum) for version, name, checksum in rows}
+
+
+def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+    """Refuse a database that is newer than the code or whose applied migrations were edited.
+
+    Returns the migrations still to apply.
+    """
+    migrations = known_migrations() if migrations is None else migrations
+    known = {m.version: m for m in migrations}
+    applied = _applied(con)
+    newest_known = max(known, default=0)
+    for version, (name, checksum) in sorted(applied.items()):
+        if version not in known:
+            if version > newest_known:
+                raise DatabaseError(
+                    f"the database is at schema version {max(applied)} but this etl only knows up to "
+                    f"{newest_known}: upgrade etl (pip install -U music-etl) to use this database"
+                )
+            raise DatabaseError(f"the database records migration {version:03d}_{name} which this etl does not have")
+        if known[version].checksum != checksum:
+            raise DatabaseError(
+                f"schema/{known[version].path.name} was changed after it was applied to this database "
+                "(checksum differs); migrations are append-only: restore the file and add a new one"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+def apply_pending(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+    """Apply every pending migration in one transaction; returns what was applied."""
+    migrations = known_migrations() if migrations is None else migrations
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_CREATE_TABLE)
+        pending = check(con, migrations)
+        for migration in pending:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
+                [migration.version, migration.name, migration.checksum],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return pending

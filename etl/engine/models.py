@@ -1,0 +1,24 @@
+"""`etl models`: every model-backed stage, the model it is configured to use, and whether it is here.
+
+A stage declares `models=` (params -> one dict per model); this module only collects them, so
+the classification, aesthetics, captions and MIDI stages join the list by declaring theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etl import stages as registry
+from etl.engine.config import Config
+
+
+def list_models(config: Config, checksums: bool = True) -> list[dict[str, Any]]:
+    rows = []
+    for stage in registry.all_stages():
+        if stage.models is None:
+            continue
+        params = config.params(stage.name)
+        for model in stage.models(params, checksums):
+            reason = stage.unavailable(params) if stage.unavailable else None
+            rows.append({"stage": stage.name, **model, "stage_skipped_because": reason})
+    return rows

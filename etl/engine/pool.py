@@ -1,0 +1,375 @@
+"""Executors: where a stage's pure `process` function runs.
+
+Workers never touch the database. They get plain item dicts, return `Outcome`s, and load their
+models once, in the initializer. `ProcessExecutor` (spawn context: DuckDB, TensorFlow and CUDA
+are not fork-safe) is the default; `InlineExecutor` runs in the coordinator for tests and
+debugging. Another pool (a Ray cluster) only has to offer `submit` and `shutdown`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from etl.engine.errors import ItemError, SkipItem, classify
+
+ProcessFn = Callable[[dict[str, Any], Any], Any]
+InitFn = Callable[[Any], None]
+
+
+@dataclass
+class Outcome:
+    """What became of one item. `result` is the stage's own value (only when done)."""
+
+    item_id: str
+    status: str  # done | failed | skipped
+    result: Any = None
+    error: str | None = None
+    retryable: bool = False
+    elapsed_s: float = 0.0
+    item: dict[str, Any] | None = None  # the claimed item, attached by the coordinator for `write`
+
+
+def process_one(process: ProcessFn, item: dict[str, Any], params: Any) -> Outcome:
+    """Run `process` on one item and turn every exception into an Outcome (never raises)."""
+    started = time.perf_counter()
+    item_id = item["item_id"]
+    try:
+        result = process(item, params)
+        return Outcome(item_id, "done", result=result, elapsed_s=time.perf_counter() - started)
+    except SkipItem as skip:
+        return Outcome(item_id, "skipped", error=skip.reason, elapsed_s=time.perf_counter() - started)
+    except ItemError as error:
+        return Outcome(item_id, "failed", error=error.reason, retryable=error.retryable,
+                       elapsed_s=time.perf_counter() - started)
+    except Exception as error:  # classified in one place (etl/errors.py); the run goes on
+        reason, retryable = classify(error)
+        return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=time.perf_counter() - started)
+
+
+def process_chunk(process: ProcessFn, items: list[dict[str, Any]], params: Any) -> list[Outcome]:
+    return [process_one(process, item, params) for item in items]
+
+
+class Executor(Protocol):
+    workers: int
+
+    def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]: ...
+
+    def shutdown(self, cancel: bool = False) -> None: ...
+
+
+class InlineExecutor:
+    """Runs items in the calling process, synchronously. For tests and `[run] executor = "inline"`.
+
+    It cannot enforce `[run] item_timeout_s`: nothing can stop a call running in the coordinator
+    itself (a hung item hangs the run; Ctrl-C twice stops it).
+    """
+
+    workers = 1
+
+    def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None) -> None:
+        self._process = process
+        self._params = params
+        if init is not None:
+            init(params)
+
+    def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
+        future: Future[list[Outcome]] = Future()
+        future.set_result(process_chunk(self._process, items, self._params))
+        return future
+
+    def shutdown(self, cancel: bool = False) -> None:
+        pass
+
+
+# --- process pool -------------------------------------------------------------------------
+
+_worker_params: Any = None
+# Where this worker says which item it is on: (shared array, offset of its slot) or None.
+_worker_slot: tuple[Any, int] | None = None
+_SLOT = 4  # seq (odd while being written), chunk token (0: idle), item index, start (monotonic s)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the coordinator dies (kill -9 included)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, slots: Any = None, taken: Any = None) -> None:
+    global _worker_params, _worker_slot
+    # Ctrl-C goes to the whole process group; only the coordinator decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if quiet_stderr:
+        # Decoders (mpg123, libsndfile) print warnings straight to fd 2, over the progress bars.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    if slots is not None:
+        with taken.get_lock():
+            index = taken.value
+            taken.value += 1
+        if (index + 1) * _SLOT <= len(slots):
+            _worker_slot = (slots, index * _SLOT)
+    _worker_params = params
+    if init is not None:
+        init(params)
+
+
+def _mark(token: int, index: int) -> None:
+    """Tell the coordinator this worker started item `index` of chunk `token` (0: idle).
+
+    A plain write to shared memory, no lock, queue or thread: it works even when the item then
+    hangs in C code holding the GIL. A sequence number (odd while writing) keeps reads consistent.
+    """
+    if _worker_slot is None:
+        return
+    slots, base = _worker_slot
+    slots[base] += 1
+    slots[base + 1] = token
+    slots[base + 2] = index
+    slots[base + 3] = time.monotonic()
+    slots[base] += 1
+
+
+def _noop() -> None:
+    return None
+
+
+def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]], token: int = 0) -> list[Outcome]:
+    outcomes = []
+    try:
+        for index, item in enumerate(items):
+            _mark(token, index)
+            outcomes.append(process_one(process, item, _worker_params))
+    finally:
+        _mark(0, 0)
+    return outcomes
+
+
+def _with_sigint_ignored(start: Callable[[], None]) -> None:
+    """Run `start` (which spawns workers) with SIGINT ignored, a disposition that survives exec:
+    Ctrl-C in the terminal then reaches only the coordinator, even while a worker is starting.
+
+    `signal.signal` works only in the main thread; from the watchdog thread (a pool restarted
+    after a timeout) the same is done through libc's sigaction on Linux, restoring the exact
+    previous action (Python's handler, its flags) afterwards. A Ctrl-C during those few
+    milliseconds of fork/exec is ignored (press it again).
+    """
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+    restore = None
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            old = ctypes.create_string_buffer(512)  # larger than any struct sigaction
+            if libc.sigaction(signal.SIGINT, None, old) == 0:
+                new = ctypes.create_string_buffer(old.raw, 512)
+                # sa_handler is the first member of struct sigaction on Linux; 1 is SIG_IGN.
+                ctypes.memmove(new, ctypes.byref(ctypes.c_void_p(1)), ctypes.sizeof(ctypes.c_void_p))
+                if libc.sigaction(signal.SIGINT, new, None) == 0:
+                    restore = lambda: libc.sigaction(signal.SIGINT, old, None)  # noqa: E731
+        except (OSError, AttributeError):
+            restore = None
+    try:
+        start()
+    finally:
+        if restore is not None:
+            restore()
+
+
+class _Job:
+    """One submitted chunk: the future the engine waits on and the items still to be processed."""
+
+    __slots__ = ("outer", "pending", "results", "token", "inner")
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.outer: Future[list[Outcome]] = Future()
+        self.pending = list(items)        # items whose outcome is still to come from a worker
+        self.results: list[Outcome] = []  # outcomes decided here (timed-out items)
+        self.token = 0
+        self.inner: Future[list[Outcome]] | None = None
+
+
+class ProcessExecutor:
+    """A spawn-context process pool; the model is loaded once per worker by `init`.
+
+    With `item_timeout_s`, a watchdog thread bounds each item's time: every worker records in
+    shared memory which item of which chunk it started and when, so the deadline counts from the
+    moment a worker starts the item (not from when the chunk was queued, nor the worker's start-up
+    and model load). An item past it is failed "timed out after N s" (permanent: the same input
+    would hang again; `--retry-failed` tries it anyway), every worker is killed (a pool cannot lose
+    one worker and go on) and a new pool is started; the other items of its chunk and every other
+    chunk in flight are resubmitted, and the engine sees only their outcomes. Items done before the
+    culprit in its chunk are computed again (their outcomes died with the worker).
+    """
+
+    def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None, workers: int = 1,
+                 quiet_stderr: bool = True, item_timeout_s: float | None = None) -> None:
+        self.workers = workers
+        self._process = process
+        self._init = init
+        self._params = params
+        self._quiet_stderr = quiet_stderr
+        self._timeout = item_timeout_s if item_timeout_s and item_timeout_s > 0 else None
+        self._lock = threading.RLock()
+        self._jobs: dict[int, _Job] = {}  # token -> job, for chunks in the current pool
+        self._tokens = itertools.count(1)
+        self._closed = False
+        self.restarts = 0  # pools replaced after a timeout
+        self._slots: Any = None
+        self._pool = self._start_pool()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        if self._timeout is not None:
+            self._watchdog = threading.Thread(target=self._watch, name="etl-item-deadlines", daemon=True)
+            self._watchdog.start()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        initargs: tuple[Any, ...] = (self._init, self._params, self._quiet_stderr)
+        if self._timeout is not None:
+            self._slots = context.RawArray("d", _SLOT * self.workers)
+            initargs += (self._slots, context.Value("i", 0))
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                   initializer=_init_worker, initargs=initargs)
+
+        # Start every worker now (the pool starts one process per submit while none is idle).
+        def start() -> None:
+            for _ in range(self.workers):
+                pool.submit(_noop)
+
+        _with_sigint_ignored(start)
+        return pool
+
+    # --- submitting and collecting ----------------------------------------------------------
+
+    def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
+        job = _Job(items)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor is shut down")
+            self._send(job)  # BrokenProcessPool propagates: the engine treats it as a crash
+        return job.outer
+
+    def _send(self, job: _Job) -> None:
+        """Hand a job's pending items to the current pool (with the lock held)."""
+        token = next(self._tokens)
+        inner = self._pool.submit(_run_in_worker, self._process, job.pending, token)
+        job.token, job.inner = token, inner
+        self._jobs[token] = job
+        inner.add_done_callback(lambda future, job=job: self._collect(job, future))
+
+    def _collect(self, job: _Job, inner: Future[list[Outcome]]) -> None:
+        with self._lock:
+            if job.inner is not inner or self._jobs.get(job.token) is not job:
+                return  # superseded: the job was resubmitted to a new pool after a timeout
+            del self._jobs[job.token]
+        if inner.cancelled():
+            job.outer.cancel()
+            return
+        error = inner.exception()
+        if error is not None:  # a worker died on its own (segfault, OOM kill): the engine isolates it
+            job.outer.set_exception(error)
+        else:
+            job.outer.set_result(job.results + inner.result())
+
+    # --- deadlines ------------------------------------------------------------------------
+
+    def _running(self) -> list[tuple[int, int, float]]:
+        """(token, item index, start) of each busy worker, from consistent reads of its slot."""
+        slots, found = self._slots, []
+        for base in range(0, len(slots), _SLOT):
+            seq = slots[base]
+            token, index, started = slots[base + 1], slots[base + 2], slots[base + 3]
+            if seq % 2 or slots[base] != seq or not token:
+                continue  # being written (read again next time) or idle
+            found.append((int(token), int(index), started))
+        return found
+
+    def _watch(self) -> None:
+        poll_s = min(0.1, self._timeout / 10)
+        while not self._stop.wait(poll_s):
+            now = time.monotonic()
+            late = [(token, index, started) for token, index, started in self._running()
+                    if now - started > self._timeout]
+            if late:
+                self._restart(late, now)
+
+    def _restart(self, late: list[tuple[int, int, float]], now: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            finished: list[_Job] = []
+            for token, index, started in late:
+                job = self._jobs.get(token)
+                if job is None or job.inner is None or job.inner.done() or index >= len(job.pending):
+                    continue  # it finished meanwhile
+                item = job.pending.pop(index)
+                job.results.append(Outcome(item["item_id"], "failed", error=f"timed out after {self._timeout:g} s",
+                                           retryable=False, elapsed_s=now - started))
+            old_pool, jobs = self._pool, list(self._jobs.values())
+            old_processes = list((getattr(old_pool, "_processes", None) or {}).values())
+            self._jobs = {}
+            for process in old_processes:  # before anything else finishes on the old pool
+                if process.is_alive():
+                    process.kill()
+            self._pool = self._start_pool()
+            self.restarts += 1
+            for job in jobs:
+                if job.inner is not None and job.inner.done() and not job.inner.cancelled() \
+                        and job.inner.exception() is None:
+                    job.results.extend(job.inner.result())  # it finished just before the kill
+                    job.pending = []
+                if job.pending:
+                    self._send(job)
+                else:
+                    finished.append(job)
+        for job in finished:
+            job.outer.set_result(job.results)
+        old_pool.shutdown(wait=False, cancel_futures=True)
+        for process in old_processes:
+            process.join(timeout=5)
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def shutdown(self, cancel: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            pool = self._pool
+        if cancel:
+            # Workers may be deep inside a long item: do not wait for them.
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=5)
+        else:
+            pool.shutdown(wait=True)
+        # The watchdog thread started the workers of a restarted pool, and PR_SET_PDEATHSIG
+        # kills them when that thread ends: it stops only after the pool is down.
+        self._stop.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=5)

@@ -1,0 +1,92 @@
+"""What a stage is: a small declaration in its own module under etl/stages/.
+
+A stage module defines `STAGE = Stage(...)`. The engine finds it there; adding a stage means
+adding its folder etl/stages/<name>/ (declaration, algorithm, items.sql, write.sql) and, when it has result tables, a migration.
+
+Lineage is declared, not computed by the stage: `reads` says which upstream stages' outputs an
+item uses and through which column of its items query (the upstream key: a track id, a crop id);
+`outputs` says what the item produced under which keys. The engine hashes both into fingerprints
+(see etl/engine.py). `version` is the stage's code version: bump it when the algorithm changes its
+results, and every item of the stage is recomputed (and, where the results changed, its dependants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from etl.engine.pool import Outcome
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For stages without parameters."""
+
+
+@dataclass(frozen=True)
+class Read:
+    """An upstream stage whose output this stage's items use, found by `key`: the column of this
+    stage's items query that holds the upstream key (e.g. "track_id" for a per-track stage read
+    by a per-crop one)."""
+
+    stage: str
+    key: str = "item_id"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    description: str
+    # <items_sql> ("stages/<name>/items.sql", or under sql/): every item the stage should have, as columns `item_id`, `input_fp` (what the
+    # item reads from outside the store, e.g. a file's size and mtime; NULL when its upstream
+    # outputs say it all), the key columns named in `reads`, and the payload the worker needs.
+    # The engine derives fingerprints and "pending" from it. An item that disappears from it is
+    # retired: its rows cleared and its files superseded.
+    # (Tests and benchmarks may give the SQL text itself instead of a file name.)
+    items_sql: str
+    # Pure worker function: (item dict, params) -> result. Raises ItemError / SkipItem.
+    process: Callable[[dict[str, Any], Any], Any]
+    # Writes the results of one batch inside the engine's transaction (with the items' state).
+    write: Callable[[duckdb.DuckDBPyConnection, list[Outcome], Any], None] | None = None
+    needs: tuple[str, ...] = ()
+    # The upstream outputs each item's fingerprint covers (see `Read`). Stages in `reads` are
+    # implicitly in `needs`.
+    reads: tuple[Read, ...] = ()
+    # (result, item) -> {key: what was produced under it}: hashed into stage_outputs for the
+    # stages that read this one. Default: the whole result under the item's id.
+    outputs: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+    # Artifact stages: (result) -> the files the result names (absolute paths). Every other file in
+    # the item's folder is superseded once the result is committed.
+    files: Callable[[Any], list[str]] | None = None
+    # <clear_sql> (e.g. "stages/<name>/write.sql"): its statements named `clear*` delete an item's rows (table `cleared`,
+    # column item_id), run by the engine before a done or skipped result is written and when an
+    # item is retired. A failed outcome never clears: the previous good result stays.
+    clear_sql: str | None = None
+    # Code version: part of the stage's own hash (bump when results change).
+    version: int = 1
+    Params: type = NoParams
+    # Loads models once per worker process.
+    init_worker: Callable[[Any], None] | None = None
+    # Coordinator-side look at the world outside the database before items are selected (ingest
+    # walks the source folders): (params, source folders) -> a function that records what was
+    # found, run inside the engine's transaction. The walk itself holds no database lock.
+    discover: Callable[[Any, list[str]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
+    # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
+    unavailable: Callable[[Any], str | None] | None = None
+    # Model-backed stages: (params) -> one dict per model (name, found, files, licence, install) for
+    # `etl models`.
+    models: Callable[[Any], list[dict[str, Any]]] | None = None
+    # Writes artifact files: each item gets `artifact_dir`, its own folder
+    # (<data_dir>/<stage name>/<id[:2]>/<id>, absolute), which holds only its files.
+    artifacts: bool = False
+    batch_size: int | None = None  # default: [run] batch_size
+    chunk_size: int = 1            # items per pool task: >1 for items that take milliseconds
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Every stage that must run before this one."""
+        return tuple(dict.fromkeys([*self.needs, *(r.stage for r in self.reads)]))

@@ -1,0 +1,105 @@
+"""What an export selects: the rows (a WHERE over crops_v), their split, and how paths are written.
+
+Splits are assigned by a hash of a grouping key (md5 of the track id, album or artist), so every
+crop of one group lands in the same split, and the same command gives the same split every time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl.engine.errors import ExportError
+from etl.engine.resources import sql
+
+SPLIT_NAMES = {1: ("train",), 2: ("train", "test"), 3: ("train", "valid", "test")}
+_BUCKETS = 10_000  # split resolution: 0.01 %
+
+# The grouping key's SQL over crops_v; tracks without the tag fall back to their own id.
+GROUP_KEYS = {
+    "track": "c.track_id",
+    "album": "coalesce(lower(coalesce(c.album_artist, c.artist)) || ' / ' || lower(c.album), c.track_id)",
+    "artist": "coalesce(lower(coalesce(c.album_artist, c.artist)), c.track_id)",
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    percent: float
+
+
+def parse_split(spec: str | None) -> list[Split]:
+    """'90/5/5' -> train 90, valid 5, test 5; '80/20' -> train, test. None: no split."""
+    if not spec:
+        return []
+    try:
+        parts = [float(p) for p in spec.split("/")]
+    except ValueError:
+        raise ExportError(f"--split expects percentages like 90/5/5, got {spec!r}") from None
+    if len(parts) not in SPLIT_NAMES or any(p < 0 for p in parts) or abs(sum(parts) - 100) > 1e-6:
+        raise ExportError(f"--split expects 1 to 3 percentages adding up to 100 (e.g. 90/5/5), got {spec!r}")
+    return [Split(name, percent) for name, percent in zip(SPLIT_NAMES[len(parts)], parts)]
+
+
+def split_sql(splits: list[Split], group_by: str) -> str:
+    """A CASE over a stable hash bucket of the group key (constants only: nothing user-typed)."""
+    if group_by not in GROUP_KEYS:
+        raise ExportError(f"--group-by must be one of {', '.join(GROUP_KEYS)}")
+    if not splits:
+        return "NULL::VARCHAR"
+    bucket = f"(('0x' || left(md5({GROUP_KEYS[group_by]}), 8))::UBIGINT % {_BUCKETS})"
+    cases, upper = [], 0.0
+    for split in splits[:-1]:
+        upper += split.percent
+        cases.append(f"WHEN {bucket} < {round(upper / 100 * _BUCKETS)} THEN '{split.name}'")
+    return f"CASE {' '.join(cases)} ELSE '{splits[-1].name}' END" if cases else f"'{splits[-1].name}'"
+
+
+@dataclass
+class ExportPlan:
+    """Everything a format writer needs to select its rows and write their paths."""
+
+    out: Path                  # the final folder (absolute)
+    where: str                 # through the read-only gate already
+    params: dict[str, Any]
+    splits: list[Split]
+    group_by: str = "track"
+    placement: str | None = None   # "link" | "copy" | None (manifests point at the store's files)
+    absolute_paths: bool = False
+    store_root: str = ""       # common folder of every selected crop file (for relative paths)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
+
+    @property
+    def split_names(self) -> list[str | None]:
+        return [s.name for s in self.splits] or [None]
+
+    def audio_dir(self, split: str | None) -> Path:
+        return self.out / split / "audio" if split else self.out / "audio"
+
+    def manifest_path_sql(self, per_split_manifest: bool) -> tuple[str, dict[str, Any]]:
+        """SQL for a crop's audio path as a manifest in out/ (or out/<split>/) writes it."""
+        if self.placement:
+            inside = "'audio/' || c.crop_id || '.' || c.format"
+            if not per_split_manifest:
+                inside = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '') || {inside}"
+            if self.absolute_paths:
+                return f"$export_out_prefix || {inside}", {"export_out_prefix": f"{self.out}/"}
+            return inside, {}
+        if self.absolute_paths:
+            return "c.path", {}
+        manifest_dir = self.out / "x" if per_split_manifest and self.splits else self.out
+        relative_root = os.path.relpath(self.store_root, manifest_dir) if self.store_root else "."
+        return ("$export_relative_root || substr(c.path, $export_root_length + 1)",
+                {"export_relative_root": relative_root.rstrip("/") + "/" if relative_root != "." else "",
+                 "export_root_length": len(self.store_root.rstrip("/")) + 1})
+
+    def statement(self, name: str, per_split_manifest: bool = False) -> tuple[str, dict[str, Any]]:
+        """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""
+        path_sql, binds = self.manifest_path_sql(per_split_manifest)
+        rows = sql("export/rows.sql", "rows").format(
+            manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where)
+        text = rows if name == "rows" else sql("export/rows.sql", name).replace("{rows}", rows)
+        return text, {**self.params, **binds}

@@ -1,0 +1,203 @@
+"""ingest (per file): find audio under the source folders, hash it, probe it.
+
+The scan runs in the coordinator (it only lists and stats); hashing and probing run in workers.
+A track is one distinct content (sha256 of the bytes): the same file twice is one track with two
+paths, and a moved or renamed file is recognised by its hash.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from etl.dsp import audio
+from etl.engine.config import not_hashed, params_hash
+from etl.engine.errors import BadInput, SkipItem, TransientError
+from etl.engine.pool import Outcome
+from etl.engine.resources import execute, registered
+from etl.engine.stage import Stage
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Params:
+    # Seconds decoded at the start and at the end of each file to catch truncated or corrupt
+    # data; 0 reads headers only.
+    verify_s: float = 1.0
+    include_hidden: bool = not_hashed(False)  # scan dot-files and dot-folders too
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    path: str
+    size_bytes: int | None
+    mtime_ns: int | None
+    scan_error: str | None
+
+
+def _printable(path: str) -> tuple[str, str | None]:
+    """Paths are stored as UTF-8 text; a name that is not valid UTF-8 is kept visible but failed."""
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return text, "the file name is not valid UTF-8; rename the file to process it"
+
+
+def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
+    """Every non-folder entry under `root`, following folder symlinks without looping."""
+    root_stat = os.stat(root)
+    stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, ((root_stat.st_dev, root_stat.st_ino),))]
+    seen_dirs = {(root_stat.st_dev, root_stat.st_ino)}
+    while stack:
+        folder, ancestors = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            log.warning("cannot list %s: %s", folder, error.strerror)
+            continue
+        for entry in entries:
+            if not include_hidden and entry.name.startswith("."):
+                continue
+            path, name_error = _printable(entry.path)
+            try:
+                info = entry.stat()  # follows symlinks
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    reason = "symlink loop: the link resolves back to itself"
+                elif error.errno == errno.ENOENT:
+                    reason = "broken symlink: its target does not exist"
+                else:
+                    reason = f"cannot stat: {error.strerror}"
+                yield ScanEntry(path, None, None, reason)
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                key = (info.st_dev, info.st_ino)
+                if key in ancestors:
+                    yield ScanEntry(path, None, None,
+                                    "symlink loop: this folder link points back to one of its parent folders")
+                elif key not in seen_dirs:  # a second link to a folder already walked adds nothing
+                    seen_dirs.add(key)
+                    stack.append((entry.path, (*ancestors, key)))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                yield ScanEntry(path, None, None, "not a regular file (a device, socket or pipe)")
+                continue
+            yield ScanEntry(path, info.st_size, info.st_mtime_ns, name_error)
+
+
+def discover(params: Params, sources: list[str]) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Walk the source folders (no database held) and return how to record what is on disk."""
+    import pyarrow as pa
+
+    scans: list[tuple[str, pa.Table]] = []
+    for source in sources:
+        if not os.path.isdir(source):
+            # An unmounted drive must not look like "every file was deleted".
+            log.warning("source folder %s is not reachable; its files are left as they were", source)
+            continue
+        entries = list(scan_folder(source, params.include_hidden))
+        scans.append((source, pa.table({
+            "path": pa.array([e.path for e in entries], pa.string()),
+            "size_bytes": pa.array([e.size_bytes for e in entries], pa.int64()),
+            "mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
+            "scan_error": pa.array([e.scan_error for e in entries], pa.string()),
+        })))
+
+    def record(con: duckdb.DuckDBPyConnection) -> None:
+        for source, scanned in scans:
+            with registered(con, scanned=scanned):
+                execute(con, "stages/ingest/scan.sql", "upsert_files", {"source": source})
+                execute(con, "stages/ingest/scan.sql", "mark_missing", {"source": source})
+
+    return record
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    if item["scan_error"]:
+        raise BadInput(item["scan_error"])
+    path = item["path"]
+    try:
+        size_bytes = os.stat(path).st_size
+        if size_bytes == 0:
+            raise BadInput("empty file (0 bytes)")
+        try:
+            info = audio.probe(path, params.verify_s)
+        except BadInput as error:
+            if error.reason.startswith("not an audio file") and not audio.has_audio_extension(path):
+                raise SkipItem(error.reason) from None  # cover.jpg, notes.txt: expected, not a failure
+            raise
+        track_id = audio.sha256_file(path)
+    except FileNotFoundError:
+        raise BadInput("the file vanished after the folder was scanned") from None
+    except PermissionError:
+        raise TransientError("permission denied: the file cannot be read by this user") from None
+    except IsADirectoryError:
+        raise BadInput("is a folder, not a file") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise BadInput("symlink loop: the link resolves back to itself") from None
+        raise TransientError(f"cannot read the file: {error.strerror or error}") from None
+    return {
+        "track_id": track_id,
+        "size_bytes": size_bytes,
+        "container": info.container,
+        "codec": info.codec,
+        "duration_s": info.duration_s,
+        "frames": info.frames,
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "bit_rate_kbps": size_bytes * 8 / info.duration_s / 1000 if info.duration_s > 0 else None,
+        "decode_checked": info.decode_checked,
+    }
+
+
+def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("path", pa.string()), ("track_id", pa.string()), ("size_bytes", pa.int64()),
+        ("container", pa.string()), ("codec", pa.string()), ("duration_s", pa.float64()),
+        ("frames", pa.int64()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
+        ("bit_rate_kbps", pa.float64()), ("decode_checked", pa.bool_()),
+    ])
+    rows = [{"path": o.item["path"], **o.result} for o in outcomes if o.status == "done"]
+    ingested = pa.Table.from_pylist(rows, schema=schema)
+    # The engine clears done and skipped paths; a path found permanently unreadable (corrupt now)
+    # no longer holds its track either. A transient failure keeps the link and what hangs off it.
+    unusable = pa.table({"item_id": pa.array(
+        [o.item_id for o in outcomes if o.status == "failed" and not o.retryable], pa.string())})
+    with registered(con, ingested=ingested, cleared=unusable):
+        execute(con, "stages/ingest/write.sql", "clear_orphaned_tracks")
+        execute(con, "stages/ingest/write.sql", "clear_links")
+        execute(con, "stages/ingest/write.sql", "upsert_tracks", {"params_hash": params_hash(params)})
+        execute(con, "stages/ingest/write.sql", "link_files")
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A path's output is its track (the same for every path holding the same audio)."""
+    return {result["track_id"]: result}
+
+
+STAGE = Stage(
+    name="ingest",
+    description="hash and probe every audio file under the source folders",
+    items_sql="stages/ingest/items.sql",
+    process=process,
+    write=write,
+    Params=Params,
+    discover=discover,
+    outputs=outputs,
+    clear_sql="stages/ingest/write.sql",
+    chunk_size=4,
+)

@@ -1,0 +1,190 @@
+"""stems (per track): drums / bass / other / vocals (the model's sources) with demucs 4.1.
+
+The model is loaded once per worker through demucs's own loader (`get_model(name, repo=...)`),
+from a configured model repository (demucs's `--repo` layout) or demucs's default caches; it is
+never downloaded by a run. Each track is separated in bounded memory (etl/separation.py streams
+demucs's segment loop), written under temporary names and renamed to
+<data_dir>/stems/<track_id[:2]>/<track_id>/<stem>.<format>; `track_stems` records each stem's path,
+loudness, peak, RMS and crest factor, and whether it is effectively empty (optionally folded
+into `other`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etl.stages.stems import models as demucs_models
+from etl.engine.config import not_hashed, params_hash
+from etl.engine.errors import ConfigError
+from etl.engine.pool import Outcome
+from etl.engine.resources import execute, registered
+from etl.engine.stage import Read, Stage
+
+if TYPE_CHECKING:
+    import duckdb
+
+FORMATS = ("flac", "wav", "mp3")
+CLIP_MODES = ("rescale", "clamp", "tanh", "none")
+INSTALL = "pip install 'music-etl[stems]' (torch==2.13.0 and demucs==4.1.0; pin torch: unpinned it pulls a CUDA build)"
+
+
+@dataclass(frozen=True)
+class Params:
+    model: str = "htdemucs"          # a demucs model (bag) name or signature
+    repo: str = ""                   # a model repository folder (demucs --repo layout); "": demucs's caches
+    shifts: int = 1                  # random-shift passes averaged (demucs's shift trick; 0: none)
+    segment: float = 0.0             # seconds per model call; 0: the model's own (7.8 s for htdemucs)
+    overlap: float = 0.25            # overlap of consecutive segments
+    clip: str = "rescale"            # rescale | clamp | tanh | none (demucs's clip modes)
+    format: str = "flac"             # flac | wav | mp3
+    bits: int = 16                   # flac / wav sample depth: 16 or 24
+    mp3_bitrate_kbps: int = 128
+    sample_rate: int = 0             # 0: the source's rate; else resampled (polyphase)
+    empty_peak_dbfs: float = -40.0   # a stem is effectively empty when its peak is below this...
+    empty_rms_dbfs: float = -60.0    # ...or its RMS is below this...
+    empty_crest_db: float = 40.0     # ...or its peak stands this far above its RMS (a few stray spikes)
+    fold_empty: bool = False         # add empty stems into `other` instead of writing them
+    seed: int = 0                    # random shifts are drawn from this seed per track (reproducible)
+    device: str = not_hashed("auto")  # auto | cpu | cuda | cuda:N | mps
+    threads: int = not_hashed(0)     # torch threads per worker; 0: torch's default
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"[stems] format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.clip not in CLIP_MODES:
+            raise ConfigError(f"[stems] clip must be one of {', '.join(CLIP_MODES)}, not {self.clip!r}")
+        if self.bits not in (16, 24):
+            raise ConfigError("[stems] bits must be 16 or 24")
+        if not 0 <= self.overlap < 1 or self.shifts < 0 or self.segment < 0 or self.sample_rate < 0:
+            raise ConfigError("[stems] overlap must be in [0, 1); shifts, segment and sample_rate not negative")
+
+
+def unavailable(params: Params) -> str | None:
+    missing = [m for m in ("torch", "demucs") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed: {INSTALL}"
+    found = demucs_models.find_model(params.model, params.repo)
+    if not found.found:
+        return f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}"
+    return None
+
+
+def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
+    """What `etl models` shows for this stage."""
+    found = demucs_models.find_model(params.model, params.repo)
+    return [{"model": params.model, "library": "demucs 4.1", "found": found.found, "where": found.where,
+             "files": found.describe(checksums),
+             "licence": f"not known (a model of your repository {params.repo})" if params.repo else demucs_models.LICENCE,
+             "problem": found.problem, "install": unavailable(params) and demucs_models.install_hint(
+                 params.model, params.repo)}]
+
+
+_loaded: tuple[Any, Any] | None = None
+
+
+def pick_device(name: str) -> Any:
+    import torch
+
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_model(params: Params) -> tuple[Any, Any]:
+    # The hub is never asked: a model in its cache loads offline at once (see `unavailable`).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from demucs.pretrained import get_model
+
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    model = get_model(params.model, repo=Path(params.repo).expanduser() if params.repo else None)
+    device = pick_device(params.device)
+    model.to(device)
+    model.eval()
+    return model, device
+
+
+def init_worker(params: Params) -> None:
+    """Load the model once per worker process."""
+    global _loaded
+    _loaded = load_model(params)
+
+
+def options(params: Params) -> Any:
+    from etl.stages.stems.separation import StemOptions
+
+    return StemOptions(format=params.format, bits=params.bits, mp3_bitrate_kbps=params.mp3_bitrate_kbps,
+                       sample_rate=params.sample_rate, clip=params.clip, empty_peak_dbfs=params.empty_peak_dbfs,
+                       empty_rms_dbfs=params.empty_rms_dbfs, empty_crest_db=params.empty_crest_db,
+                       fold_empty=params.fold_empty)
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    import random
+
+    from etl.stages.stems.separation import separate_track
+
+    if _loaded is None:  # the in-process executor has no initializer run
+        init_worker(params)
+    assert _loaded is not None
+    model, device = _loaded
+    track_id = item["item_id"]
+    folder = Path(item["artifact_dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = separate_track(item["path"], folder, model, device, shifts=params.shifts, overlap=params.overlap,
+                          segment=params.segment, options=options(params),
+                          rng=random.Random(f"{params.seed}:{track_id}"))
+    return {"stems": rows}
+
+
+def files(result: dict[str, Any]) -> list[str]:
+    return [row["path"] for row in result["stems"] if row["path"]]
+
+
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The stems' rows with their content hashes (a path only repeats the hash)."""
+    return {item["item_id"]: [{k: v for k, v in row.items() if k != "path"} for row in result["stems"]]}
+
+
+def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    import pyarrow as pa
+
+    rows = [{"track_id": o.item_id, **row} for o in outcomes if o.status == "done" for row in o.result["stems"]]
+    stems = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("track_id", pa.string()), ("stem", pa.string()), ("path", pa.string()), ("format", pa.string()),
+        ("sample_rate", pa.int32()), ("channels", pa.int32()), ("frames", pa.int64()),
+        ("loudness_integrated_lufs", pa.float64()), ("sample_peak_dbfs", pa.float64()), ("rms_dbfs", pa.float64()),
+        ("crest_factor_db", pa.float64()), ("empty", pa.bool_()), ("folded_into", pa.string()),
+        ("sha256", pa.string()),
+    ]))
+    with registered(con, new_stems=stems):
+        execute(con, "stages/stems/write.sql", "insert_stems",
+                {"params_hash": params_hash(params), "model": params.model})
+
+
+STAGE = Stage(
+    name="stems",
+    description="drums / bass / other / vocals stems with demucs",
+    items_sql="stages/stems/items.sql",
+    process=process,
+    write=write,
+    reads=(Read("ingest", "track_id"),),
+    outputs=outputs,
+    files=files,
+    clear_sql="stages/stems/write.sql",
+    Params=Params,
+    init_worker=init_worker,
+    unavailable=unavailable,
+    models=models,
+    artifacts=True,
+    batch_size=4,
+)

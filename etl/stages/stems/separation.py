@@ -1,0 +1,482 @@
+"""Source separation of one track with demucs, in bounded memory (runs in workers).
+
+`apply_model(mix)` on a whole track holds the track, every source of it at 32-bit float and a
+weight per sample: ~1.5 GB beyond the model for ten minutes of stereo. Here the same computation
+is streamed. demucs splits a track into segments of `segment` seconds every `(1 - overlap)`
+segments, runs the model on each (`apply_model(..., split=False)`), and overlap-adds the outputs
+with triangular weights; with `shifts` it repeats that on copies of the track delayed by random
+amounts (0 to 0.5 s) and averages. This module walks the same segment grids front to back,
+calling demucs's own `apply_model` on each segment with exactly the input it would get, and
+emits every sample as soon as no later segment overlaps it. The output equals `apply_model` on
+the whole track (to float rounding; with shifts, given the same random offsets), while memory
+holds a few segments. The input is normalised by the track's mean and standard deviation as
+demucs's `Separator` does (a first, decode-only pass computes them).
+
+Stems are written as 32-bit float to temporary files while separating; a second pass folds
+empty stems into `other` if asked, applies the clip mode (demucs's `rescale` needs each stem's
+peak, known only at the end), encodes FLAC / WAV / MP3, measures loudness, and renames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from etl.engine import artifacts
+from etl.dsp import audio, loudness
+
+READ_FRAMES = 1 << 17           # source frames decoded at a time
+TEMP_SUFFIX = ".sep.w64"
+
+
+# --- streaming building blocks ----------------------------------------------------------------
+
+class StreamResampler:
+    """scipy's polyphase resampling of a signal that arrives in blocks, equal to resampling it whole.
+
+    Each block is resampled with enough of the previous input kept as context that the filter
+    never sees the block edge; blocks start on multiples of `down`, so output samples line up.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int, channels: int) -> None:
+        self.identity = from_rate == to_rate
+        divisor = math.gcd(from_rate, to_rate)
+        self.up, self.down = to_rate // divisor, from_rate // divisor
+        half = 10 * max(self.up, self.down) / self.up  # resample_poly's filter half-length, in input samples
+        self.margin = self.down * math.ceil((math.ceil(half) + 2) / self.down)
+        self.buffer = np.zeros((0, channels), dtype=np.float32)
+        self.start = 0      # input index of buffer[0], a multiple of `down`
+        self.emitted = 0    # output samples returned so far
+        self.received = 0
+
+    def _out_index(self, input_index: int) -> int:
+        return -(-input_index * self.up // self.down)  # ceil
+
+    def _resampled(self, last: int) -> np.ndarray:
+        from scipy.signal import resample_poly
+
+        y = resample_poly(self.buffer, self.up, self.down, axis=0).astype(np.float32, copy=False)
+        first = self.emitted - self.start * self.up // self.down
+        out = y[first:first + last - self.emitted]
+        self.emitted = last
+        return out
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return block
+        self.buffer = np.concatenate([self.buffer, block]) if len(self.buffer) else block
+        self.received += len(block)
+        safe = (self.received - self.margin) * self.up // self.down  # outputs whose filter support has arrived
+        if safe <= self.emitted:
+            return self.buffer[:0]
+        out = self._resampled(safe)
+        keep_from = max(self.start, (self.emitted * self.down // self.up - self.margin) // self.down * self.down)
+        self.buffer = self.buffer[keep_from - self.start:]
+        self.start = keep_from
+        return out
+
+    def finish(self) -> np.ndarray:
+        if self.identity or not len(self.buffer):
+            return self.buffer[:0]
+        return self._resampled(self._out_index(self.received))
+
+
+class LoudnessMeter:
+    """ITU-R BS.1770-4 integrated loudness over a stream: pyloudnorm's K-weighting filters and 400 ms
+    blocks, gated by etl/loudness.py (the features stage's meter)."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        from pyloudnorm import Meter
+
+        self.rate = rate
+        self.filters = [(f.b, f.a, f.passband_gain) for f in Meter(rate)._filters.values()]
+        self.state = [None] * len(self.filters)
+        self.step = int(0.1 * rate)
+        self.sub_sums: list[np.ndarray] = []  # squared K-weighted samples per 100 ms, per channel
+        self.partial = np.zeros(channels)
+        self.partial_n = 0
+        self.samples = 0
+
+    def push(self, block: np.ndarray) -> None:
+        from scipy.signal import lfilter
+
+        x = block.astype(np.float64)
+        for i, (b, a, gain) in enumerate(self.filters):
+            if self.state[i] is None:
+                self.state[i] = np.zeros((max(len(a), len(b)) - 1, x.shape[1]))
+            x, self.state[i] = lfilter(b, a, x, axis=0, zi=self.state[i])
+            x = x * gain
+        self.samples += len(x)
+        squares = np.square(x)
+        position = 0
+        while position < len(squares):
+            take = min(self.step - self.partial_n, len(squares) - position)
+            self.partial += squares[position:position + take].sum(axis=0)
+            self.partial_n += take
+            position += take
+            if self.partial_n == self.step:
+                self.sub_sums.append(self.partial)
+                self.partial, self.partial_n = np.zeros_like(self.partial), 0
+
+    def integrated(self) -> float | None:
+        subs = np.array(self.sub_sums + ([self.partial] if self.partial_n else []))
+        blocks = int(round((self.samples / self.rate - 0.4) / 0.1)) + 1
+        if blocks < 1 or not len(subs):
+            return None
+        # 400 ms blocks every 100 ms, channels summed (each weighted 1), gated as every meter here is
+        block_power = np.array([subs[j:j + 4].sum() for j in range(blocks)]) / (0.4 * self.rate)
+        return loudness.integrated(block_power)
+
+
+@dataclass
+class Levels:
+    """Peak and RMS of a stream, per stem."""
+
+    peak: float = 0.0
+    square_sum: float = 0.0
+    count: int = 0
+
+    def push(self, block: np.ndarray) -> None:
+        if block.size:
+            self.peak = max(self.peak, float(np.max(np.abs(block))))
+            self.square_sum += float(np.sum(np.square(block, dtype=np.float64)))
+            self.count += block.size
+
+    @property
+    def rms(self) -> float:
+        return math.sqrt(self.square_sum / self.count) if self.count else 0.0
+
+
+def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Signal-to-distortion ratio in dB as MUSDB18 / museval's SiSEC 2021 "new SDR" reports it:
+    10 log10(sum reference^2 / sum (reference - estimate)^2), over the whole track and all channels."""
+    n = min(len(reference), len(estimate))
+    reference, estimate = reference[:n].astype(np.float64), estimate[:n].astype(np.float64)
+    error = np.sum(np.square(reference - estimate))
+    return float(10 * np.log10((np.sum(np.square(reference)) + 1e-10) / (error + 1e-10)))
+
+
+def dbfs(value: float) -> float | None:
+    return 20 * math.log10(value) if value > 1e-12 else None
+
+
+# --- reading the mix ----------------------------------------------------------------------------
+
+def _to_channels(block: np.ndarray, channels: int) -> np.ndarray:
+    """demucs.audio.convert_audio_channels on a (frames, channels) block."""
+    have = block.shape[1]
+    if have == channels:
+        return block
+    if channels == 1:
+        return block.mean(axis=1, keepdims=True)
+    if have == 1:
+        return np.repeat(block, channels, axis=1)
+    return block[:, :channels]
+
+
+def _source_blocks(path: str, channels: int) -> Iterator[np.ndarray]:
+    with audio.open_audio(path) as handle:
+        while True:
+            block = handle.read(READ_FRAMES, dtype="float32", always_2d=True)
+            if not len(block):
+                return
+            yield _to_channels(block, channels)
+
+
+def normalisation(path: str, channels: int) -> tuple[float, float]:
+    """Mean and standard deviation of the channel-averaged mix (demucs's `ref`), streamed."""
+    total = square = 0.0
+    count = 0
+    for block in _source_blocks(path, channels):
+        ref = block.mean(axis=1, dtype=np.float64)
+        total += float(ref.sum())
+        square += float(np.dot(ref, ref))
+        count += len(ref)
+    if count < 2:
+        return total / max(count, 1), 1e-8
+    mean = total / count
+    return mean, math.sqrt(max(square - count * mean * mean, 0.0) / (count - 1)) + 1e-8
+
+
+class MixStream:
+    """The normalised mix at the model's rate, readable in any increasing window (zeros outside)."""
+
+    def __init__(self, path: str, source_rate: int, model_rate: int, channels: int, mean: float, std: float) -> None:
+        self.blocks = _source_blocks(path, channels)
+        self.resampler = StreamResampler(source_rate, model_rate, channels)
+        self.mean, self.std = mean, std
+        self.buffer = np.zeros((0, channels), dtype=np.float32)
+        self.start = 0           # model-rate index of buffer[0]
+        self.length: int | None = None  # known once the decoder reached the end
+
+    def _fill(self, until: int) -> None:
+        while self.length is None and self.start + len(self.buffer) < until:
+            block = next(self.blocks, None)
+            if block is None:
+                more = self.resampler.finish()
+            else:
+                more = self.resampler.push(block)
+            if len(more):
+                more = (more - self.mean) / self.std
+                self.buffer = np.concatenate([self.buffer, more.astype(np.float32)])
+            if block is None:
+                self.length = self.start + len(self.buffer)
+
+    def window(self, begin: int, end: int) -> np.ndarray:
+        """Samples [begin, min(end, length)) as (channels, n), zeros before 0; drops what is before `begin`."""
+        self._fill(end)
+        stop = end if self.length is None else min(end, self.length)
+        if begin > self.start:
+            self.buffer = self.buffer[begin - self.start:]
+            self.start = begin
+        out = np.zeros((self.buffer.shape[1], max(0, stop - begin)), dtype=np.float32)
+        lo = max(begin, self.start)
+        if stop > lo:
+            out[:, lo - begin:stop - begin] = self.buffer[lo - self.start:stop - self.start].T
+        return out
+
+    def total(self, at_least: int) -> int | None:
+        """The length if the track ends before `at_least`, else None (reading as far as needed)."""
+        self._fill(at_least)
+        return self.length
+
+
+# --- the streamed apply_model ------------------------------------------------------------------
+
+def model_segment(model: Any, segment: float) -> float:
+    first = model.models[0] if hasattr(model, "models") else model
+    allowed = float(getattr(model, "max_allowed_segment", first.segment))
+    if segment and segment > allowed:
+        from etl.engine.errors import ConfigError
+
+        raise ConfigError(f"[stems] segment = {segment:g} s is longer than this model allows ({allowed:g} s)")
+    return float(segment or first.segment)
+
+
+def separate_stream(model: Any, mix: MixStream, *, shifts: int, overlap: float, segment: float, device: Any,
+                    emit: Callable[[np.ndarray], None], rng: Any = None) -> int:
+    """Feed `emit` the sources (sources, channels, n) of the whole track in order; returns its length."""
+    import heapq
+    import random
+
+    import torch
+    from demucs.apply import TensorChunk, apply_model
+
+    rate = model.samplerate
+    seconds = model_segment(model, segment)
+    seglen = int(rate * seconds)
+    stride = int((1 - overlap) * seglen)
+    weight = torch.cat([torch.arange(1, seglen // 2 + 1), torch.arange(seglen - seglen // 2, 0, -1)])
+    weight = (weight / weight.max()).numpy().astype(np.float32)
+    max_shift = int(0.5 * rate)
+    rng = rng or random
+    # Each pass is demucs's split loop over the track delayed by `delay` samples: its segments sit
+    # at -delay + k * stride in the track's own time.
+    delays = [max_shift - rng.randint(0, max_shift) for _ in range(shifts)] if shifts else [0]
+    heap = [(-d, i) for i, d in enumerate(delays)]
+    heapq.heapify(heap)
+    n_sources, channels = len(model.sources), model.audio_channels
+    acc = np.zeros((len(delays), n_sources, channels, 0), dtype=np.float32)
+    wsum = np.zeros((len(delays), 0), dtype=np.float32)
+    emitted = 0  # == index of acc[..., 0]
+    length: int | None = None
+    while heap:
+        position, index = heapq.heappop(heap)
+        length = mix.total(position + seglen)
+        if length is not None and position >= length:
+            continue
+        window_start = position - seglen
+        window = mix.window(window_start, position + seglen)
+        chunk = TensorChunk(torch.from_numpy(window)[None], position - window_start, seglen)
+        with torch.no_grad():
+            out = apply_model(model, chunk, shifts=0, split=False, overlap=overlap, segment=segment or None,
+                              device=device)
+        out = out[0].cpu().numpy()
+        n = out.shape[-1]
+        first = max(0, -position)  # a delayed pass starts before the track: that part is dropped
+        begin, end = position + first - emitted, position + n - emitted
+        if end > acc.shape[-1]:
+            grow = end - acc.shape[-1]
+            acc = np.concatenate([acc, np.zeros((*acc.shape[:-1], grow), np.float32)], axis=-1)
+            wsum = np.concatenate([wsum, np.zeros((len(delays), grow), np.float32)], axis=-1)
+        acc[index, ..., begin:end] += weight[first:n] * out[..., first:]
+        wsum[index, begin:end] += weight[first:n]
+        heapq.heappush(heap, (position + stride, index))
+        upcoming = heap[0][0]
+        if length is not None:
+            upcoming = min(upcoming, length)
+        ready = max(0, upcoming) - emitted
+        if ready > 0:
+            done = (acc[..., :ready] / wsum[:, None, None, :ready]).mean(axis=0)
+            emit(done * mix.std + mix.mean)
+            acc, wsum = acc[..., ready:], wsum[:, ready:]
+            emitted += ready
+    if length is not None and length > emitted:  # nothing overlaps the tail any more
+        done = (acc[..., :length - emitted] / wsum[:, None, None, :length - emitted]).mean(axis=0)
+        emit(done * mix.std + mix.mean)
+        emitted = length
+    return emitted
+
+
+# --- writing stems -------------------------------------------------------------------------------
+
+_PCM = {16: "PCM_16", 24: "PCM_24"}
+
+
+def _clip(block: np.ndarray, mode: str, scale: float) -> np.ndarray:
+    if mode == "rescale":
+        return block * scale
+    if mode == "clamp":
+        return np.clip(block, -0.99, 0.99)
+    if mode == "tanh":
+        return np.tanh(block)
+    return block
+
+
+def _open_writer(path: Path, fmt: str, rate: int, channels: int, bits: int, bitrate_kbps: int) -> Any:
+    import soundfile as sf
+
+    if fmt == "mp3":
+        # libsndfile's LAME encoder writes a gapless (LAME/Xing) header, so decoders give back the
+        # exact length and alignment (lameenc's raw frames come back 1105 samples late). At a
+        # constant bit rate, libsndfile picks 320 - level * 288 kbit/s (MPEG-1 rates: 32-48 kHz).
+        level = min(0.99, max(0.0, (320 - bitrate_kbps) / 288))
+        return sf.SoundFile(path, "w", rate, channels, "MPEG_LAYER_III", format="MP3", bitrate_mode="CONSTANT",
+                            compression_level=level)
+    return sf.SoundFile(path, "w", rate, channels, _PCM[bits], format=fmt.upper())
+
+
+@dataclass
+class StemOptions:
+    format: str = "flac"
+    bits: int = 16
+    mp3_bitrate_kbps: int = 128
+    sample_rate: int = 0
+    clip: str = "rescale"
+    empty_peak_dbfs: float = -40.0
+    empty_rms_dbfs: float = -60.0
+    empty_crest_db: float = 40.0
+    fold_empty: bool = False
+
+
+def is_empty(levels: Levels, options: StemOptions) -> bool:
+    """Effectively empty: too quiet at its peak, too quiet on average, or only sparse spikes."""
+    peak, rms = dbfs(levels.peak), dbfs(levels.rms)
+    if peak is None or rms is None:
+        return True
+    return peak < options.empty_peak_dbfs or rms < options.empty_rms_dbfs or peak - rms > options.empty_crest_db
+
+
+def _temp_blocks(paths: list[Path]) -> Iterator[np.ndarray]:
+    """The sum of several float temp files, block by block."""
+    import soundfile as sf
+
+    handles = [sf.SoundFile(p) for p in paths]
+    try:
+        while True:
+            blocks = [h.read(READ_FRAMES, dtype="float32", always_2d=True) for h in handles]
+            if not len(blocks[0]):
+                return
+            yield blocks[0] if len(blocks) == 1 else np.sum(blocks, axis=0)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: int, overlap: float,
+                   segment: float, options: StemOptions, rng: Any = None) -> list[dict[str, Any]]:
+    """Separate one file into `folder/<stem>.<format>`; returns one row per stem."""
+    import soundfile as sf
+
+    with audio.open_audio(path) as handle:
+        source_rate, source_channels = handle.samplerate, handle.channels
+    channels = model.audio_channels
+    out_channels = 1 if source_channels == 1 else channels
+    out_rate = options.sample_rate or source_rate
+    mean, std = normalisation(path, channels)
+    mix = MixStream(path, source_rate, model.samplerate, channels, mean, std)
+    sources = list(model.sources)
+    pid = os.getpid()
+    temps = {s: folder / f".{s}.tmp-{pid}{TEMP_SUFFIX}" for s in sources}
+    writers = {s: sf.SoundFile(temps[s], "w", out_rate, out_channels, "FLOAT", format="W64") for s in sources}
+    levels = {s: Levels() for s in sources}
+    resampler = StreamResampler(model.samplerate, out_rate, len(sources) * out_channels)
+
+    def write(block: np.ndarray) -> None:  # (sources * channels, frames) at out_rate, as frames x columns
+        for i, stem in enumerate(sources):
+            part = block[:, i * out_channels:(i + 1) * out_channels]
+            writers[stem].write(part)
+            levels[stem].push(part)
+
+    def emit(sources_block: np.ndarray) -> None:
+        if out_channels == 1:
+            sources_block = sources_block.mean(axis=1, keepdims=True)
+        flat = sources_block.reshape(len(sources) * out_channels, -1).T
+        write(resampler.push(np.ascontiguousarray(flat)))
+
+    try:
+        separate_stream(model, mix, shifts=shifts, overlap=overlap, segment=segment, device=device, emit=emit,
+                        rng=rng)
+        write(resampler.finish())
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+    empty = {s: is_empty(levels[s], options) for s in sources}
+    folded = [s for s in sources if options.fold_empty and empty[s] and s != "other" and "other" in sources]
+    rows = []
+    try:
+        for stem in sources:
+            row = {"stem": stem, "format": options.format, "sample_rate": out_rate, "channels": out_channels,
+                   "frames": levels[stem].count // out_channels, "empty": empty[stem], "folded_into": None,
+                   "path": None, "sha256": None, "loudness_integrated_lufs": None}
+            if stem in folded:
+                row.update(_level_columns(levels[stem]), folded_into="other")
+                rows.append(row)
+                continue
+            inputs = [temps[stem]] + ([temps[s] for s in folded] if stem == "other" else [])
+            peak = levels[stem].peak
+            if len(inputs) > 1 and options.clip == "rescale":
+                peak = max((float(np.max(np.abs(b))) for b in _temp_blocks(inputs)), default=0.0)
+            scale = 1.0 / max(1.01 * peak, 1.0)
+            temporary = folder / f".{stem}.{options.format}.tmp-{pid}"
+            writer = _open_writer(temporary, options.format, out_rate, out_channels, options.bits,
+                                  options.mp3_bitrate_kbps)
+            meter = _meter(out_rate, out_channels)
+            written = Levels()
+            try:
+                for block in _temp_blocks(inputs):
+                    block = _clip(block, options.clip, scale)
+                    writer.write(block)
+                    written.push(block)
+                    if meter is not None:
+                        meter.push(block)
+            finally:
+                writer.close()
+            final, digest = artifacts.publish(temporary, stem, options.format)  # named after its content
+            row.update(_level_columns(written), path=str(final), sha256=digest,
+                       loudness_integrated_lufs=meter.integrated() if meter is not None else None)
+            rows.append(row)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+    return rows
+
+
+def _meter(rate: int, channels: int) -> LoudnessMeter | None:
+    try:
+        return LoudnessMeter(rate, channels)
+    except ImportError:  # pyloudnorm comes with the features extra
+        return None
+
+
+def _level_columns(levels: Levels) -> dict[str, Any]:
+    peak, rms = dbfs(levels.peak), dbfs(levels.rms)
+    return {"sample_peak_dbfs": peak, "rms_dbfs": rms,
+            "crest_factor_db": peak - rms if peak is not None and rms is not None else None}
