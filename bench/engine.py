@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -145,19 +146,19 @@ def throughput(args: argparse.Namespace) -> None:
     rates: dict[str, list[float]] = {k: [] for k in ("bare", "engine", "bare_down", "engine_down")}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
-            path = Path(tmp) / f"bench{repeat}.duckdb"
-            make_db(path, args.items)
-            # Alternate which goes first: the second runs on a store holding the first's rows.
+            # Each its own fresh store (like for like: the same table sizes), alternating which goes first.
             order = ("bare", "engine") if repeat % 2 == 0 else ("engine", "bare")
             for kind in order:
+                path = Path(tmp) / f"{kind}{repeat}.duckdb"
+                make_db(path, args.items)
                 run = bench_bare if kind == "bare" else bench_engine
                 up, down = (BARE, BARE_DOWN) if kind == "bare" else (NOOP, NOOP_DOWN)
                 for stage, key in ((up, kind), (down, f"{kind}_down")):
                     elapsed, done = run(path, stage, args.batch_size)
                     rates[key].append(done / elapsed)
+                path.unlink()
             print(f"  repeat {repeat + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
                   + f"   ({load()})", flush=True)
-            path.unlink()
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(f"no-op stages, {args.items:,} items, batches of {args.batch_size}, median of {args.repeats} ({load()}):")
     for label, bare, engine in (("noop (no reads)", median["bare"], median["engine"]),
@@ -219,6 +220,7 @@ def noop_rerun(args: argparse.Namespace) -> None:
                   f"{statistics.median(times):.2f} s of {', '.join(f'{t:.2f}' for t in times)}  "
                   f"(target < 5 s: {verdict})  ({load()})", flush=True)
     if args.features:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/engine.py`
         from bench.lineage_store import build_lineage_store, features_config
 
         work = args.keep or Path(tempfile.mkdtemp(prefix="etl-bench-rerun-"))
@@ -229,6 +231,10 @@ def noop_rerun(args: argparse.Namespace) -> None:
         print(f"  no-op re-run of features   ({len(stage.reads)} reads, {args.tracks * args.crops_per_track:,} crops): "
               f"median {statistics.median(times):.2f} s of {', '.join(f'{t:.2f}' for t in times)}  "
               f"(target < 5 s: {verdict})  ({load()})")
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

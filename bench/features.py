@@ -32,11 +32,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
+from library import audio_files, default_folders, link_library
 
 from etl import features, pipeline
 from etl.engine import RunOptions
 from etl.stages.features import Params, init_worker
-from library import audio_files, default_folders, link_library
 
 Crop = tuple[str, float | None]
 
