@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/engine.py --noop-rerun --features
+	$(BIN)/python bench/status.py
 
 clean:
 	rm -rf $(VENV) data

@@ -39,7 +39,10 @@ def bare_loop(paths: list[Path], naive: bool = False) -> tuple[float, float]:
     import soundfile as sf
     from madmom.audio.signal import Signal
     from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+    from madmom.features.downbeats import (
+        DBNDownBeatTrackingProcessor,
+        RNNDownBeatProcessor,
+    )
 
     from etl.dsp.audio import resample
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import duckdb
 import soundfile as sf
+from library import audio_files, default_folders, link_library
 
 from etl.engine import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages.crops import Params, fade, first_sound
-from library import audio_files, default_folders, link_library
 
 
 def bare_loop(db: Path, out: Path) -> float:

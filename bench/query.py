@@ -100,7 +100,7 @@ def main() -> None:
             report(f"{label} ({fmt})", timed(etl_cli(db, "query", sql, "--format", fmt), args.repeats), bare_s, 2.0)
 
     out = work / "export"
-    clear = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    clear = lambda: shutil.rmtree(out, ignore_errors=True)
     for fmt, columns, options in (("jsonl", JSONL_COLUMNS, "FORMAT json"), ("parquet", "*", "FORMAT parquet")):
         target = work / f"bare.{fmt}"
         copy = f"COPY (SELECT {columns} FROM crops_v) TO {str(target)!r} ({options})"

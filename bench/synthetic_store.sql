@@ -36,7 +36,8 @@ SELECT 'crop' || lpad(CAST(n AS VARCHAR), 10, '0'), 'trk' || lpad(CAST(n // $cro
        n % $crops_per_track, 'beat-aligned', (n % $crops_per_track) * 705600, (n % $crops_per_track + 1) * 705600,
        (n % $crops_per_track) * 16.0, (n % $crops_per_track + 1) * 16.0, 16.0, 8, 32, 120.0,
        [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], [1, 2, 3, 4, 1, 2, 3, 4], [0.0, 2.0],
-       '/data/etl-data/crops/' || (n // $crops_per_track) || '/crop' || n || '.flac', 'flac', 44100, 2, 'bench', now()
+       '/data/etl-data/crops/' || (n // $crops_per_track) || '/crop' || n || '.flac', 'flac', 44100, 2, 'bench', now(),
+       sha256('crop' || n)
 FROM range($tracks * $crops_per_track) t(n);
 
 -- name: crop_features
