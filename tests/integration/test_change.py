@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from tests.audio_files import tag_file
-from tests.helpers import corpus
+from tests.helpers import corpus, require
 
 pytestmark = pytest.mark.slow
 
@@ -102,15 +102,15 @@ def run(db: Path, src: Path, settings: dict[str, str]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("demucs")
+    require("demucs")
     from tests.stem_models import write_random_model
 
     return write_random_model(tmp_path_factory.mktemp("models"))
 
 
 def test_every_change_equals_a_fresh_run_and_recomputes_only_what_changed(tmp_path: Path, model_repo: Path) -> None:
-    pytest.importorskip("madmom")
-    pytest.importorskip("librosa")
+    require("madmom")
+    require("librosa")
     src = tmp_path / "music"
     src.mkdir()
     shutil.copyfile(corpus("mp3_tagged", "sectoid_feelings_40s_ffmpeg.mp3"), src / "feelings.mp3")
