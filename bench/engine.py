@@ -32,12 +32,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from etl.engine import lineage
 from etl import stages as registry
+from etl.engine import lineage
 from etl.engine.config import Config, params_hash
-from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.lineage import stage_sql
 from etl.engine.resources import execute, registered
+from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.stage import NoParams, Read, Stage
 from etl.engine.store import open_writer
 
@@ -98,6 +98,7 @@ def bench_bare(path: Path, stage: Stage, batch_size: int) -> tuple[float, int]:
     started = time.perf_counter()
     con.execute("BEGIN")
     execute(con, "engine/state.sql", "reset_running", binds)
+    execute(con, "engine/lineage.sql", "forget_check", binds)
     assert not con.sql(stage_sql(stage, "gone"), params={"stage": stage.name}).fetchall()
     pending_sql = stage_sql(stage, "pending")
     pending = con.sql(pending_sql, params={k: binds[k] for k in ("stage", "stage_hash", "max_attempts",
@@ -127,6 +128,7 @@ def bench_bare(path: Path, stage: Stage, batch_size: int) -> tuple[float, int]:
             with registered(con, cleared=cleared, output_batch=output_batch, finished_batch=finished_batch):
                 execute(con, "engine/lineage.sql", "clear_outputs", binds)
                 execute(con, "engine/lineage.sql", "insert_outputs", binds)
+                execute(con, "engine/lineage.sql", "bump_outputs", binds)
                 execute(con, "engine/state.sql", "finish", binds)
         if batch:
             claimed = pa.table({"item_id": [i["item_id"] for i in batch], "has_state": [i["has_state"] for i in batch]})

@@ -34,10 +34,10 @@ from pathlib import Path
 import duckdb
 from library import audio_files, default_folders, link_library
 
-from etl.stages.features import extractors as features
 from etl.engine import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages.features import Params, init_worker
+from etl.stages.features import extractors as features
 
 Crop = tuple[str, float | None]
 

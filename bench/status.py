@@ -29,13 +29,13 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/status.py`
 from bench.lineage_store import build_lineage_store, features_config
 from bench.query import etl_cli, timed
-from etl.engine import lineage
 from etl import stages as registry
+from etl.engine import lineage
 
-LAUNCH = ("import sys, dataclasses, etl.engine, etl.lineage; {patch}"
+LAUNCH = ("import sys, dataclasses, etl.engine.runner, etl.engine.lineage; {patch}"
           "from cli.main import main; sys.argv = ['etl', '--db', {db!r}, 'status']; main()")
-NO_LINEAGE = ("stage_sql = etl.lineage.stage_sql; "
-              "etl.engine.stage_sql = lambda stage, name: stage_sql(dataclasses.replace(stage, reads=()), name); ")
+NO_LINEAGE = ("stage_sql = etl.engine.lineage.stage_sql; "
+              "etl.engine.runner.stage_sql = lambda stage, name: stage_sql(dataclasses.replace(stage, reads=()), name); ")
 
 
 def load() -> str:

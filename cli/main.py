@@ -305,8 +305,8 @@ def query(
     failures_v. Anything but a query (INSERT, COPY, ATTACH, SET, several statements, reading
     files, ...) is refused.
     """
-    from etl.read import query as q
     from etl.engine.errors import QueryError
+    from etl.read import query as q
     from etl.read.readonly import StatementStop, parse_params
 
     if list_:

@@ -47,7 +47,19 @@ def tag_file(path: Path, kind: str, tags: dict[str, str]) -> None:
     """Write tags the way common taggers do. Keys: artist title album albumartist date genre
     tracknumber compilation bpm key."""
     if kind in ("mp3", "wav"):
-        from mutagen.id3 import ID3, TALB, TBPM, TCMP, TCON, TDRC, TIT2, TKEY, TPE1, TPE2, TRCK
+        from mutagen.id3 import (
+            ID3,
+            TALB,
+            TBPM,
+            TCMP,
+            TCON,
+            TDRC,
+            TIT2,
+            TKEY,
+            TPE1,
+            TPE2,
+            TRCK,
+        )
 
         frames = {"artist": TPE1, "title": TIT2, "album": TALB, "albumartist": TPE2, "date": TDRC,
                   "genre": TCON, "tracknumber": TRCK, "compilation": TCMP, "bpm": TBPM, "key": TKEY}

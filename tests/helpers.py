@@ -6,9 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
-
 import uuid
+from pathlib import Path
 from typing import Any
 
 import duckdb

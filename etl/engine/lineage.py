@@ -9,6 +9,11 @@
 
 So a change whose output is the same (a setting that does not change results) stops at the stage
 it touched; a changed output re-queues exactly the items that read it.
+
+Counting needs the lineage joins only when something could have moved: every commit that writes
+or clears a stage's outputs bumps its version (stage_marks), and a stage that finished a whole
+pass records the stage hash and upstream versions it was checked against (stage_checks). While
+those still hold, `etl status` counts stored states without joining upstream outputs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import json
 from typing import Any
 
 from etl.engine.config import params_hash
-from etl.engine.resources import sql
+from etl.engine.resources import sql, used_binds
 from etl.engine.stage import Stage
 
 
@@ -40,19 +45,53 @@ def outputs(stage: Stage, status: str, result: Any, error: str | None, item: dic
     return {key: fingerprint(value) for key, value in produced.items()}
 
 
+COUNT_COLUMNS = ("pending", "running", "done", "failed", "skipped")
+
+
+def counts(con: Any, stage: Stage, params: Any) -> dict[str, int]:
+    """Per status, as a run would find it now (what `etl status` shows)."""
+    current = stage_hash(stage, params)
+    binds = {"stage": stage.name, "stage_hash": current}
+    if stage.reads and _checked(con, stage) == (current, upstream_versions(con, stage)):
+        statement = stage_sql(stage, "counts_checked")
+        *row, unchecked = con.execute(statement, used_binds(statement, binds)).fetchone()
+        if not unchecked:
+            return dict(zip(COUNT_COLUMNS, row))
+    return dict(zip(COUNT_COLUMNS, con.execute(stage_sql(stage, "counts"), binds).fetchone()))
+
+
+def upstream_versions(con: Any, stage: Stage) -> str:
+    versions = dict(con.execute(sql("engine/lineage.sql", "outputs_versions")).fetchall())
+    return ",".join(f"{read.stage}={versions.get(read.stage, 0)}" for read in stage.reads)
+
+
+def _checked(con: Any, stage: Stage) -> tuple[str, str] | None:
+    row = con.execute(sql("engine/lineage.sql", "check"), {"stage": stage.name}).fetchone()
+    return tuple(row) if row else None
+
+
 def stage_sql(stage: Stage, name: str) -> str:
     """An engine statement specialised with the stage's items query and its upstream reads."""
     text = sql(stage.items_sql) if stage.items_sql.endswith(".sql") else stage.items_sql
     joins, columns = [], []
     for n, read in enumerate(stage.reads):
         names = {"n": str(n), "stage": read.stage, "key": read.key}
-        joins.append(_fill(sql("engine/lineage.sql", "read_join"), names))
+        join = "read_join_shared" if _shares_keys(read.stage) else "read_join"
+        joins.append(_fill(sql("engine/lineage.sql", join), names))
         columns.append(_fill(sql("engine/lineage.sql", "read_column"), names))
     return _fill(sql("engine/state.sql", name), {
         "items": text.rstrip().rstrip(";"),
         "lineage_joins": "\n".join(joins),
         "lineage_columns": " ".join(columns),
     })
+
+
+def _shares_keys(stage_name: str) -> bool:
+    """Whether several items of the stage may produce the same key (unknown stages: assume so)."""
+    from etl import stages as registry
+
+    declared = next((s for s in registry.all_stages() if s.name == stage_name), None)
+    return declared is None or declared.shared_keys
 
 
 def _fill(template: str, names: dict[str, str]) -> str:

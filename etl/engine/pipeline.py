@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from etl import stages as registry
-from etl.engine.config import Config
 from etl.engine import artifacts
-from etl.engine.runner import ExecutorFactory, RunOptions, StageReport, StageRunner, stage_counts, sweep_superseded
+from etl.engine.config import Config
 from etl.engine.errors import ConfigError, DatabaseError, Interrupted, StageFailed
 from etl.engine.resources import execute, sql
+from etl.engine.runner import (
+    ExecutorFactory,
+    RunOptions,
+    StageReport,
+    StageRunner,
+    stage_counts,
+    sweep_superseded,
+)
 from etl.engine.store import RunLock, Writer, open_reader, open_writer
 
 

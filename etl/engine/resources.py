@@ -38,14 +38,20 @@ def sql_dir() -> Path:
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
 
 
+def _sql_path(relative_file: str) -> Path:
+    """"stages/<name>/<file>.sql" is a stage's own SQL, in its folder etl/stages/<name>/; any other
+    name is under sql/."""
+    return (_STAGES_DIR.parent if relative_file.startswith("stages/") else sql_dir()) / relative_file
+
+
+def has_sql(relative_file: str) -> bool:
+    return _sql_path(relative_file).is_file()
+
+
 @cache
 def _named_statements(relative_file: str) -> dict[str, str]:
-    """Parse a .sql file holding `-- name: foo` sections into {name: statement}.
-
-    "stages/<name>/<file>.sql" is a stage's own SQL, in its folder etl/stages/<name>/; any other
-    name is under sql/."""
-    base = _STAGES_DIR.parent if relative_file.startswith("stages/") else sql_dir()
-    text = (base / relative_file).read_text(encoding="utf-8")
+    """Parse a .sql file holding `-- name: foo` sections into {name: statement}."""
+    text = _sql_path(relative_file).read_text(encoding="utf-8")
     parts = _NAME_LINE.split(text)
     if len(parts) == 1:  # a file without name markers is one statement named after the file
         return {Path(relative_file).stem: text.strip()}

@@ -29,6 +29,7 @@ from etl.engine.errors import Interrupted
 from etl.engine.lineage import stage_sql
 from etl.engine.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
 from etl.engine.resources import execute, registered, statement_names
+from etl.engine.signals import STOP_SIGNALS, handling_stop_signals
 from etl.engine.stage import Stage
 from etl.engine.store import Writer
 
@@ -38,9 +39,7 @@ _PAYLOAD_BATCHES = 10  # payloads are fetched this many batches ahead, in one qu
 
 
 def stage_counts(con: duckdb.DuckDBPyConnection, stage: Stage, params: Any) -> dict[str, int]:
-    row = con.execute(stage_sql(stage, "counts"), {"stage": stage.name,
-                                                   "stage_hash": lineage.stage_hash(stage, params)}).fetchone()
-    return dict(zip(("pending", "running", "done", "failed", "skipped"), row))
+    return lineage.counts(con, stage, params)
 
 
 def sweep_superseded(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
@@ -99,7 +98,6 @@ def default_executor_factory(kind: str, quiet_stderr: bool = True,
 
 # What stops a run: Ctrl-C, and what timeout(1), systemd, docker stop and batch schedulers send
 # (SIGTERM), or a closed terminal (SIGHUP).
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class StopSignal:
@@ -129,19 +127,8 @@ class StopSignal:
 
     @contextmanager
     def installed(self) -> Iterator[StopSignal]:
-        if threading.current_thread() is not threading.main_thread():
+        with handling_stop_signals(self._handle):
             yield self
-            return
-        previous = {}
-        for signum in _STOP_SIGNALS:
-            if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_IGN:
-                continue
-            previous[signum] = signal.signal(signum, self._handle)
-        try:
-            yield self
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 @dataclass
@@ -173,7 +160,7 @@ def _signals_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -221,6 +208,7 @@ class StageRunner:
             record = self.stage.discover(self.params, sources)
         with self.writer.transaction(rollback=self.options.dry_run) as con:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
+            execute(con, "engine/lineage.sql", "forget_check", {"stage": self.stage.name})
             if record is not None:
                 record(con)
             self._retire(con)
@@ -245,6 +233,7 @@ class StageRunner:
         with registered(con, cleared=pa.table({"item_id": pa.array(ids, pa.string())})):
             self._clear(con, retiring=True)
             execute(con, "engine/state.sql", "retire", {"stage": self.stage.name})
+            execute(con, "engine/lineage.sql", "bump_outputs", {"stage": self.stage.name})
         self._supersede(con, superseded)
 
     def _folder(self, item_id: str) -> Path:
@@ -359,6 +348,8 @@ class StageRunner:
         })
         with registered(con, finished_batch=finished_batch, output_batch=output_batch):
             execute(con, "engine/lineage.sql", "insert_outputs", binds)
+            if settled:
+                execute(con, "engine/lineage.sql", "bump_outputs", binds)
             execute(con, "engine/state.sql", "finish", binds)
             if self.stage.artifacts:
                 kept = execute(con, "engine/state.sql", "committed_files", binds).fetchall()
@@ -412,16 +403,26 @@ class StageRunner:
                 return self.report
         pending = self._select_pending()
         self.report.pending = len(pending)
-        if self.options.dry_run or not pending:
+        if self.options.dry_run:
             return self.report
-        self.options.progress.start(self.stage.name, len(pending))
-        try:
-            with self.options.stop.installed():
-                self._process_all(pending)
-        finally:
-            self.report.elapsed_s = time.monotonic() - started
-            self.options.progress.finish(self.stage.name)
+        if pending:
+            self.options.progress.start(self.stage.name, len(pending))
+            try:
+                with self.options.stop.installed():
+                    self._process_all(pending)
+            finally:
+                self.report.elapsed_s = time.monotonic() - started
+                self.options.progress.finish(self.stage.name)
+        if self.options.limit is None:
+            self._record_check()
         return self.report
+
+    def _record_check(self) -> None:
+        """A whole pass is done: every item's stored fingerprint is its current one."""
+        with self.writer.transaction() as con:
+            execute(con, "engine/lineage.sql", "record_check", {
+                "stage": self.stage.name, "stage_hash": self.stage_hash,
+                "upstream": lineage.upstream_versions(con, self.stage)})
 
     def _new_executor(self, item_count: int) -> Executor:
         return self.executor_factory(self.stage, self.params, max(1, min(self.workers, item_count)))
@@ -473,8 +474,12 @@ class StageRunner:
 
                 now = time.monotonic()
                 idle = not (queue or inflight or suspects)
-                if finished and (len(finished) >= self.batch_size or idle
-                                 or now - last_commit >= self.commit_interval_s):
+                # The next batch is claimed at the top of the loop, in a transaction that commits
+                # the finished items too: no transaction of their own then.
+                claiming = bool(queue) and not suspects and \
+                    sum(len(chunk) for chunk in inflight.values()) <= self.batch_size
+                if finished and not claiming and (len(finished) >= self.batch_size or idle
+                                                  or now - last_commit >= self.commit_interval_s):
                     self._sync(finished, [], items)
                     finished, last_commit = [], now
                 self.writer.let_readers_in()

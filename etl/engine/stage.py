@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from etl.engine import resources
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -41,17 +43,17 @@ class Read:
 class Stage:
     name: str
     description: str
-    # <items_sql> ("stages/<name>/items.sql", or under sql/): every item the stage should have, as columns `item_id`, `input_fp` (what the
-    # item reads from outside the store, e.g. a file's size and mtime; NULL when its upstream
-    # outputs say it all), the key columns named in `reads`, and the payload the worker needs.
-    # The engine derives fingerprints and "pending" from it. An item that disappears from it is
-    # retired: its rows cleared and its files superseded.
-    # (Tests and benchmarks may give the SQL text itself instead of a file name.)
-    items_sql: str
     # Pure worker function: (item dict, params) -> result. Raises ItemError / SkipItem.
     process: Callable[[dict[str, Any], Any], Any]
     # Writes the results of one batch inside the engine's transaction (with the items' state).
     write: Callable[[duckdb.DuckDBPyConnection, list[Outcome], Any], None] | None = None
+    # Every item the stage should have (default: the stage folder's items.sql), as columns
+    # `item_id`, `input_fp` (what the item reads from outside the store, e.g. a file's size and
+    # mtime; NULL when its upstream outputs say it all), the key columns named in `reads`, and the
+    # payload the worker needs. The engine derives fingerprints and "pending" from it. An item that
+    # disappears from it is retired: its rows cleared and its files superseded.
+    # (Tests and benchmarks may give the SQL text itself instead of a file name.)
+    items_sql: str = ""
     needs: tuple[str, ...] = ()
     # The upstream outputs each item's fingerprint covers (see `Read`). Stages in `reads` are
     # implicitly in `needs`.
@@ -59,12 +61,16 @@ class Stage:
     # (result, item) -> {key: what was produced under it}: hashed into stage_outputs for the
     # stages that read this one. Default: the whole result under the item's id.
     outputs: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+    # Several items may produce the same output key (ingest: several paths holding the same
+    # audio are one track). Stages read by others join this stage's outputs with a GROUP BY then.
+    shared_keys: bool = False
     # Artifact stages: (result) -> the files the result names (absolute paths). Every other file in
     # the item's folder is superseded once the result is committed.
     files: Callable[[Any], list[str]] | None = None
-    # <clear_sql> (e.g. "stages/<name>/write.sql"): its statements named `clear*` delete an item's rows (table `cleared`,
-    # column item_id), run by the engine before a done or skipped result is written and when an
-    # item is retired. A failed outcome never clears: the previous good result stays.
+    # The statements named `clear*` (and `retire*`, run only when the item is gone for good) delete
+    # an item's rows (table `cleared`, column item_id), run by the engine before a done or skipped
+    # result is written and when an item is retired. A failed outcome never clears: the previous
+    # good result stays. Default: the stage folder's write.sql, where there is one.
     clear_sql: str | None = None
     # Code version: part of the stage's own hash (bump when results change).
     version: int = 1
@@ -85,6 +91,13 @@ class Stage:
     artifacts: bool = False
     batch_size: int | None = None  # default: [run] batch_size
     chunk_size: int = 1            # items per pool task: >1 for items that take milliseconds
+
+    def __post_init__(self) -> None:
+        folder = f"stages/{self.name}"
+        if not self.items_sql:
+            object.__setattr__(self, "items_sql", f"{folder}/items.sql")
+        if self.clear_sql is None and resources.has_sql(f"{folder}/write.sql"):
+            object.__setattr__(self, "clear_sql", f"{folder}/write.sql")
 
     @property
     def upstream(self) -> tuple[str, ...]:

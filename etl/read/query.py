@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import Interrupted, QueryError
-from etl.read.readonly import StatementStop, gated_sandbox, running
 from etl.engine.resources import PARAMETER, sql_dir
+from etl.read.readonly import StatementStop, gated_sandbox, running
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _COPY_OPTIONS = {

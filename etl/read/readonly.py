@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from etl.engine.errors import Interrupted, QueryError
+from etl.engine.signals import handling_stop_signals
 from etl.engine.store import open_reader
 
 _READ_STATEMENTS = ("Query", "Describe", "Show", "Summarize", "Pivot", "Values")
@@ -158,20 +159,8 @@ class StatementStop:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StatementStop]:
-        if threading.current_thread() is not threading.main_thread():
+        with handling_stop_signals(self._handle):
             yield self
-            return
-        previous = {}
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            signum = getattr(signal, name, None)
-            if signum is None or (name != "SIGINT" and signal.getsignal(signum) == signal.SIG_IGN):
-                continue
-            previous[signum] = signal.signal(signum, self._handle)
-        try:
-            yield self
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: Any) -> None:
         first = self.signum is None

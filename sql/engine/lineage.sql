@@ -1,8 +1,13 @@
 -- Output fingerprints (stage_outputs) and superseded files, written by the engine only.
 
 -- name: read_join
--- One upstream read: the output fingerprint of the key named by the item's `{key}` column.
--- (Several paths of one track give the same key: any of their equal fingerprints will do.)
+-- One upstream read: the output fingerprint of the key named by the item's `{key}` column. Each
+-- key belongs to one upstream item, so one row at most.
+LEFT JOIN stage_outputs AS read_{n} ON read_{n}.stage = '{stage}' AND read_{n}.key = items.{key}
+
+-- name: read_join_shared
+-- The same, for a stage whose items may produce the same key (ingest: several paths holding the
+-- same audio give one track): any of their equal fingerprints will do.
 LEFT JOIN (SELECT key, min(output_fp) AS output_fp FROM stage_outputs WHERE stage = '{stage}' GROUP BY key)
     AS read_{n} ON read_{n}.key = items.{key}
 
@@ -27,3 +32,20 @@ DELETE FROM superseded_files WHERE path IN (SELECT path FROM removed_batch);
 
 -- name: referenced_files
 SELECT DISTINCT unnest(files) AS path FROM stage_items WHERE files IS NOT NULL;
+
+-- name: bump_outputs
+INSERT INTO stage_marks VALUES ($stage, 1)
+ON CONFLICT (stage) DO UPDATE SET outputs_version = stage_marks.outputs_version + 1;
+
+-- name: outputs_versions
+SELECT stage, outputs_version FROM stage_marks;
+
+-- name: forget_check
+DELETE FROM stage_checks WHERE stage = $stage;
+
+-- name: record_check
+INSERT INTO stage_checks VALUES ($stage, $stage_hash, $upstream)
+ON CONFLICT (stage) DO UPDATE SET stage_hash = excluded.stage_hash, upstream = excluded.upstream;
+
+-- name: check
+SELECT stage_hash, upstream FROM stage_checks WHERE stage = $stage;

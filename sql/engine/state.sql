@@ -2,9 +2,9 @@
 -- query (etl/stages/<stage>/items.sql, never user input) and `{lineage_*}` by the joins that read the
 -- upstream outputs the stage declares (sql/engine/lineage.sql); everything else is bound.
 --
--- An item's input fingerprint hashes its own input (`input_fp`) and the output
--- fingerprint of every upstream key it reads; its fingerprint adds the stage's hash (parameters
--- and code version). Nothing here is written by a stage.
+-- An item's fingerprint hashes the stage's hash (parameters and code version), the item's own
+-- input (`input_fp`) and the output fingerprint of every upstream key it reads. Nothing here is
+-- written by a stage.
 
 -- name: pending
 -- Ids only: payloads (paths, beat lists...) are fetched batch by batch when claimed, so a run
@@ -12,16 +12,15 @@
 WITH items AS ({items}),
 fingerprinted AS (
     SELECT items.item_id,
-           md5(coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
-               AS input_fingerprint
+           md5($stage_hash || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+               AS fingerprint
     FROM items {lineage_joins}
 ),
 state AS (SELECT item_id, status, fingerprint, attempts, retryable FROM stage_items WHERE stage = $stage)
-SELECT f.item_id, md5($stage_hash || '|' || f.input_fingerprint) AS fingerprint, f.input_fingerprint,
-       state.item_id IS NOT NULL AS has_state
+SELECT f.item_id, f.fingerprint, state.item_id IS NOT NULL AS has_state
 FROM fingerprinted AS f LEFT JOIN state ON state.item_id = f.item_id
 WHERE state.item_id IS NULL
-   OR state.fingerprint IS DISTINCT FROM md5($stage_hash || '|' || f.input_fingerprint)
+   OR state.fingerprint IS DISTINCT FROM f.fingerprint
    OR state.status IN ('pending', 'running')
    OR (state.status = 'failed' AND state.attempts < $max_attempts AND (state.retryable OR $retry_failed))
 ORDER BY f.item_id
@@ -35,8 +34,8 @@ SELECT items.* FROM items WHERE item_id IN (SELECT item_id FROM claimed_batch);
 WITH items AS ({items}),
 fingerprinted AS (
     SELECT items.item_id,
-           md5(coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
-               AS input_fingerprint
+           md5($stage_hash || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
+               AS fingerprint
     FROM items {lineage_joins}
 ),
 state AS (SELECT item_id, status, fingerprint FROM stage_items WHERE stage = $stage),
@@ -44,7 +43,7 @@ joined AS (
     SELECT CASE
              WHEN state.item_id IS NULL THEN 'pending'
              WHEN state.status = 'running' THEN 'running'
-             WHEN state.fingerprint IS DISTINCT FROM md5($stage_hash || '|' || f.input_fingerprint) THEN 'pending'
+             WHEN state.fingerprint IS DISTINCT FROM f.fingerprint THEN 'pending'
              ELSE state.status
            END AS status
     FROM fingerprinted AS f LEFT JOIN state ON state.item_id = f.item_id
@@ -55,6 +54,26 @@ SELECT
     count(*) FILTER (WHERE status = 'done') AS done,
     count(*) FILTER (WHERE status = 'failed') AS failed,
     count(*) FILTER (WHERE status = 'skipped') AS skipped
+FROM joined;
+
+-- name: counts_checked
+-- The counts of a stage whose last whole pass still holds (same stage hash, unchanged upstream
+-- outputs): each item's stored fingerprint is its current one, so its stored status stands.
+-- An item with an input of its own (`input_fp`) could have changed without its upstream:
+-- `unchecked` counts those, and the caller falls back to `counts` when there are any.
+WITH items AS ({items}),
+state AS (SELECT item_id, status FROM stage_items WHERE stage = $stage),
+joined AS (
+    SELECT coalesce(state.status, 'pending') AS status, items.input_fp IS NOT NULL AS unchecked
+    FROM items LEFT JOIN state ON state.item_id = items.item_id
+)
+SELECT
+    count(*) FILTER (WHERE status = 'pending') AS pending,
+    count(*) FILTER (WHERE status = 'running') AS running,
+    count(*) FILTER (WHERE status = 'done') AS done,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'skipped') AS skipped,
+    count(*) FILTER (WHERE unchecked) AS unchecked
 FROM joined;
 
 -- name: gone

@@ -15,6 +15,7 @@ from etl.engine.runner import RunOptions
 from etl.stages import ingest
 from tests.helpers import WITHOUT_FILE_OVERRIDES, corpus, etl, write_tone
 
+
 def build_zoo(src: Path) -> dict[str, str]:
     """Files and the reason each must fail with (None: it must succeed)."""
     src.mkdir(parents=True, exist_ok=True)

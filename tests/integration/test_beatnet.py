@@ -14,7 +14,10 @@ pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/
 @pytest.mark.parametrize("relative", ["librosa_data/Kevin_MacLeod_-_Vibe_Ace.hq.ogg", "madmom/sample.wav"])
 def test_batched_ensemble_matches_madmom(relative: str) -> None:
     from madmom.audio.signal import Signal
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+    from madmom.features.downbeats import (
+        DBNDownBeatTrackingProcessor,
+        RNNDownBeatProcessor,
+    )
 
     from etl.stages.beats.beatnet import downbeat_processor
 

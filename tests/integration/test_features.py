@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl.stages.features import extractors as features
 from etl.engine import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages import features as stage
+from etl.stages.features import extractors as features
 from tests.audio_files import write_click_track
 from tests.helpers import corpus
 

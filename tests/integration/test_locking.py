@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from etl.engine import pipeline
 from etl import stages as registry
+from etl.engine import pipeline
 from etl.engine.config import Config
 from etl.engine.runner import RunOptions
 from etl.engine.stage import Stage
@@ -252,8 +252,8 @@ def test_a_stop_while_a_reader_holds_the_file_ends_the_wait(db: Path, monkeypatc
     import signal
 
     from etl.engine import store
-    from etl.engine.runner import ProgressSink
     from etl.engine.errors import Interrupted
+    from etl.engine.runner import ProgressSink
 
     monkeypatch.setattr(store, "WRITER_NOTICE_S", 0.2)
     monkeypatch.setattr(store, "WRITER_STOP_WAIT_S", 1.0)

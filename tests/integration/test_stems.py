@@ -27,8 +27,8 @@ from tests.helpers import corpus, etl, rows, run_stages
 torch = pytest.importorskip("torch", reason="torch and demucs come with the stems extra (`make test`)")
 pytest.importorskip("demucs")
 
-from etl.stages.stems import separation  # noqa: E402
 from etl.stages import stems  # noqa: E402
+from etl.stages.stems import separation  # noqa: E402
 from tests.stem_models import write_random_model  # noqa: E402
 
 QUANTUM = 2.0 / 32768  # one 16-bit step (plus rounding either way)

@@ -11,8 +11,8 @@ import pytest
 
 from etl import stages as registry
 from etl.engine.config import Config
-from etl.engine.runner import RunOptions, StageRunner, stage_counts
 from etl.engine.errors import BadInput, Interrupted, SkipItem, TransientError
+from etl.engine.runner import RunOptions, StageRunner, stage_counts
 from etl.engine.stage import Stage
 from etl.engine.store import open_writer
 

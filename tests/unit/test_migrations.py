@@ -25,6 +25,8 @@ EXPECTED_COLUMNS = {
                     "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at", "files"},
     "stage_outputs": {"stage", "item_id", "key", "output_fp"},
     "superseded_files": {"path", "stage", "superseded_at"},
+    "stage_marks": {"stage", "outputs_version"},
+    "stage_checks": {"stage", "stage_hash", "upstream"},
     "runs": {"run_id", "pid", "host", "argv", "started_at", "finished_at", "outcome"},
     "beat_grids": {"track_id", "beat_times_s", "beat_positions", "downbeat_times_s", "meter", "bpm",
                    "bpm_confidence", "tempo_steady", "pulse_strength", "n_beats", "n_bars", "params_hash",

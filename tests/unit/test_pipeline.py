@@ -8,11 +8,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl.engine import pipeline
 from etl import stages as registry
+from etl.engine import pipeline
 from etl.engine.config import Config
-from etl.engine.runner import RunOptions
 from etl.engine.errors import EtlError, Interrupted
+from etl.engine.runner import RunOptions
 from etl.engine.stage import Stage
 from tests.helpers import rows
 

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from etl.engine.errors import QueryError
-from etl.read.readonly import bind, check_read_only, open_sandbox, parse_params
 from etl.engine.store import open_writer
+from etl.read.readonly import bind, check_read_only, open_sandbox, parse_params
 
 REFUSED = [
     "INSERT INTO crops VALUES (1)",

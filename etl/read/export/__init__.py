@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.read.api import select_from
 from etl.engine.errors import ExportError, QueryError
+from etl.engine.resources import sql
+from etl.read.api import select_from
 from etl.read.export.files import staged
 from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO
 from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
 from etl.read.readonly import bind, check_read_only, open_sandbox
-from etl.engine.resources import sql
 
 
 @dataclass

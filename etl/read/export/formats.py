@@ -20,11 +20,11 @@ from typing import Any
 
 import duckdb
 
+from etl.engine.resources import sql, used_binds
 from etl.read.export import metadata
 from etl.read.export.files import UniqueNames, place, portable_name
 from etl.read.export.plan import ExportPlan
 from etl.read.query import copy_statement
-from etl.engine.resources import sql, used_binds
 
 Counts = dict[str | None, int]  # crops written per split (None: no split)
 Writer = Callable[[duckdb.DuckDBPyConnection, ExportPlan, Path], Counts]

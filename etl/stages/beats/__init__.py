@@ -20,6 +20,7 @@ from etl.engine.errors import SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
+from etl.engine.tables import rows_like
 
 if TYPE_CHECKING:
     import duckdb
@@ -115,7 +116,10 @@ _processors: tuple[Any, Any] | None = None
 def init_worker(params: Params) -> None:
     """Load the 8 downbeat networks and build the DBN state space once per worker."""
     global _processors
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+    from madmom.features.downbeats import (
+        DBNDownBeatTrackingProcessor,
+        RNNDownBeatProcessor,
+    )
 
     from etl.stages.beats.beatnet import downbeat_processor
 
@@ -221,28 +225,17 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    import pyarrow as pa
-
     done = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
-    grids = pa.Table.from_pylist(done, schema=pa.schema([
-        ("track_id", pa.string()), ("beat_times_s", pa.list_(pa.float64())),
-        ("beat_positions", pa.list_(pa.int8())), ("downbeat_times_s", pa.list_(pa.float64())),
-        ("meter", pa.int32()), ("bpm", pa.float64()), ("bpm_confidence", pa.float64()),
-        ("tempo_steady", pa.bool_()), ("pulse_strength", pa.float64()), ("n_beats", pa.int32()),
-        ("n_bars", pa.int32()),
-    ]))
-    with registered(con, grids=grids):
+    with registered(con, grids=rows_like(con, "beat_grids", done)):
         execute(con, "stages/beats/write.sql", "insert_grids", {"params_hash": params_hash(params)})
 
 
 STAGE = Stage(
     name="beats",
     description="beat and downbeat grid, meter and BPM with madmom",
-    items_sql="stages/beats/items.sql",
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
-    clear_sql="stages/beats/write.sql",
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.engine import artifacts
 from etl.dsp import audio
+from etl.engine import artifacts
 from etl.engine.config import params_hash
 from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.tables import rows_like
 from etl.engine.stage import Read, Stage
+from etl.engine.tables import rows_like
 
 if TYPE_CHECKING:
     import duckdb
@@ -319,13 +319,11 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 STAGE = Stage(
     name="crops",
     description="beat-aligned training crops (and their stem crops) as audio files",
-    items_sql="stages/crops/items.sql",
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"), Read("beats", "track_id"), Read("stems", "track_id")),
     outputs=outputs,
     files=files,
-    clear_sql="stages/crops/write.sql",
     Params=Params,
     batch_size=16,
     artifacts=True,

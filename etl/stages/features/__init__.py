@@ -16,11 +16,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.stages.features import extractors as features
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
 from etl.engine.tables import rows_like
+from etl.stages.features import extractors as features
 
 if TYPE_CHECKING:
     import duckdb
@@ -177,12 +177,10 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
 STAGE = Stage(
     name="features",
     description="loudness, spectral, tonal, rhythm and time-series features per crop",
-    items_sql="stages/features/items.sql",
     process=process,
     write=write,
     reads=(Read("crops"), Read("beats", "track_id")),
     outputs=outputs,
-    clear_sql="stages/features/write.sql",
     Params=Params,
     unavailable=unavailable,
     init_worker=init_worker,

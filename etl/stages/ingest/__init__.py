@@ -21,6 +21,7 @@ from etl.engine.errors import BadInput, SkipItem, TransientError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Stage
+from etl.engine.tables import rows_like
 
 if TYPE_CHECKING:
     import duckdb
@@ -165,14 +166,9 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
     import pyarrow as pa
 
-    schema = pa.schema([
-        ("path", pa.string()), ("track_id", pa.string()), ("size_bytes", pa.int64()),
-        ("container", pa.string()), ("codec", pa.string()), ("duration_s", pa.float64()),
-        ("frames", pa.int64()), ("sample_rate", pa.int32()), ("channels", pa.int32()),
-        ("bit_rate_kbps", pa.float64()), ("decode_checked", pa.bool_()),
-    ])
-    rows = [{"path": o.item["path"], **o.result} for o in outcomes if o.status == "done"]
-    ingested = pa.Table.from_pylist(rows, schema=schema)
+    done = [o for o in outcomes if o.status == "done"]
+    tracks = rows_like(con, "tracks", [o.result for o in done])
+    ingested = tracks.append_column("path", pa.array([o.item["path"] for o in done], pa.string()))
     # The engine clears done and skipped paths; a path found permanently unreadable (corrupt now)
     # no longer holds its track either. A transient failure keeps the link and what hangs off it.
     unusable = pa.table({"item_id": pa.array(
@@ -192,12 +188,11 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 STAGE = Stage(
     name="ingest",
     description="hash and probe every audio file under the source folders",
-    items_sql="stages/ingest/items.sql",
     process=process,
     write=write,
     Params=Params,
     discover=discover,
     outputs=outputs,
-    clear_sql="stages/ingest/write.sql",
+    shared_keys=True,
     chunk_size=4,
 )

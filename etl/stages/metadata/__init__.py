@@ -18,6 +18,7 @@ from etl.engine.errors import BadInput, TransientError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
+from etl.engine.tables import rows_like
 
 if TYPE_CHECKING:
     import duckdb
@@ -194,29 +195,17 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    import pyarrow as pa
-
-    schema = pa.schema([
-        ("track_id", pa.string()), ("tag_format", pa.string()), ("artist", pa.string()), ("title", pa.string()),
-        ("album", pa.string()), ("album_artist", pa.string()), ("year", pa.int32()), ("date_text", pa.string()),
-        ("genre", pa.string()), ("track_number", pa.int32()), ("track_total", pa.int32()),
-        ("disc_number", pa.int32()), ("compilation", pa.bool_()), ("bpm_tag", pa.float64()),
-        ("key_tag", pa.string()), ("raw_tags", pa.map_(pa.string(), pa.string())),
-    ])
     rows = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
-    tags = pa.Table.from_pylist(rows, schema=schema)
-    with registered(con, read_tags=tags):
+    with registered(con, read_tags=rows_like(con, "track_tags", rows)):
         execute(con, "stages/metadata/write.sql", "upsert_tags", {"params_hash": params_hash(params)})
 
 
 STAGE = Stage(
     name="metadata",
     description="read artist / title / album / genre / BPM / key tags with mutagen",
-    items_sql="stages/metadata/items.sql",
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
-    clear_sql="stages/metadata/write.sql",
     version=2,  # 2: values that do not fit are NULL with the raw text in raw_tags (stores read before re-read)
     Params=Params,
     chunk_size=16,

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.stages.stems import models as demucs_models
 from etl.engine.config import not_hashed, params_hash
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
+from etl.engine.tables import rows_like
+from etl.stages.stems import models as demucs_models
 
 if TYPE_CHECKING:
     import duckdb
@@ -156,17 +157,8 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    import pyarrow as pa
-
     rows = [{"track_id": o.item_id, **row} for o in outcomes if o.status == "done" for row in o.result["stems"]]
-    stems = pa.Table.from_pylist(rows, schema=pa.schema([
-        ("track_id", pa.string()), ("stem", pa.string()), ("path", pa.string()), ("format", pa.string()),
-        ("sample_rate", pa.int32()), ("channels", pa.int32()), ("frames", pa.int64()),
-        ("loudness_integrated_lufs", pa.float64()), ("sample_peak_dbfs", pa.float64()), ("rms_dbfs", pa.float64()),
-        ("crest_factor_db", pa.float64()), ("empty", pa.bool_()), ("folded_into", pa.string()),
-        ("sha256", pa.string()),
-    ]))
-    with registered(con, new_stems=stems):
+    with registered(con, new_stems=rows_like(con, "track_stems", rows)):
         execute(con, "stages/stems/write.sql", "insert_stems",
                 {"params_hash": params_hash(params), "model": params.model})
 
@@ -174,13 +166,11 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
 STAGE = Stage(
     name="stems",
     description="drums / bass / other / vocals stems with demucs",
-    items_sql="stages/stems/items.sql",
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
     outputs=outputs,
     files=files,
-    clear_sql="stages/stems/write.sql",
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from etl.engine import artifacts
 from etl.dsp import audio, loudness
+from etl.engine import artifacts
 
 READ_FRAMES = 1 << 17           # source frames decoded at a time
 TEMP_SUFFIX = ".sep.w64"
