@@ -102,12 +102,19 @@ _SLOT = 4  # seq (odd while being written), chunk token (0: idle), item index, s
 
 
 def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the coordinator dies (kill -9 included)."""
+    """Linux: have the kernel kill this worker when the coordinator dies (kill -9 included).
+
+    The request only covers a death after it is made: a coordinator killed while this worker was
+    still starting is checked for right after it, or the worker would wait forever on its task
+    queue (it holds that pipe's write end itself, so it never sees end-of-file)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, slots: Any = None, taken: Any = None) -> None:

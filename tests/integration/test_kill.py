@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -219,3 +220,51 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path: Path, reference, signame:
     con.close()
     etl("run", *STAGES, db=db, check=True, env=CROPS)
     assert snapshot(db, src) == expected
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds `marker` (what a run and its workers inherit)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return kids
+
+
+def test_workers_never_outlive_a_run_killed_while_they_start(tmp_path: Path, reference) -> None:
+    """kill -9 as the pool starts: workers not yet set to die with the coordinator used to wait
+    forever on their task queue (found trying the README as a user)."""
+    ref_src, _, _ = reference
+    src = _copy_library(ref_src, tmp_path / "music")
+    db = tmp_path / "etl.duckdb"
+    marker = f"ETL_TEST_MARK={uuid.uuid4().hex}"
+    name, value = marker.split("=")
+    for _ in range(3):
+        process = subprocess.Popen(etl_command("run", *STAGES, "--source", str(src), "--workers", "2", db=db),
+                                   cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, **CROPS, name: value})
+        deadline = time.monotonic() + 60
+        while len(_children(process.pid)) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []
