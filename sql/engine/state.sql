@@ -87,15 +87,16 @@ WHERE s.stage = $stage AND NOT EXISTS (SELECT 1 FROM items WHERE items.item_id =
 DELETE FROM stage_items WHERE stage = $stage AND item_id IN (SELECT item_id FROM cleared);
 
 -- name: reset_running
--- Only one run holds the run lock, so any 'running' row belongs to a run that died.
-UPDATE stage_items SET status = 'pending' WHERE stage = $stage AND status = 'running';
+-- Only one run holds the run lock, so any 'running' row belongs to a run that died: back to what
+-- it was before the claim (a fingerprint that no longer matches still makes it pending).
+UPDATE stage_items SET status = coalesce(claimed_from, 'pending') WHERE stage = $stage AND status = 'running';
 
 -- name: claim_new
 INSERT INTO stage_items (stage, item_id, status, run_id, claimed_at)
 SELECT $stage, item_id, 'running', $run_id, now() FROM claimed_batch WHERE NOT has_state;
 
 -- name: claim_existing
-UPDATE stage_items SET status = 'running', run_id = $run_id, claimed_at = now()
+UPDATE stage_items SET claimed_from = status, status = 'running', run_id = $run_id, claimed_at = now()
 FROM claimed_batch
 WHERE claimed_batch.has_state AND stage_items.stage = $stage AND stage_items.item_id = claimed_batch.item_id;
 
@@ -124,8 +125,9 @@ SELECT item_id, files FROM stage_items
 WHERE stage = $stage AND item_id IN (SELECT item_id FROM finished_batch);
 
 -- name: release
--- Ctrl-C: items this run claimed but did not finish go back to the queue.
-UPDATE stage_items SET status = 'pending' WHERE stage = $stage AND status = 'running' AND run_id = $run_id;
+-- Ctrl-C: items this run claimed but did not finish go back to what they were before the claim.
+UPDATE stage_items SET status = coalesce(claimed_from, 'pending')
+WHERE stage = $stage AND status = 'running' AND run_id = $run_id;
 
 -- name: failures
 SELECT stage, item_id, path, last_error AS reason, attempts, retryable, finished_at

@@ -176,6 +176,22 @@ def test_ctrl_c_commits_finished_batches_and_releases_the_rest(writer) -> None:
     assert run_toy(writer, run_id="r2").pending == 6
 
 
+def test_items_released_at_ctrl_c_go_back_to_what_they_were(writer) -> None:
+    """A stopped run used to leave every claimed-but-unfinished item `pending`, though its last
+    result was still current: status showed them pending and the next run redid them (found trying
+    the README as a user)."""
+    run_toy(writer)
+    stage = Stage(name="toy", description="", process=interrupting, write=write_doubled, Params=ToyParams,
+                  items_sql=TOY.items_sql)
+    with pytest.raises(Interrupted):
+        run_toy(writer, make_config(**{"toy.factor": 3}), stage=stage, run_id="r2")
+    st = states(writer)
+    assert not [k for k, v in st.items() if v[0] in ("running", "pending")]
+    assert st["i007"][0] == "failed" and st["i009"][0] == "done"
+    # Back under the old setting only the items the stopped run redid are pending.
+    assert stage_counts(writer.con, TOY, ToyParams())["pending"] == 4
+
+
 def test_a_failing_writer_fails_only_the_items_at_fault(writer) -> None:
     """A write error is isolated: the batch is retried in halves; the item at fault fails with the
     reason, the rest commit (before: the whole run stopped and the batch stayed `running`)."""

@@ -22,7 +22,7 @@ EXPECTED_COLUMNS = {
                    "genre", "track_number", "track_total", "disc_number", "compilation", "bpm_tag", "key_tag",
                    "params_hash", "read_at", "raw_tags"},
     "stage_items": {"stage", "item_id", "status", "fingerprint", "params_hash", "attempts", "last_error",
-                    "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at", "files"},
+                    "retryable", "run_id", "elapsed_s", "claimed_at", "finished_at", "files", "claimed_from"},
     "stage_outputs": {"stage", "item_id", "key", "output_fp"},
     "superseded_files": {"path", "stage", "superseded_at"},
     "stage_marks": {"stage", "outputs_version"},
