@@ -104,3 +104,10 @@ def rows(db: Path, sql: str) -> list[dict[str, Any]]:
         return [dict(zip(names, r)) for r in result.fetchall()]
     finally:
         con.close()
+
+
+def source_of(path: Path | str) -> dict[str, Any]:
+    """The `path` and `source` of a work item for a worker run by hand (what ingest records)."""
+    from etl.dsp import sourcefile
+
+    return {"path": str(path), "source": sourcefile.describe(str(path))}

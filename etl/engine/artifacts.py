@@ -46,6 +46,16 @@ def relative(paths: Iterable[str], data_dir: Path) -> list[str]:
     return sorted(os.path.relpath(p, data_dir) for p in paths)
 
 
+def store_path(path: str | Path) -> str:
+    """How a row names an artifact file: relative to the data folder (`<stage>/<id[:2]>/<id>/<name>`,
+    the last four parts of its absolute path), so the database and its data folder can move
+    together; views and the Store API resolve it (sql/views/00_artifact_path.sql)."""
+    parts = Path(path).parts
+    if len(parts) < 5 or parts[-3] != parts[-2][:2]:
+        raise ValueError(f"{path} is not in an item folder (<data_dir>/<stage>/<id[:2]>/<id>/)")
+    return "/".join(parts[-4:])
+
+
 def unreferenced(folder: Path, keep: Iterable[str], data_dir: Path) -> list[str]:
     """Files in `folder` (relative to data_dir) other than `keep` (relative names)."""
     kept = set(keep)

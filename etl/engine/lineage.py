@@ -49,7 +49,7 @@ def outputs(stage: Stage, status: str, result: Any, error: str | None, item: dic
     return {key: fingerprint(value) for key, value in produced.items()}
 
 
-COUNT_COLUMNS = ("pending", "running", "done", "failed", "skipped")
+COUNT_COLUMNS = ("pending", "running", "done", "failed", "skipped", "missing")
 
 
 def counts(con: Any, stage: Stage, params: Any) -> dict[str, int]:
@@ -87,6 +87,7 @@ def stage_sql(stage: Stage, name: str) -> str:
         "items": text.rstrip().rstrip(";"),
         "lineage_joins": "\n".join(joins),
         "lineage_columns": " ".join(columns),
+        "present": "items.present" if stage.presence else "true",
     })
 
 

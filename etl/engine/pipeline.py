@@ -50,6 +50,19 @@ def _register_sources(writer: Writer, sources: list[Path]) -> None:
             con.execute(sql("pipeline.sql", "add_source"), {"path": folder})
 
 
+def _record_data_dir(writer: Writer, db_path: Path, config: Config) -> None:
+    """Rows name artifacts relative to the data folder: it must stay the one they were written to."""
+    configured = config.run.data_dir
+    with writer.transaction() as con:
+        row = execute(con, "pipeline.sql", "stored_data_dir").fetchone()
+        if row is not None and row[0] != configured:
+            before, now = (db_path.parent / row[0]).resolve(), (db_path.parent / configured).resolve()
+            if before != now and (before.exists() or not now.exists()):
+                raise ConfigError(f"this store's data folder is {before} (data_dir = {row[0]!r}), not {now}: "
+                                  f"set [run] data_dir back, or move the folder there first")
+        execute(con, "pipeline.sql", "record_data_dir", {"data_dir": configured})
+
+
 def run(
     db_path: Path,
     config: Config,
@@ -71,6 +84,7 @@ def run(
                 with writer.transaction() as con:
                     sweep_superseded(con, data_dir(db_path, config))
             _register_sources(writer, sources or [])
+            _record_data_dir(writer, db_path, config)
             with writer.transaction() as con:
                 if any(s.name == "ingest" for s in selected) and not con.execute(
                         sql("pipeline.sql", "count_sources")).fetchone()[0]:

@@ -205,7 +205,7 @@ class StageRunner:
             with self.writer.transaction() as con:
                 sources = [row[0] for row in execute(con, "pipeline.sql", "list_sources").fetchall()]
             self.writer.close()  # readers may come and go while the folders are walked
-            record = self.stage.discover(self.params, sources)
+            record = self.stage.discover(self.params, sources, self._store_paths())
         with self.writer.transaction(rollback=self.options.dry_run) as con:
             execute(con, "engine/state.sql", "reset_running", {"stage": self.stage.name})
             execute(con, "engine/lineage.sql", "forget_check", {"stage": self.stage.name})
@@ -215,6 +215,12 @@ class StageRunner:
             pending = con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
         self._remove_superseded()
         return pending
+
+    def _store_paths(self) -> tuple[str, ...]:
+        """The store's own files and folders, which a scan of the sources must leave out."""
+        db = self.writer.db_path.resolve()
+        siblings = [db, *(db.with_name(db.name + suffix) for suffix in (".wal", ".lock", ".readers"))]
+        return tuple(str(path) for path in (*siblings, self.data_dir))
 
     def _retire(self, con: duckdb.DuckDBPyConnection) -> None:
         """Items the stage no longer has: clear their rows and outputs, supersede their files."""

@@ -72,15 +72,21 @@ class Stage:
     # result is written and when an item is retired. A failed outcome never clears: the previous
     # good result stays. Default: the stage folder's write.sql, where there is one.
     clear_sql: str | None = None
+    # The items query yields a boolean `present`: false when the source file the item reads is gone
+    # (from a source folder that is still reachable). Such an item is held: kept as it is (rows,
+    # files, outputs), neither processed nor retired, and counted as `missing`, until its file is
+    # back or `etl gc` forgets it after [gc] missing_grace_days.
+    presence: bool = False
     # Code version: part of the stage's own hash (bump when results change).
     version: int = 1
     Params: type = NoParams
     # Loads models once per worker process.
     init_worker: Callable[[Any], None] | None = None
     # Coordinator-side look at the world outside the database before items are selected (ingest
-    # walks the source folders): (params, source folders) -> a function that records what was
-    # found, run inside the engine's transaction. The walk itself holds no database lock.
-    discover: Callable[[Any, list[str]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
+    # walks the source folders): (params, source folders, the store's own paths to leave out) -> a
+    # function that records what was found, run inside the engine's transaction. The walk itself
+    # holds no database lock.
+    discover: Callable[[Any, list[str], tuple[str, ...]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
     # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
     unavailable: Callable[[Any], str | None] | None = None
     # Model-backed stages: (params) -> one dict per model (name, found, files, licence, install) for

@@ -5,13 +5,17 @@
 -- An item's fingerprint hashes the stage's hash (parameters and code version), the item's own
 -- input (`input_fp`) and the output fingerprint of every upstream key it reads. Nothing here is
 -- written by a stage.
+--
+-- `{present}` is the items query's `present` column for stages that declare `presence` (true
+-- otherwise): an item whose source file is gone is held, neither claimed nor retired, and counted
+-- as missing.
 
 -- name: pending
 -- Ids only: payloads (paths, beat lists...) are fetched batch by batch when claimed, so a run
 -- over millions of items does not hold them all in memory.
 WITH items AS ({items}),
 fingerprinted AS (
-    SELECT items.item_id,
+    SELECT items.item_id, {present} AS present,
            md5($stage_hash || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
                AS fingerprint
     FROM items {lineage_joins}
@@ -19,10 +23,11 @@ fingerprinted AS (
 state AS (SELECT item_id, status, fingerprint, attempts, retryable FROM stage_items WHERE stage = $stage)
 SELECT f.item_id, f.fingerprint, state.item_id IS NOT NULL AS has_state
 FROM fingerprinted AS f LEFT JOIN state ON state.item_id = f.item_id
-WHERE state.item_id IS NULL
-   OR state.fingerprint IS DISTINCT FROM f.fingerprint
-   OR state.status IN ('pending', 'running')
-   OR (state.status = 'failed' AND state.attempts < $max_attempts AND (state.retryable OR $retry_failed))
+WHERE f.present
+  AND (state.item_id IS NULL
+       OR state.fingerprint IS DISTINCT FROM f.fingerprint
+       OR state.status IN ('pending', 'running')
+       OR (state.status = 'failed' AND state.attempts < $max_attempts AND (state.retryable OR $retry_failed)))
 ORDER BY f.item_id
 LIMIT $limit;
 
@@ -33,7 +38,7 @@ SELECT items.* FROM items WHERE item_id IN (SELECT item_id FROM claimed_batch);
 -- name: counts
 WITH items AS ({items}),
 fingerprinted AS (
-    SELECT items.item_id,
+    SELECT items.item_id, {present} AS present,
            md5($stage_hash || '|' || coalesce(CAST(items.input_fp AS VARCHAR), '') {lineage_columns})
                AS fingerprint
     FROM items {lineage_joins}
@@ -41,6 +46,7 @@ fingerprinted AS (
 state AS (SELECT item_id, status, fingerprint FROM stage_items WHERE stage = $stage),
 joined AS (
     SELECT CASE
+             WHEN NOT f.present THEN 'missing'
              WHEN state.item_id IS NULL THEN 'pending'
              WHEN state.status = 'running' THEN 'running'
              WHEN state.fingerprint IS DISTINCT FROM f.fingerprint THEN 'pending'
@@ -53,7 +59,8 @@ SELECT
     count(*) FILTER (WHERE status = 'running') AS running,
     count(*) FILTER (WHERE status = 'done') AS done,
     count(*) FILTER (WHERE status = 'failed') AS failed,
-    count(*) FILTER (WHERE status = 'skipped') AS skipped
+    count(*) FILTER (WHERE status = 'skipped') AS skipped,
+    count(*) FILTER (WHERE status = 'missing') AS missing
 FROM joined;
 
 -- name: counts_checked
@@ -64,7 +71,8 @@ FROM joined;
 WITH items AS ({items}),
 state AS (SELECT item_id, status FROM stage_items WHERE stage = $stage),
 joined AS (
-    SELECT coalesce(state.status, 'pending') AS status, items.input_fp IS NOT NULL AS unchecked
+    SELECT CASE WHEN NOT {present} THEN 'missing' ELSE coalesce(state.status, 'pending') END AS status,
+           items.input_fp IS NOT NULL AS unchecked
     FROM items LEFT JOIN state ON state.item_id = items.item_id
 )
 SELECT
@@ -73,6 +81,7 @@ SELECT
     count(*) FILTER (WHERE status = 'done') AS done,
     count(*) FILTER (WHERE status = 'failed') AS failed,
     count(*) FILTER (WHERE status = 'skipped') AS skipped,
+    count(*) FILTER (WHERE status = 'missing') AS missing,
     count(*) FILTER (WHERE unchecked) AS unchecked
 FROM joined;
 

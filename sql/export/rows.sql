@@ -15,7 +15,7 @@ ORDER BY track_id, crop_index
 
 -- name: path_range
 -- Every crop file shares this range's common folder: relative paths are computed from it.
-SELECT min(path), max(path) FROM crops
+SELECT artifact_path(min(path)), artifact_path(max(path)) FROM crops
 
 -- name: split_counts_parquet
 SELECT split, count(*) FROM read_parquet($export_file) GROUP BY split

@@ -1,5 +1,7 @@
--- One row per track: probe facts, tags, and where it lives on disk now.
-CREATE OR REPLACE VIEW tracks_v AS
+-- One row per track: probe facts, tags, and where it lives on disk now. `tracks_all_v` keeps the
+-- tracks whose files are all gone (`present` false; their rows stay until `etl gc` drops them after
+-- [gc] missing_grace_days); `tracks_v` is the present ones only.
+CREATE OR REPLACE VIEW tracks_all_v AS
 SELECT t.track_id,
        p.path,
        coalesce(p.n_paths, 0) AS n_paths,
@@ -10,4 +12,7 @@ SELECT t.track_id,
        g.raw_tags  -- every tag field's text as read (typed columns are NULL where it did not fit)
 FROM tracks AS t
 LEFT JOIN track_paths_v AS p USING (track_id)
-LEFT JOIN track_tags AS g USING (track_id)
+LEFT JOIN track_tags AS g USING (track_id);
+
+CREATE OR REPLACE VIEW tracks_v AS
+SELECT * FROM tracks_all_v WHERE present

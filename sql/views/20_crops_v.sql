@@ -1,9 +1,11 @@
 -- One row per crop: the crop, its track's tags and beat grid summary, its stems, and every feature.
-CREATE OR REPLACE VIEW crops_v AS
-SELECT c.crop_id, c.track_id, c.crop_index, c.mode, c.path, c.format, c.sample_rate, c.channels,
-       c.start_s, c.end_s, c.duration_s, c.n_bars, c.n_beats, c.bpm AS crop_grid_bpm,
+-- Paths are absolute (stored relative to the data folder). `crops_all_v` keeps the crops of tracks
+-- whose files are all gone (`present` false, until `etl gc` drops them); `crops_v` is the present ones.
+CREATE OR REPLACE VIEW crops_all_v AS
+SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS path, c.format, c.sample_rate,
+       c.channels, c.start_s, c.end_s, c.duration_s, c.n_bars, c.n_beats, c.bpm AS crop_grid_bpm,
        c.beat_times_s, c.beat_positions, c.downbeat_times_s,
-       t.path AS track_path, t.artist, t.title, t.album, t.album_artist, t.year, t.genre, t.compilation,
+       t.present, t.path AS track_path, t.artist, t.title, t.album, t.album_artist, t.year, t.genre, t.compilation,
        t.bpm_tag, t.key_tag, t.duration_s AS track_duration_s,
        b.bpm AS track_bpm, b.meter, b.tempo_steady, b.bpm_confidence,
        coalesce(s.stems, []) AS stems,              -- stem crops cut beside this crop
@@ -11,9 +13,12 @@ SELECT c.crop_id, c.track_id, c.crop_index, c.mode, c.path, c.format, c.sample_r
        coalesce(f.bpm_crop, c.bpm, b.bpm) AS bpm,
        f.* EXCLUDE (crop_id, track_id, loudness_hash, spectral_hash, tonal_hash, rhythm_hash, series_hash)
 FROM crops AS c
-LEFT JOIN tracks_v AS t USING (track_id)
+LEFT JOIN tracks_all_v AS t USING (track_id)
 LEFT JOIN beat_grids AS b USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
 LEFT JOIN (SELECT track_id, list(stem ORDER BY stem) AS empty_stems FROM track_stems WHERE empty GROUP BY track_id)
        AS e USING (track_id)
-LEFT JOIN crop_features AS f USING (crop_id)
+LEFT JOIN crop_features AS f USING (crop_id);
+
+CREATE OR REPLACE VIEW crops_v AS
+SELECT * FROM crops_all_v WHERE present

@@ -79,8 +79,8 @@ def test_file_vanishing_between_scan_and_processing(tmp_path: Path, monkeypatch:
     write_tone(src / "goes.wav", freq_hz=220)
     real_scan = ingest.scan_folder
 
-    def scan_then_delete(root: str, include_hidden: bool = False):
-        entries = list(real_scan(root, include_hidden))
+    def scan_then_delete(root: str, *args):
+        entries = list(real_scan(root, *args))
         (src / "goes.wav").unlink()  # gone after the scan saw it, before a worker opens it
         return iter(entries)
 

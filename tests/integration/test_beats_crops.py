@@ -12,7 +12,7 @@ import soundfile as sf
 from etl.engine import pipeline
 from etl.stages import beats, crops
 from tests.audio_files import write_click_track
-from tests.helpers import corpus, rows, run_stages, write_tone
+from tests.helpers import corpus, rows, run_stages, source_of, write_tone
 
 pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
 
@@ -27,7 +27,7 @@ def test_tempo_and_beats_on_the_annotated_recording() -> None:
     reference = np.loadtxt(corpus("madmom", "sample.beats"))[:, 0]
     params = beats.Params(min_duration_s=1.0)
     info = sf.info(path)
-    grid = beats.process({"item_id": "s", "path": str(path), "duration_s": info.duration,
+    grid = beats.process({"item_id": "s", **source_of(str(path)), "duration_s": info.duration,
                           "sample_rate": info.samplerate}, params)
     assert any(abs(grid["bpm"] / tempo - 1) <= 0.04 for tempo in (87.5, 175.0)), grid["bpm"]
     ours = mir_eval.beat.f_measure(reference, np.array(grid["beat_times_s"]), f_measure_threshold=0.07)
@@ -48,7 +48,7 @@ def test_click_tracks_give_exact_grids_and_crops(tmp_path: Path, bpm: float, met
     assert grid["bpm"] == pytest.approx(bpm, rel=0.01)
     true_downbeats = np.array([t for t, p in clicks if p == 1])
     click_times = np.array([t for t, _ in clicks])
-    cut = rows(db, "SELECT * FROM crops ORDER BY crop_index")
+    cut = rows(db, "SELECT * REPLACE (artifact_path(path) AS path) FROM crops ORDER BY crop_index")
     assert len(cut) >= 2
     bar_s = 60.0 / bpm * meter
     for crop in cut:
@@ -88,7 +88,7 @@ def test_sequential_crops_without_a_grid(tmp_path: Path) -> None:
     run_stages(db, src, ["ingest", "beats", "crops"], **{"crops.mode": "sequential", "crops.seconds": "2",
                                                          "crops.format": "wav", "crops.sample_rate": "16000"})
     assert rows(db, "SELECT status FROM stage_items WHERE stage = 'beats'") == [{"status": "skipped"}]
-    cut = rows(db, "SELECT * FROM crops ORDER BY crop_index")
+    cut = rows(db, "SELECT * REPLACE (artifact_path(path) AS path) FROM crops ORDER BY crop_index")
     assert len(cut) == 5
     for crop in cut:
         assert crop["beat_times_s"] == [] and crop["n_bars"] is None and crop["bpm"] is None
@@ -102,7 +102,7 @@ def test_rerun_after_a_kill_and_changed_parameters(tmp_path: Path) -> None:
     write_click_track(src / "click.wav", 120.0, 4, seconds=40.0)
     db = tmp_path / "etl.duckdb"
     run_stages(db, src, ["ingest", "beats", "crops"])
-    before = rows(db, "SELECT crop_id, path FROM crops ORDER BY crop_id")
+    before = rows(db, "SELECT crop_id, artifact_path(path) AS path FROM crops ORDER BY crop_id")
     folder = Path(before[0]["path"]).parent
     files = sorted(p.name for p in folder.iterdir())
     # A run killed halfway through this track: its claim and a half-written file are left behind.
@@ -111,13 +111,13 @@ def test_rerun_after_a_kill_and_changed_parameters(tmp_path: Path) -> None:
     con.execute("UPDATE stage_items SET status = 'running' WHERE stage = 'crops'")
     con.close()
     run_stages(db, src, ["crops"])
-    assert rows(db, "SELECT crop_id, path FROM crops ORDER BY crop_id") == before
+    assert rows(db, "SELECT crop_id, artifact_path(path) AS path FROM crops ORDER BY crop_id") == before
     assert sorted(p.name for p in folder.iterdir()) == files
     # New crop parameters: exactly this track's crops are remade; superseded rows and files go.
     status = {r["stage"]: r for r in pipeline.status(db, pipeline.load_config(None, {"crops.bars": "4"}))}
     assert status["crops"]["pending"] == 1 and status["beats"]["pending"] == 0
     run_stages(db, src, ["crops"], **{"crops.bars": "4"})
-    after = rows(db, "SELECT crop_id, path, n_bars FROM crops")
+    after = rows(db, "SELECT crop_id, artifact_path(path) AS path, n_bars FROM crops")
     assert {r["n_bars"] for r in after} == {4} and len(after) > len(before)
     assert not {r["crop_id"] for r in after} & {r["crop_id"] for r in before}
     assert sorted(p.name for p in folder.iterdir()) == sorted(Path(r["path"]).name for r in after)
@@ -140,7 +140,7 @@ def test_stem_crops_are_cut_beside_the_mix(tmp_path: Path) -> None:
     vocals = write_tone(tmp_path / "vocals.wav", seconds=20.0, sample_rate=44100, freq_hz=660)
     times = [t for t, _ in clicks]
     positions = [p for _, p in clicks]
-    item = {"item_id": "ab" + "0" * 62, "path": str(mix), "sample_rate": 44100, "frames": 20 * 44100,
+    item = {"item_id": "ab" + "0" * 62, **source_of(str(mix)), "sample_rate": 44100, "frames": 20 * 44100,
             "duration_s": 20.0, "beat_times_s": times, "beat_positions": positions, "bpm": 120.0,
             "artifact_dir": str(tmp_path / "out"),
             "stems": [{"stem": "drums", "path": str(drums)}, {"stem": "vocals", "path": str(vocals)}]}
@@ -159,8 +159,8 @@ def test_undecodable_containers_fail_clearly(tmp_path: Path) -> None:
 
     path = write_m4a(tmp_path / "aac.m4a", seconds=6.0)
     with pytest.raises(BadInput, match="cannot decode"):
-        beats.process({"item_id": "m", "path": str(path), "duration_s": 6.0, "sample_rate": 44100}, beats.Params())
-    item = {"item_id": "cd" + "0" * 62, "path": str(path), "sample_rate": 44100, "frames": None, "duration_s": 6.0,
+        beats.process({"item_id": "m", **source_of(str(path)), "duration_s": 6.0, "sample_rate": 44100}, beats.Params())
+    item = {"item_id": "cd" + "0" * 62, **source_of(str(path)), "sample_rate": 44100, "frames": None, "duration_s": 6.0,
             "artifact_dir": str(tmp_path / "out")}
     with pytest.raises(BadInput, match="cannot decode"):
         crops.process(item, crops.Params(mode="sequential", seconds=2))

@@ -80,8 +80,8 @@ def crop_files_hold_their_rows(db: Path) -> None:
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT path, start_sample, end_sample FROM crops "
-                           "UNION ALL SELECT s.path, c.start_sample, c.end_sample FROM crop_stems s "
+        rows = con.execute("SELECT artifact_path(path), start_sample, end_sample FROM crops "
+                           "UNION ALL SELECT artifact_path(s.path), c.start_sample, c.end_sample FROM crop_stems s "
                            "JOIN crops c USING (crop_id)").fetchall()
     finally:
         con.close()

@@ -74,7 +74,7 @@ def snapshot(db: Path, src: Path) -> dict[str, set]:
         counts = con.execute("SELECT count(*), count(DISTINCT path) FROM files").fetchone()
         assert counts[0] == counts[1]
         # Every row's file exists and every file is named by a row (nothing orphaned, nothing missing).
-        named = {r[0] for r in con.execute("SELECT path FROM crops UNION ALL SELECT path FROM crop_stems").fetchall()}
+        named = {r[0] for r in con.execute("SELECT artifact_path(path) FROM crops UNION ALL SELECT artifact_path(path) FROM crop_stems").fetchall()}
         assert all(os.path.isfile(path) for path in named)
         on_disk = {str(p) for p in artifacts.rglob("*") if p.is_file()} if artifacts.exists() else set()
         assert on_disk == named

@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 
 from etl.engine import artifacts, pipeline
-from tests.helpers import corpus, etl, rows, run_stages
+from tests.helpers import corpus, etl, rows, run_stages, source_of
 
 torch = pytest.importorskip("torch", reason="torch and demucs come with the stems extra (`make test`)")
 pytest.importorskip("demucs")
@@ -106,7 +106,7 @@ def test_stage_writes_each_stem_in_the_configured_format(tmp_path: Path, repo: P
                                                          subtype: str) -> None:
     path = corpus("stempeg", "mixture.flac")
     params = stems.Params(model="tiny", repo=str(repo), shifts=0, format=fmt)
-    item = {"item_id": "ab" + "1" * 62, "path": str(path), "artifact_dir": str(tmp_path)}
+    item = {"item_id": "ab" + "1" * 62, **source_of(str(path)), "artifact_dir": str(tmp_path)}
     result = stems.process(item, params)
     assert [r["stem"] for r in result["stems"]] == ["drums", "bass", "other", "vocals"]
     # Named after what they hold: <stem>-<sha256[:12]>.<format>, in the item's own folder.
@@ -142,7 +142,7 @@ def test_resampled_output_and_mono_sources(tmp_path: Path, repo: Path) -> None:
     from etl.dsp.audio import resample
 
     sf.write(mono, resample(data.mean(axis=1), rate, 48000), 48000)
-    item = {"item_id": "cd" + "2" * 62, "path": str(mono), "artifact_dir": str(tmp_path / "out")}
+    item = {"item_id": "cd" + "2" * 62, **source_of(str(mono)), "artifact_dir": str(tmp_path / "out")}
     result = stems.process(item, stems.Params(model="tiny", repo=str(repo), sample_rate=22050, shifts=0))
     for row in result["stems"]:
         info = sf.info(row["path"])
@@ -153,11 +153,11 @@ def test_resampled_output_and_mono_sources(tmp_path: Path, repo: Path) -> None:
 def test_empty_stems_are_flagged_and_folded_into_other(tmp_path: Path, repo: Path) -> None:
     path = corpus("stempeg", "mixture.flac")
     base = {"model": "tiny", "repo": str(repo), "shifts": 0, "format": "wav", "bits": 24, "clip": "none"}
-    plain = stems.process({"item_id": "ef" + "3" * 62, "path": str(path), "artifact_dir": str(tmp_path / "a")},
+    plain = stems.process({"item_id": "ef" + "3" * 62, **source_of(str(path)), "artifact_dir": str(tmp_path / "a")},
                           stems.Params(**base))["stems"]
     assert not any(r["empty"] for r in plain)  # the random model's stems are not silent
     # Thresholds that call every stem "empty": the three fold into `other`, which keeps their sum.
-    folded = stems.process({"item_id": "ef" + "3" * 62, "path": str(path), "artifact_dir": str(tmp_path / "b")},
+    folded = stems.process({"item_id": "ef" + "3" * 62, **source_of(str(path)), "artifact_dir": str(tmp_path / "b")},
                            stems.Params(**base, empty_rms_dbfs=0.0, fold_empty=True))["stems"]
     by_stem = {r["stem"]: r for r in folded}
     assert all(r["empty"] for r in folded)
@@ -219,24 +219,24 @@ def test_pipeline_records_stems_then_stem_crops_without_recutting_the_mix(tmp_pa
                 "features.rhythm": "false", "features.series": "false"}
     # Crops first, without stems (as for a library cut before the stems stage was installed).
     run_stages(db, src, ["ingest", "crops", "features"], **settings)
-    mix_crops = {r["path"]: Path(r["path"]).stat().st_mtime_ns for r in rows(db, "SELECT path FROM crops")}
+    mix_crops = {r["path"]: Path(r["path"]).stat().st_mtime_ns for r in rows(db, "SELECT artifact_path(path) AS path FROM crops")}
     assert len(mix_crops) == 3 and rows(db, "SELECT count(*) AS n FROM crop_stems") == [{"n": 0}]
     [report] = run_stages(db, src, ["stems"], **settings)
     assert report.done == 1
-    recorded = rows(db, "SELECT * FROM track_stems ORDER BY stem")
+    recorded = rows(db, "SELECT * REPLACE (artifact_path(path) AS path) FROM track_stems ORDER BY stem")
     assert [r["stem"] for r in recorded] == ["bass", "drums", "other", "vocals"]
     assert all(Path(r["path"]).is_file() and r["model"] == "tiny" and r["format"] == "flac" for r in recorded)
     # Stem crops appear beside the mix crops; features add the per-stem stats (and only those).
     [crop_report, feature_report] = run_stages(db, src, ["crops", "features"], **settings)
     assert crop_report.done == 1 and feature_report.done == 3
-    cut = rows(db, "SELECT * FROM crop_stems ORDER BY crop_id, stem")
+    cut = rows(db, "SELECT * REPLACE (artifact_path(path) AS path) FROM crop_stems ORDER BY crop_id, stem")
     assert len(cut) == 3 * 4
     stem_features = rows(db, "SELECT * FROM crop_stem_features")
     assert len(stem_features) == 12 and all(r["rms_dbfs"] is not None for r in stem_features)
     # crops_v says which stems each crop has, so queries can ask for e.g. a non-empty vocal stem.
     assert rows(db, "SELECT DISTINCT stems, empty_stems FROM crops_v") == [
         {"stems": ["bass", "drums", "other", "vocals"], "empty_stems": []}]
-    for crop in rows(db, "SELECT crop_id, path FROM crops"):
+    for crop in rows(db, "SELECT crop_id, artifact_path(path) AS path FROM crops"):
         for stem in (r for r in cut if r["crop_id"] == crop["crop_id"]):
             assert sf.info(stem["path"]).frames == sf.info(crop["path"]).frames
 
@@ -250,10 +250,10 @@ def test_adding_stems_keeps_existing_mix_crops(tmp_path: Path, repo: Path) -> No
                 "crops.mode": "sequential", "crops.seconds": "2"}
     run_stages(db, src, ["ingest", "crops"], **settings)
     before = {r["crop_id"]: (r["path"], Path(r["path"]).stat().st_mtime_ns, Path(r["path"]).stat().st_ino)
-              for r in rows(db, "SELECT crop_id, path FROM crops")}
+              for r in rows(db, "SELECT crop_id, artifact_path(path) AS path FROM crops")}
     run_stages(db, src, ["stems", "crops"], **settings)
     after = {r["crop_id"]: (r["path"], Path(r["path"]).stat().st_mtime_ns, Path(r["path"]).stat().st_ino)
-             for r in rows(db, "SELECT crop_id, path FROM crops")}
+             for r in rows(db, "SELECT crop_id, artifact_path(path) AS path FROM crops")}
     assert after == before  # same crops, same files: not recut
     assert rows(db, "SELECT count(*) AS n FROM crop_stems") == [{"n": 12}]
     status = {r["stage"]: r for r in pipeline.status(db, pipeline.load_config(None, settings))}
@@ -266,7 +266,7 @@ def test_sdr_against_the_reference_stems(tmp_path: Path, repo: Path) -> None:
     assert separation.sdr(reference, 0.5 * reference) == pytest.approx(20 * np.log10(2), abs=1e-6)
     # What bench/stems.py reports, on the real mix with its four reference stems (random weights here:
     # the figures only have to be finite; a trained htdemucs scores several dB per stem).
-    item = {"item_id": "ff" + "4" * 62, "path": str(corpus("stempeg", "mixture.flac")), "artifact_dir": str(tmp_path)}
+    item = {"item_id": "ff" + "4" * 62, **source_of(str(corpus("stempeg", "mixture.flac"))), "artifact_dir": str(tmp_path)}
     for row in stems.process(item, stems.Params(model="tiny", repo=str(repo), shifts=0))["stems"]:
         truth, _ = sf.read(corpus("stempeg", f"{row['stem']}.flac"), dtype="float32", always_2d=True)
         estimate, _ = sf.read(row["path"], dtype="float32", always_2d=True)

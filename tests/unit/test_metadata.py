@@ -9,7 +9,7 @@ import pytest
 
 from etl.stages import metadata
 from tests.audio_files import tag_file, write_format
-from tests.helpers import corpus
+from tests.helpers import corpus, source_of
 
 PARAMS = metadata.Params()
 TAGS = {"artist": "Ada Lovelace", "title": "Engine Song", "album": "Analytical", "albumartist": "Ada Lovelace",
@@ -17,7 +17,7 @@ TAGS = {"artist": "Ada Lovelace", "title": "Engine Song", "album": "Analytical",
 
 
 def read(path: Path) -> dict:
-    return metadata.process({"item_id": "t", "path": str(path)}, PARAMS)
+    return metadata.process({"item_id": "t", **source_of(str(path))}, PARAMS)
 
 
 @pytest.mark.parametrize("kind, tag_format", [("mp3", "id3"), ("wav", "id3"), ("flac", "vorbis"),
@@ -51,7 +51,7 @@ def test_compilation_flag_and_configurable_aliases(tmp_path: Path) -> None:
     tag_file(aliased, "flac", {"artist": "Y", "albumartist": "Sampler Crew"})
     assert read(aliased)["compilation"] is False
     params = metadata.Params(various_artists_aliases=("Sampler Crew",))
-    assert metadata.process({"item_id": "t", "path": str(aliased)}, params)["compilation"] is True
+    assert metadata.process({"item_id": "t", **source_of(str(aliased))}, params)["compilation"] is True
 
 
 def test_album_artist_stands_in_for_a_missing_artist(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio
+from etl.dsp import audio, sourcefile
 from etl.engine.config import not_hashed, params_hash
 from etl.engine.errors import SkipItem
 from etl.engine.pool import Outcome
@@ -221,7 +221,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         raise SkipItem(f"too short for a beat grid ({item['duration_s']:.1f} s < {params.min_duration_s:g} s)")
     if _processors is None:  # the in-process executor has no initializer run
         init_worker(params)
-    return summarise(find_beats(item["path"], item["duration_s"], item["sample_rate"], params), params)
+    with sourcefile.unchanged(item["source"]) as path:
+        return summarise(find_beats(path, item["duration_s"], item["sample_rate"], params), params)
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
@@ -236,6 +237,7 @@ STAGE = Stage(
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
+    presence=True,
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

@@ -1,5 +1,6 @@
--- Items of the beats stage: every readable track; it reads what ingest made of it.
-SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id,
-       p.path, t.duration_s, t.sample_rate
+-- Items of the beats stage: every track; it reads what ingest made of it. A track whose files are
+-- all gone is held (`present` false).
+SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id, p.path IS NOT NULL AS present,
+       p.path, p.source, t.duration_s, t.sample_rate
 FROM tracks AS t
-JOIN track_paths_v AS p USING (track_id)
+LEFT JOIN track_paths_v AS p USING (track_id)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio
+from etl.dsp import audio, sourcefile
 from etl.engine import artifacts
 from etl.engine.config import params_hash
 from etl.engine.errors import ConfigError, SkipItem
@@ -231,6 +231,12 @@ def _inside(times: list[float], positions: list[int], start_s: float, end_s: flo
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    with sourcefile.unchanged(item["source"]):
+        return cut(item, params)
+
+
+def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    """The crops of one track (and of its stems), written into its artifact folder."""
     import numpy as np
 
     track_id, rate = item["item_id"], item["sample_rate"]
@@ -296,8 +302,10 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    crops = [row for o in outcomes if o.status == "done" for row in o.result["crops"]]
-    stems = [row for o in outcomes if o.status == "done" for row in o.result["stems"]]
+    crops = [{**row, "path": artifacts.store_path(row["path"])}
+             for o in outcomes if o.status == "done" for row in o.result["crops"]]
+    stems = [{**row, "path": artifacts.store_path(row["path"])}
+             for o in outcomes if o.status == "done" for row in o.result["stems"]]
     with registered(con, new_crops=rows_like(con, "crops", crops), new_crop_stems=rows_like(con, "crop_stems", stems)):
         for statement in ("insert_crops", "insert_stems"):
             execute(con, "stages/crops/write.sql", statement, {"params_hash": params_hash(params)})
@@ -322,6 +330,7 @@ STAGE = Stage(
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"), Read("beats", "track_id"), Read("stems", "track_id")),
+    presence=True,
     outputs=outputs,
     files=files,
     Params=Params,

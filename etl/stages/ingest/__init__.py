@@ -1,8 +1,10 @@
-"""ingest (per file): find audio under the source folders, hash it, probe it.
+"""ingest (per file): find audio under the source folders, identify it, probe it.
 
 The scan runs in the coordinator (it only lists and stats); hashing and probing run in workers.
-A track is one distinct content (sha256 of the bytes): the same file twice is one track with two
-paths, and a moved or renamed file is recognised by its hash.
+A track is one distinct audio (a hash of the audio alone, tags left out: etl/dsp/identity.py): the
+same recording in two files is one track with two paths, a moved or renamed file is recognised by
+its audio, and a re-tagged file stays the same track (only the metadata stage, whose input is the
+file's bytes, runs again). A file whose audio was replaced is a new track; the old one goes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio
+from etl.dsp import audio, identity
 from etl.engine.config import not_hashed, params_hash
 from etl.engine.errors import BadInput, SkipItem, TransientError
 from etl.engine.pool import Outcome
@@ -42,6 +44,8 @@ class ScanEntry:
     path: str
     size_bytes: int | None
     mtime_ns: int | None
+    ctime_ns: int | None  # with the inode: changes on any rewrite, even one that puts mtime back
+    inode: int | None
     scan_error: str | None
 
 
@@ -55,8 +59,9 @@ def _printable(path: str) -> tuple[str, str | None]:
         return text, "the file name is not valid UTF-8; rename the file to process it"
 
 
-def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
-    """Every non-folder entry under `root`, following folder symlinks without looping."""
+def scan_folder(root: str, include_hidden: bool = False, exclude: tuple[str, ...] = ()) -> Iterator[ScanEntry]:
+    """Every non-folder entry under `root`, following folder symlinks without looping; paths in
+    `exclude` (the store's own database and data folder) and what is under them are left out."""
     root_stat = os.stat(root)
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, ((root_stat.st_dev, root_stat.st_ino),))]
     seen_dirs = {(root_stat.st_dev, root_stat.st_ino)}
@@ -70,6 +75,8 @@ def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
         for entry in entries:
             if not include_hidden and entry.name.startswith("."):
                 continue
+            if entry.path in exclude:
+                continue
             path, name_error = _printable(entry.path)
             try:
                 info = entry.stat()  # follows symlinks
@@ -80,25 +87,30 @@ def scan_folder(root: str, include_hidden: bool = False) -> Iterator[ScanEntry]:
                     reason = "broken symlink: its target does not exist"
                 else:
                     reason = f"cannot stat: {error.strerror}"
-                yield ScanEntry(path, None, None, reason)
+                yield ScanEntry(path, None, None, None, None, reason)
                 continue
             if stat.S_ISDIR(info.st_mode):
                 key = (info.st_dev, info.st_ino)
                 if key in ancestors:
-                    yield ScanEntry(path, None, None,
+                    yield ScanEntry(path, None, None, None, None,
                                     "symlink loop: this folder link points back to one of its parent folders")
                 elif key not in seen_dirs:  # a second link to a folder already walked adds nothing
                     seen_dirs.add(key)
                     stack.append((entry.path, (*ancestors, key)))
                 continue
             if not stat.S_ISREG(info.st_mode):
-                yield ScanEntry(path, None, None, "not a regular file (a device, socket or pipe)")
+                yield ScanEntry(path, None, None, None, None, "not a regular file (a device, socket or pipe)")
                 continue
-            yield ScanEntry(path, info.st_size, info.st_mtime_ns, name_error)
+            yield ScanEntry(path, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, name_error)
 
 
-def discover(params: Params, sources: list[str]) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """Walk the source folders (no database held) and return how to record what is on disk."""
+def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
+             ) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Walk the source folders (no database held) and return how to record what is on disk.
+
+    `store` names the store's own files and folders (database, lock, data folder): a source that
+    holds them is scanned without them, or a run would ingest its own crops.
+    """
     import pyarrow as pa
 
     scans: list[tuple[str, pa.Table]] = []
@@ -107,11 +119,16 @@ def discover(params: Params, sources: list[str]) -> Callable[[duckdb.DuckDBPyCon
             # An unmounted drive must not look like "every file was deleted".
             log.warning("source folder %s is not reachable; its files are left as they were", source)
             continue
-        entries = list(scan_folder(source, params.include_hidden))
+        inside = tuple(p for p in store if p.startswith(source.rstrip("/") + "/"))
+        if inside:
+            log.info("source folder %s holds this store: its database and data folder are not scanned", source)
+        entries = list(scan_folder(source, params.include_hidden, inside))
         scans.append((source, pa.table({
             "path": pa.array([e.path for e in entries], pa.string()),
             "size_bytes": pa.array([e.size_bytes for e in entries], pa.int64()),
             "mtime_ns": pa.array([e.mtime_ns for e in entries], pa.int64()),
+            "ctime_ns": pa.array([e.ctime_ns for e in entries], pa.int64()),
+            "inode": pa.array([e.inode for e in entries], pa.int64()),
             "scan_error": pa.array([e.scan_error for e in entries], pa.string()),
         })))
 
@@ -129,8 +146,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         raise BadInput(item["scan_error"])
     path = item["path"]
     try:
-        size_bytes = os.stat(path).st_size
-        if size_bytes == 0:
+        before = os.stat(path)
+        if before.st_size == 0:
             raise BadInput("empty file (0 bytes)")
         try:
             info = audio.probe(path, params.verify_s)
@@ -138,7 +155,11 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
             if error.reason.startswith("not an audio file") and not audio.has_audio_extension(path):
                 raise SkipItem(error.reason) from None  # cover.jpg, notes.txt: expected, not a failure
             raise
-        track_id = audio.sha256_file(path)
+        found = identity.identify(path)
+        after = os.stat(path)
+        if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != \
+                (after.st_size, after.st_mtime_ns, after.st_ctime_ns):
+            raise TransientError("the file changed while it was read (still being written?)")
     except FileNotFoundError:
         raise BadInput("the file vanished after the folder was scanned") from None
     except PermissionError:
@@ -149,8 +170,13 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         if error.errno == errno.ELOOP:
             raise BadInput("symlink loop: the link resolves back to itself") from None
         raise TransientError(f"cannot read the file: {error.strerror or error}") from None
+    size_bytes = after.st_size
     return {
-        "track_id": track_id,
+        "track_id": found.audio_sha256,
+        "identity": found.method,
+        "sha256": found.sha256,
+        "sample_hash": found.sample_hash,
+        "mtime_ns": after.st_mtime_ns,
         "size_bytes": size_bytes,
         "container": info.container,
         "codec": info.codec,
@@ -167,8 +193,11 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     import pyarrow as pa
 
     done = [o for o in outcomes if o.status == "done"]
-    tracks = rows_like(con, "tracks", [o.result for o in done])
-    ingested = tracks.append_column("path", pa.array([o.item["path"] for o in done], pa.string()))
+    ingested = rows_like(con, "tracks", [o.result for o in done])
+    for name, kind in (("path", pa.string()), ("sha256", pa.string()), ("sample_hash", pa.string()),
+                       ("mtime_ns", pa.int64())):
+        column = [o.item["path"] if name == "path" else o.result[name] for o in done]
+        ingested = ingested.append_column(name, pa.array(column, kind))
     # The engine clears done and skipped paths; a path found permanently unreadable (corrupt now)
     # no longer holds its track either. A transient failure keeps the link and what hangs off it.
     unusable = pa.table({"item_id": pa.array(
@@ -180,9 +209,14 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
         execute(con, "stages/ingest/write.sql", "link_files")
 
 
+# What the stages after ingest read of a track: facts of the audio, not of the file that holds it
+# (its size, tags and hashes change when it is re-tagged, and are left out).
+_TRACK_OUTPUT = ("container", "codec", "duration_s", "frames", "sample_rate", "channels")
+
+
 def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    """A path's output is its track (the same for every path holding the same audio)."""
-    return {result["track_id"]: result}
+    """A path's output is its track's audio facts (the same for every path holding the same audio)."""
+    return {result["track_id"]: {name: result[name] for name in _TRACK_OUTPUT}}
 
 
 STAGE = Stage(
@@ -194,5 +228,7 @@ STAGE = Stage(
     discover=discover,
     outputs=outputs,
     shared_keys=True,
+    presence=True,
+    version=2,  # 2: the track id is a hash of the audio alone (was: of the file's bytes)
     chunk_size=4,
 )

@@ -1,8 +1,10 @@
--- Items of the ingest stage: every path present on disk. Its input changes with size / mtime.
+-- Items of the ingest stage: every path present on disk, and the paths gone missing that still
+-- hold a track (held, `present` false, until the file is back or `etl gc` forgets it). Its input is
+-- the stat version the scan keeps (etl/stages/ingest/scan.sql).
 SELECT path AS item_id,
-       coalesce(CAST(size_bytes AS VARCHAR), '') || ':' || coalesce(CAST(mtime_ns AS VARCHAR), '') || ':'
-           || coalesce(scan_error, '') AS input_fp,
+       CAST(stat_version AS VARCHAR) AS input_fp,
+       present,
        path,
        scan_error
 FROM files
-WHERE present
+WHERE present OR track_id IS NOT NULL

@@ -1,14 +1,27 @@
 -- name: upsert_files
-INSERT INTO files (path, source, size_bytes, mtime_ns, scan_error, present)
-SELECT path, $source, size_bytes, mtime_ns, scan_error, true FROM scanned
+-- A path whose stat changed since the last scan (size, mtime, ctime, inode: any rewrite or
+-- replacement, even one that puts size and mtime back) gets a new stat_version: its ingest input.
+INSERT INTO files (path, source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, present, stat_version)
+SELECT path, $source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, true, 0 FROM scanned
 ON CONFLICT (path) DO UPDATE SET
+    stat_version = CASE
+        WHEN files.size_bytes IS NOT DISTINCT FROM excluded.size_bytes
+         AND files.mtime_ns IS NOT DISTINCT FROM excluded.mtime_ns
+         AND files.ctime_ns IS NOT DISTINCT FROM excluded.ctime_ns
+         AND files.inode IS NOT DISTINCT FROM excluded.inode
+         AND files.scan_error IS NOT DISTINCT FROM excluded.scan_error
+        THEN files.stat_version ELSE coalesce(files.stat_version, 0) + 1 END,
     source = excluded.source,
     size_bytes = excluded.size_bytes,
     mtime_ns = excluded.mtime_ns,
+    ctime_ns = excluded.ctime_ns,
+    inode = excluded.inode,
     scan_error = excluded.scan_error,
     present = true,
+    missing_since = NULL,
     last_seen_at = now();
 
 -- name: mark_missing
-UPDATE files SET present = false
+-- Gone from a reachable source folder: kept (with its track) until `etl gc` forgets it.
+UPDATE files SET present = false, missing_since = now()
 WHERE source = $source AND present AND path NOT IN (SELECT path FROM scanned);

@@ -1,9 +1,9 @@
 -- name: upsert_tracks
--- Two paths with the same bytes in one batch are one track.
+-- Two paths with the same audio in one batch are one track.
 INSERT INTO tracks (track_id, size_bytes, container, codec, duration_s, frames, sample_rate, channels,
-                    bit_rate_kbps, decode_checked, params_hash)
+                    bit_rate_kbps, decode_checked, identity, params_hash)
 SELECT track_id, size_bytes, container, codec, duration_s, frames, sample_rate, channels,
-       bit_rate_kbps, decode_checked, $params_hash
+       bit_rate_kbps, decode_checked, identity, $params_hash
 FROM ingested
 QUALIFY row_number() OVER (PARTITION BY track_id ORDER BY path) = 1
 ON CONFLICT (track_id) DO UPDATE SET
@@ -16,10 +16,17 @@ ON CONFLICT (track_id) DO UPDATE SET
     channels = excluded.channels,
     bit_rate_kbps = excluded.bit_rate_kbps,
     decode_checked = excluded.decode_checked,
+    identity = excluded.identity,
     params_hash = excluded.params_hash;
 
 -- name: link_files
-UPDATE files SET track_id = ingested.track_id FROM ingested WHERE files.path = ingested.path;
+-- What the stages after ingest check the file against before reading it (etl/dsp/sourcefile.py).
+UPDATE files SET track_id = ingested.track_id,
+                 sha256 = ingested.sha256,
+                 sample_hash = ingested.sample_hash,
+                 ingested_size_bytes = ingested.size_bytes,
+                 ingested_mtime_ns = ingested.mtime_ns
+FROM ingested WHERE files.path = ingested.path;
 
 -- name: clear_orphaned_tracks
 -- Before a path's new result (or its retirement): its track goes when no other path holds it.
@@ -30,4 +37,6 @@ WHERE track_id IN (SELECT track_id FROM files WHERE path IN (SELECT item_id FROM
                   WHERE other.track_id = tracks.track_id AND other.path NOT IN (SELECT item_id FROM cleared));
 
 -- name: clear_links
-UPDATE files SET track_id = NULL WHERE path IN (SELECT item_id FROM cleared) AND track_id IS NOT NULL;
+UPDATE files SET track_id = NULL, sha256 = NULL, sample_hash = NULL, ingested_size_bytes = NULL,
+                 ingested_mtime_ns = NULL
+WHERE path IN (SELECT item_id FROM cleared) AND track_id IS NOT NULL;

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from etl.dsp import sourcefile
 from etl.engine.config import params_hash
 from etl.engine.errors import BadInput, TransientError
 from etl.engine.pool import Outcome
@@ -191,7 +192,8 @@ def read_tags(path: str, aliases: tuple[str, ...]) -> dict[str, Any]:
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
-    return read_tags(item["path"], params.various_artists_aliases)
+    with sourcefile.unchanged(item["source"]) as path:
+        return read_tags(path, params.various_artists_aliases)
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
@@ -206,6 +208,7 @@ STAGE = Stage(
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
+    presence=True,
     version=2,  # 2: values that do not fit are NULL with the raw text in raw_tags (stores read before re-read)
     Params=Params,
     chunk_size=16,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from etl.dsp import sourcefile
+from etl.engine import artifacts
 from etl.engine.config import not_hashed, params_hash
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
@@ -141,9 +143,10 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     track_id = item["item_id"]
     folder = Path(item["artifact_dir"])
     folder.mkdir(parents=True, exist_ok=True)
-    rows = separate_track(item["path"], folder, model, device, shifts=params.shifts, overlap=params.overlap,
-                          segment=params.segment, options=options(params),
-                          rng=random.Random(f"{params.seed}:{track_id}"))
+    with sourcefile.unchanged(item["source"]) as path:
+        rows = separate_track(path, folder, model, device, shifts=params.shifts, overlap=params.overlap,
+                              segment=params.segment, options=options(params),
+                              rng=random.Random(f"{params.seed}:{track_id}"))
     return {"stems": rows}
 
 
@@ -157,7 +160,8 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"track_id": o.item_id, **row} for o in outcomes if o.status == "done" for row in o.result["stems"]]
+    rows = [{"track_id": o.item_id, **row, "path": row["path"] and artifacts.store_path(row["path"])}
+            for o in outcomes if o.status == "done" for row in o.result["stems"]]
     with registered(con, new_stems=rows_like(con, "track_stems", rows)):
         execute(con, "stages/stems/write.sql", "insert_stems",
                 {"params_hash": params_hash(params), "model": params.model})
@@ -169,6 +173,7 @@ STAGE = Stage(
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
+    presence=True,
     outputs=outputs,
     files=files,
     Params=Params,

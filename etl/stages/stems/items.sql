@@ -1,5 +1,6 @@
--- Items of the stems stage: every track that can be read now; it reads what ingest made of it.
-SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id,
-       p.path, t.duration_s, t.sample_rate, t.channels, t.frames
+-- Items of the stems stage: every track; it reads what ingest made of it. A track whose files are
+-- all gone is held (`present` false).
+SELECT t.track_id AS item_id, NULL AS input_fp, t.track_id, p.path IS NOT NULL AS present,
+       p.path, p.source, t.duration_s, t.sample_rate, t.channels, t.frames
 FROM tracks AS t
-JOIN track_paths_v AS p USING (track_id)
+LEFT JOIN track_paths_v AS p USING (track_id)
