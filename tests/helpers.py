@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,24 @@ def write_tone(path: Path, seconds: float = 1.0, freq_hz: float = 440.0, sample_
 # Root reads any file regardless of its mode; without these capabilities it is refused like a user.
 WITHOUT_FILE_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
                           "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "2m") -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `folder` (a full disk on demand); skipped where mounting is not
+    allowed (not root, no CAP_SYS_ADMIN in a container). Unmounted on the way out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                 capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("no `mount` command: cannot make a small disk to fill")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a {size} tmpfs to fill (needs root / CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30)
 
 
 def etl_command(*args: str, db: Path) -> list[str]:

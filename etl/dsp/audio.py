@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etl.engine.errors import BadInput
+from etl.engine.errors import BadInput, source_error
 
 AUDIO_EXTENSIONS = frozenset({
     ".mp3", ".mp2", ".mpga", ".flac", ".wav", ".wave", ".w64", ".rf64", ".ogg", ".oga", ".opus",
@@ -148,12 +148,19 @@ def resample(signal: Any, from_rate: int, to_rate: int) -> Any:
 
 
 def open_audio(path: str) -> Any:
-    """A soundfile handle for decoding; a file libsndfile cannot decode is bad input, not a bug."""
+    """A soundfile handle for decoding; a file libsndfile cannot decode is bad input, not a bug.
+
+    libsndfile's errors carry no errno: after a failure the file itself is checked, so a vanished
+    or unreadable file fails with its OS reason (retryable), and only a readable one as undecodable.
+    """
     import soundfile as sf
 
     try:
         return sf.SoundFile(path)
     except sf.LibsndfileError as error:
+        unreadable = source_error(path)
+        if unreadable is not None:
+            raise unreadable from None
         raise BadInput(f"cannot decode the audio with libsndfile ({error}); MP4/AAC, WMA and APE files "
                        "are ingested from their headers only") from None
 

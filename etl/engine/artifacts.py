@@ -17,6 +17,9 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from etl.engine.errors import file_error
 
 TEMP_MARK = ".tmp-"  # temporary files: ".<final name>.tmp-<pid>"
 
@@ -40,6 +43,160 @@ def publish(temporary: Path, name: str, suffix: str) -> tuple[Path, str]:
     final = temporary.with_name(f"{name}-{digest[:12]}.{suffix}")
     os.replace(temporary, final)
     return final, digest
+
+
+# --- writing audio --------------------------------------------------------------------------------
+#
+# libsndfile opening a path itself reports a full disk as "System error." or an encoder error, with
+# no errno. Here it writes through Python file I/O (soundfile's virtual I/O): the OSError of the
+# failing write (ENOSPC, EDQUOT, EIO, ...) is kept and raised, mapped by `file_error`, in place of
+# whatever libsndfile makes of the short write. Files stream block by block (memory stays bounded),
+# byte for byte what libsndfile writes to a path.
+
+
+class _File:
+    """An unbuffered file for libsndfile's callbacks that keeps the first OSError instead of raising
+    it into C (where cffi would print and drop it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.raw = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by AudioWriter
+        self.error: OSError | None = None
+
+    def _guard(self, call: Any, *args: Any, failed: Any = 0) -> Any:
+        if self.error is not None:
+            return failed
+        try:
+            return call(*args)
+        except OSError as error:
+            self.error = error
+            return failed
+
+    def _write_all(self, data: Any) -> int:
+        view = memoryview(data)
+        while view:  # a raw write may be short (the disk filling up); the next one gives the errno
+            view = view[self.raw.write(view):]
+        return len(data)
+
+    def write(self, data: Any) -> int:
+        return self._guard(self._write_all, data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guard(self.raw.seek, offset, whence, failed=-1)
+
+    def tell(self) -> int:
+        return self._guard(self.raw.tell, failed=-1)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._guard(self.raw.readinto, buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guard(self.raw.read, size, failed=b"")
+
+
+class AudioWriter:
+    """An audio file written at `path` (soundfile.SoundFile's arguments), whose I/O errors come back
+    as `file_error(..., "writing")` naming `shown_as` (default: `path`); on any failure the partial
+    file is removed. A context manager."""
+
+    def __init__(self, path: Path, rate: int, channels: int, format: str, subtype: str | None = None, *,
+                 shown_as: Path | None = None, **options: Any) -> None:
+        import soundfile as sf
+
+        self.path, self.shown_as = path, shown_as or path
+        try:
+            self._file = _File(path)
+        except OSError as error:
+            raise file_error(error, self.shown_as, "writing") from None
+        try:
+            self._sound = sf.SoundFile(self._file, "w", rate, channels, subtype, format=format, **options)
+        except Exception as error:
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        """Remove the partial file and raise the OS reason if there was one, else `error` itself."""
+        cause = self._file.error
+        sound = getattr(self, "_sound", None)
+        for close in ((sound.close,) if sound is not None else ()) + (self._file.raw.close,):
+            try:
+                close()
+            except Exception as late:  # noqa: BLE001 - the first failure is the one reported
+                cause = cause or (late if isinstance(late, OSError) else None)
+        self.path.unlink(missing_ok=True)
+        if cause is None and isinstance(error, OSError):
+            cause = error
+        if cause is not None:
+            raise file_error(cause, self.shown_as, "writing") from None
+        raise error
+
+    def write(self, block: Any) -> None:
+        try:
+            self._sound.write(block)
+        except Exception as error:
+            self._fail(error)
+        if self._file.error is not None:
+            self._fail(self._file.error)
+
+    def close(self) -> None:
+        """Finish the file (headers, the encoder's last frames); raises like `write`."""
+        if self._file.raw.closed:
+            return
+        try:
+            self._sound.close()
+        except Exception as error:
+            self._fail(error)
+        if self._file.error is not None:
+            self._fail(self._file.error)
+        try:
+            self._file.raw.close()
+        except OSError as error:
+            self._fail(error)
+
+    def abandon(self) -> None:
+        """Close and remove the file without reporting anything (another error is on its way)."""
+        if not self._file.raw.closed:
+            try:
+                self._fail(RuntimeError("abandoned"))
+            except Exception:  # noqa: BLE001, S110
+                pass
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abandon()
+
+
+def write_audio(folder: Path, name: str, blocks: Any, rate: int, format: str, subtype: str | None = None, *,
+                suffix: str | None = None, channels: int | None = None, **options: Any) -> tuple[Path, str]:
+    """Write an artifact's audio: `blocks` (one array, frames x channels, or an iterable of them, then
+    with `channels`) under a temporary name in `folder`, then `publish` it as
+    `<name>-<sha12>.<suffix>` (suffix: the format in lower case); (path, sha256).
+
+    A full disk, a quota or a permission fails with its `file_error` reason ("no space left on device
+    while writing <folder>/<name>.<suffix>"), and no temporary file is left behind.
+    """
+    suffix = suffix or format.lower()
+    single = hasattr(blocks, "shape")
+    if single:
+        channels = 1 if blocks.ndim == 1 else blocks.shape[1]
+        blocks = (blocks,)
+    if channels is None:
+        raise TypeError("write_audio needs `channels` when the audio comes as an iterable of blocks")
+    temporary, shown = temporary_name(folder, f"{name}.{suffix}"), folder / f"{name}.{suffix}"
+    writer = AudioWriter(temporary, rate, channels, format, subtype, shown_as=shown, **options)
+    try:
+        with writer:
+            for block in blocks:
+                writer.write(block)
+        return publish(temporary, name, suffix)
+    except OSError as error:  # hashing or renaming the finished file
+        raise file_error(error, shown, "writing") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def relative(paths: Iterable[str], data_dir: Path) -> list[str]:

@@ -7,6 +7,7 @@ User-level errors (`EtlError` and subclasses) become one-line messages in the CL
 
 from __future__ import annotations
 
+import errno
 import os
 import traceback
 
@@ -82,6 +83,56 @@ class ExportError(EtlError):
     """An export cannot be written (non-empty target without --force, bad split, ...)."""
 
 
+# --- file errors: one reason per cause, whoever meets them -------------------------------------
+#
+# Every failure to read a source file or write an artifact goes through `file_error`, so the same
+# cause reads the same way wherever it happens (a decoder, a tag reader, an encoder, a worker's
+# stray OSError via `classify`). All of them are retryable: a vanished file is noticed by the next
+# run's scan, a full disk or a permission can be fixed without --retry-failed.
+
+_VANISHED = {errno.ENOENT, errno.ENOTDIR}     # reading: the path no longer leads to a file
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def file_error(error: OSError, path: str | os.PathLike[str] | None = None, action: str | None = None) -> ItemError:
+    """The item error for an OSError met on `path` while `action` ("reading" / "writing"; None: unknown).
+
+    `path` defaults to the error's own filename. Raise the result `from None` (the reason says it all).
+    """
+    where = os.fspath(path) if path is not None else error.filename
+    where = os.fsdecode(where) if where is not None else None
+    at = f" {where}" if where is not None else ""
+    code = error.errno
+    if code in _VANISHED and action != "writing":
+        return TransientError(f"file no longer exists:{at}" if at else "file no longer exists")
+    if code in _NO_SPACE:
+        return TransientError(f"no space left on device while writing{at}")
+    if code in _DENIED:
+        verb = f" {action}" if action else ""
+        readonly = " (a read-only file system)" if code == errno.EROFS else ""
+        return TransientError(f"permission denied{verb}{at}{readonly}")
+    strerror = error.strerror or str(error) or type(error).__name__
+    verb = {"reading": "read", "writing": "write"}.get(action or "", "access")
+    return TransientError(f"cannot {verb}{at}: {strerror}")
+
+
+def source_error(path: str | os.PathLike[str]) -> ItemError | None:
+    """Why `path` cannot be read, if the file system says so (missing, a directory, permission...).
+
+    For decoders whose errors carry no errno (libsndfile): call it after a failure to tell a
+    vanished or unreadable file from bad audio. None when the file opens for reading.
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        if error.errno == errno.EISDIR:
+            return TransientError(f"file no longer exists: {os.fsdecode(path)} (a folder is there now)")
+        return file_error(error, path, "reading")
+    return None
+
+
 # --- classifying unexpected exceptions ----------------------------------------------------
 #
 # A stage raises `BadInput` / `TransientError` / `SkipItem` where it knows what went wrong. Anything
@@ -89,8 +140,8 @@ class ExportError(EtlError):
 #
 # - the item's own bytes or values are at fault (decode, format, value errors): permanent, so no
 #   attempts are wasted; `etl run --retry-failed` still retries them after a fix;
-# - I/O and resource errors (a flaky disk or share, a busy file, memory, a timeout): transient,
-#   retried by the next run;
+# - OSErrors (a vanished file, a full disk, a permission, a flaky disk or share): `file_error`'s
+#   reasons, all transient; memory and timeouts: transient too;
 # - anything else (TypeError, AttributeError, KeyError, ...) is most likely a bug in a stage:
 #   retryable (the fix should not need --retry-failed), with the file and line it came from.
 #
@@ -103,8 +154,6 @@ _BAD_INPUT_LIBRARY_ERRORS = {
     ("audioread", "DecodeError"),           # also NoBackendError (nothing here can decode it)
     ("librosa", "ParameterError"),          # e.g. audio too short for the requested analysis
 }
-# OSErrors that are about the path, not the moment: trying again will not make the file appear.
-_PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 def _location(error: BaseException) -> str:
@@ -146,17 +195,15 @@ def classify(error: BaseException) -> tuple[str, bool]:
         return "out of memory", True
     if _is_library_bad_input(error):
         wrapped = _wrapped_os_error(error)
-        if wrapped is not None and not isinstance(wrapped, _PERMANENT_OS_ERRORS):
-            return f"I/O error: {text}", True
+        if wrapped is not None:
+            mapped = file_error(wrapped)
+            return mapped.reason, mapped.retryable
         return f"bad input: {text}{_location(error)}", False
-    if isinstance(error, FileNotFoundError):
-        return f"file not found: {text}", False
-    if isinstance(error, (IsADirectoryError, NotADirectoryError)):
-        return f"not a file (a directory is in the way): {text}", False
     if isinstance(error, TimeoutError):
         return f"timed out: {text}", True
-    if isinstance(error, OSError):  # I/O, permissions, a busy or vanished share, too many open files
-        return f"I/O error: {text}", True
+    if isinstance(error, OSError):  # a vanished file, a full disk, permissions, I/O, a busy share
+        mapped = file_error(error)
+        return mapped.reason, mapped.retryable
     if isinstance(error, ValueError):  # UnicodeDecodeError, pyarrow's ArrowInvalid, numpy's value errors
         return f"bad input: {text}{_location(error)}", False
     return f"unexpected {text}{_location(error)}", True

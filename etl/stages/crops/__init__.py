@@ -190,13 +190,9 @@ def fade(block: np.ndarray, rate: int, fade_ms: float) -> np.ndarray:
 
 def write_atomic(folder: Path, name: str, block: np.ndarray, rate: int, params: Params) -> tuple[Path, str]:
     """Write to a temporary name in the folder, then rename it after its content: (path, sha256)."""
-    import soundfile as sf
-
     container, subtype = _FORMATS[params.format]
-    temporary = artifacts.temporary_name(folder, f"{name}.{params.format}")
     extra = {"compression_level": params.compression_level} if params.format in ("flac", "mp3") else {}
-    sf.write(temporary, block, rate, format=container, subtype=subtype, **extra)
-    return artifacts.publish(temporary, name, params.format)
+    return artifacts.write_audio(folder, name, block, rate, container, subtype, suffix=params.format, **extra)
 
 
 def _span_audio(reader: SpanReader, span: Span, rate: int, file_rate: int, out_rate: int, frames: int) -> np.ndarray:

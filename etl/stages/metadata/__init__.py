@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import sourcefile
 from etl.engine.config import params_hash
-from etl.engine.errors import BadInput, TransientError
+from etl.engine.errors import BadInput, file_error, source_error
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
@@ -179,12 +179,10 @@ def read_tags(path: str, aliases: tuple[str, ...]) -> dict[str, Any]:
 
     try:
         parsed = mutagen.File(path)  # read-only: mutagen writes only on .save()
-    except PermissionError:
-        raise TransientError("permission denied: the file cannot be read by this user") from None
-    except FileNotFoundError:
-        raise BadInput("the file vanished after it was ingested") from None
-    except mutagen.MutagenError as error:
-        raise BadInput(f"unreadable tags: {error}") from None
+    except OSError as error:
+        raise file_error(error, path, "reading") from None
+    except mutagen.MutagenError as error:  # it wraps OSErrors too: a vanished file is not bad tags
+        raise source_error(path) or BadInput(f"unreadable tags: {error}") from None
     if parsed is None or parsed.tags is None:
         return normalise("none", {}, aliases)
     tag_format, raw = _raw_fields(parsed.tags)

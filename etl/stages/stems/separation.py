@@ -339,17 +339,15 @@ def _clip(block: np.ndarray, mode: str, scale: float) -> np.ndarray:
     return block
 
 
-def _open_writer(path: Path, fmt: str, rate: int, channels: int, bits: int, bitrate_kbps: int) -> Any:
-    import soundfile as sf
-
+def _writer_args(fmt: str, bits: int, bitrate_kbps: int) -> tuple[str, str, dict[str, Any]]:
+    """(format, subtype, options) for artifacts.write_audio."""
     if fmt == "mp3":
         # libsndfile's LAME encoder writes a gapless (LAME/Xing) header, so decoders give back the
         # exact length and alignment (lameenc's raw frames come back 1105 samples late). At a
         # constant bit rate, libsndfile picks 320 - level * 288 kbit/s (MPEG-1 rates: 32-48 kHz).
         level = min(0.99, max(0.0, (320 - bitrate_kbps) / 288))
-        return sf.SoundFile(path, "w", rate, channels, "MPEG_LAYER_III", format="MP3", bitrate_mode="CONSTANT",
-                            compression_level=level)
-    return sf.SoundFile(path, "w", rate, channels, _PCM[bits], format=fmt.upper())
+        return "MP3", "MPEG_LAYER_III", {"bitrate_mode": "CONSTANT", "compression_level": level}
+    return fmt.upper(), _PCM[bits], {}
 
 
 @dataclass
@@ -392,8 +390,6 @@ def _temp_blocks(paths: list[Path]) -> Iterator[np.ndarray]:
 def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: int, overlap: float,
                    segment: float, options: StemOptions, rng: Any = None) -> list[dict[str, Any]]:
     """Separate one file into `folder/<stem>.<format>`; returns one row per stem."""
-    import soundfile as sf
-
     with audio.open_audio(path) as handle:
         source_rate, source_channels = handle.samplerate, handle.channels
     channels = model.audio_channels
@@ -404,7 +400,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
     sources = list(model.sources)
     pid = os.getpid()
     temps = {s: folder / f".{s}.tmp-{pid}{TEMP_SUFFIX}" for s in sources}
-    writers = {s: sf.SoundFile(temps[s], "w", out_rate, out_channels, "FLOAT", format="W64") for s in sources}
+    writers: dict[str, artifacts.AudioWriter] = {}
     levels = {s: Levels() for s in sources}
     resampler = StreamResampler(model.samplerate, out_rate, len(sources) * out_channels)
 
@@ -421,12 +417,17 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
         write(resampler.push(np.ascontiguousarray(flat)))
 
     try:
+        for s in sources:
+            writers[s] = artifacts.AudioWriter(temps[s], out_rate, out_channels, "W64", "FLOAT")
         separate_stream(model, mix, shifts=shifts, overlap=overlap, segment=segment, device=device, emit=emit,
                         rng=rng)
         write(resampler.finish())
-    finally:
         for writer in writers.values():
             writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abandon()
+        raise
 
     empty = {s: is_empty(levels[s], options) for s in sources}
     folded = [s for s in sources if options.fold_empty and empty[s] and s != "other" and "other" in sources]
@@ -445,21 +446,21 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             if len(inputs) > 1 and options.clip == "rescale":
                 peak = max((float(np.max(np.abs(b))) for b in _temp_blocks(inputs)), default=0.0)
             scale = 1.0 / max(1.01 * peak, 1.0)
-            temporary = folder / f".{stem}.{options.format}.tmp-{pid}"
-            writer = _open_writer(temporary, options.format, out_rate, out_channels, options.bits,
-                                  options.mp3_bitrate_kbps)
             meter = _meter(out_rate, out_channels)
             written = Levels()
-            try:
+
+            def clipped(inputs: list[Path] = inputs, scale: float = scale, meter: Any = meter,
+                        written: Levels = written) -> Iterator[np.ndarray]:
                 for block in _temp_blocks(inputs):
                     block = _clip(block, options.clip, scale)
-                    writer.write(block)
                     written.push(block)
                     if meter is not None:
                         meter.push(block)
-            finally:
-                writer.close()
-            final, digest = artifacts.publish(temporary, stem, options.format)  # named after its content
+                    yield block
+
+            fmt, subtype, extra = _writer_args(options.format, options.bits, options.mp3_bitrate_kbps)
+            final, digest = artifacts.write_audio(folder, stem, clipped(), out_rate, fmt, subtype,
+                                                  suffix=options.format, channels=out_channels, **extra)
             row.update(_level_columns(written), path=str(final), sha256=digest,
                        loudness_integrated_lufs=meter.integrated() if meter is not None else None)
             rows.append(row)
