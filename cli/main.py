@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+sources_app = typer.Typer(help="The music folders the pipeline scans: list, add, remove, move.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
 
 class _LazyConsole:
     """A rich Console made on first use: `etl query --format csv` answers without importing rich."""
@@ -229,12 +231,12 @@ def status(
         _print_json(rows)
         return
     table = Table(title=str(state.db), title_justify="left")
-    for column in ("stage", "pending", "running", "done", "failed", "skipped"):
+    counted = ("pending", "running", "done", "failed", "skipped", "missing")
+    for column in ("stage", *counted):
         table.add_column(column, justify="left" if column == "stage" else "right")
     table.add_column("note")
     for row in rows:
-        table.add_row(row["stage"], *(f"{row[c]:,}" for c in ("pending", "running", "done", "failed", "skipped")),
-                      plain(row["note"] or ""))
+        table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), plain(row["note"] or ""))
     out.print(table)
 
 
@@ -243,19 +245,26 @@ def status(
 def gc(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="List the orphaned files; remove nothing."),
+    grace_days: float | None = typer.Option(None, "--grace-days", min=0,
+                                            help="Forget files missing for longer than this (default: "
+                                                 "[run] missing_grace_days, 30)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
-    """Remove files under the data folder that no row names (left by killed runs). Waits for no run: refused while one holds the database."""
+    """Forget files gone for longer than the grace period (their tracks, crops, stems and artifact
+    files go too), and remove files under the data folder that no row names (left by killed runs).
+    Refused while a run holds the database."""
     from etl.engine.pipeline import gc as collect
 
     state = _state(ctx)
-    result = collect(state.db, _config(state), dry_run=dry_run)
+    result = collect(state.db, _config(state), dry_run=dry_run, grace_days=grace_days)
     if as_json:
         _print_json(result)
         return
     for path in result["orphans"]:
         out.print(plain(path), highlight=False)
     verb = "would remove" if dry_run else "removed"
+    err.print(f"{'would forget' if dry_run else 'forgot'} {result['forgotten_files']} file(s) missing for over "
+              f"{result['missing_grace_days']:g} day(s)", highlight=False)
     err.print(f"{verb} {len(result['orphans'])} orphaned file(s) under {plain(result['data_dir'])}", highlight=False)
 
 
@@ -385,6 +394,8 @@ def export(
                                   "to the manifest)."),
     shard_size: str = typer.Option("1G", "--shard-size", help="webdataset: largest tar shard, e.g. 500M."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty --out folder."),
+    include_missing: bool = typer.Option(False, "--include-missing",
+                                         help="Also export crops of tracks whose source files are gone."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-split summary as JSON on stdout."),
 ) -> None:
     """Write a training manifest of the crops --where selects, with deterministic splits.
@@ -401,7 +412,7 @@ def export(
     request = ExportRequest(
         out=out_dir, format=fmt, where=where, params=parse_params(param), split=split, group_by=group_by,
         placement="copy" if copy else "link" if link else None, absolute_paths=absolute, force=force,
-        shard_bytes=_parse_size(shard_size),
+        shard_bytes=_parse_size(shard_size), include_missing=include_missing,
     )
     summaries = run_export(_state(ctx).db, request)
     if as_json:
@@ -410,6 +421,74 @@ def export(
     for s in summaries:
         err.print(f"{s.split or 'all'}: {s.crops:,} crops", highlight=False)
     err.print(f"wrote {fmt} export to {out_dir}", highlight=False)
+
+
+@sources_app.command("list")
+@handle_errors
+def sources_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """Each source folder: whether it is reachable now, its files, missing files and tracks."""
+    from etl.engine.pipeline import list_sources
+
+    state = _state(ctx)
+    rows = list_sources(state.db)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=str(state.db), title_justify="left")
+    for column in ("source", "reachable", "files", "missing", "tracks"):
+        table.add_column(column, justify="left" if column in ("source", "reachable") else "right")
+    for row in rows:
+        table.add_row(plain(row["path"]), "yes" if row["reachable"] else "[red]no[/] (left as it was)",
+                      f"{row['files']:,}", f"{row['missing_files']:,}", f"{row['tracks']:,}")
+    out.print(table)
+
+
+@sources_app.command("add")
+@handle_errors
+def sources_add(ctx: typer.Context, folder: Path = typer.Argument(..., help="A folder of music.")) -> None:
+    """Register a folder: the next `etl run` scans it (as `etl run --source FOLDER` does)."""
+    from etl.engine.pipeline import change_sources
+    from etl.stages.ingest import sources
+
+    path = change_sources(_state(ctx).db, lambda con: sources.add(con, folder))
+    err.print(f"added {plain(path)}: `etl run` scans it", highlight=False)
+
+
+@sources_app.command("remove")
+@handle_errors
+def sources_remove(ctx: typer.Context, folder: Path = typer.Argument(..., help="A registered source folder.")) -> None:
+    """Stop scanning a folder ("that folder is gone"). Its tracks leave the views now; their rows and
+    files stay until `etl gc` forgets them after [run] missing_grace_days (or `etl gc --grace-days 0`)."""
+    from etl.engine.pipeline import change_sources
+    from etl.stages.ingest import sources
+
+    path = change_sources(_state(ctx).db, lambda con: sources.remove(con, folder))
+    err.print(f"removed {plain(path)}: its files count as missing; `etl gc` forgets them after the grace period",
+              highlight=False)
+
+
+@sources_app.command("move")
+@handle_errors
+def sources_move(
+    ctx: typer.Context,
+    old: Path = typer.Argument(..., help="The registered source folder (it need not exist any more)."),
+    new: Path = typer.Argument(..., help="Where its files are now."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+) -> None:
+    """A source folder moved ("it moved there"): files found unchanged at the new place keep their
+    tracks and everything computed from them, without being read again."""
+    from etl.engine.pipeline import change_sources
+    from etl.stages.ingest import sources
+
+    result = change_sources(_state(ctx).db, lambda con: sources.move(con, old, new))
+    if as_json:
+        _print_json(result)
+        return
+    err.print(f"moved {plain(result['old'])} -> {plain(result['new'])}: {result['moved']:,} of {result['files']:,} "
+              f"file(s) found unchanged; {result['not_found']:,} left for the next run to look at", highlight=False)
 
 
 @config_app.command("show")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from etl.dsp.identity import sample_hash
-from etl.engine.errors import TransientError, os_error
+from etl.engine.errors import TransientError, file_error
 
 CHANGED = "file changed since ingest: re-ingesting (the next run's ingest picks the new content up)"
 
@@ -30,7 +30,7 @@ def check(source: dict[str, Any]) -> str:
                 or sample_hash(path) != source["sample_hash"]:
             raise TransientError(CHANGED)
     except OSError as error:
-        raise os_error(error, path, writing=False) from None
+        raise file_error(error, path, "reading") from None
     return path
 
 

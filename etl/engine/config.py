@@ -29,6 +29,10 @@ class RunSettings:
     data_dir: str = "etl-data"       # artifacts (stems, crops, MIDI); relative to the database's folder
     executor: str = "process"        # process (a spawn pool) | inline (in the coordinator, for debugging)
     item_timeout_s: float = 600.0    # an item still running after this long is failed, its worker killed
+    # A file gone from a reachable source folder keeps its track (and crops, stems...) this long, out
+    # of the views: moved back, or found elsewhere in the library, nothing is recomputed. `etl gc`
+    # then forgets it and removes what hangs off it.
+    missing_grace_days: float = 30.0
 
 
 # Keys every stage table accepts besides its parameters; they change how, not what, is computed,

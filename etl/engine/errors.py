@@ -208,13 +208,3 @@ def classify(error: BaseException) -> tuple[str, bool]:
         return f"bad input: {text}{_location(error)}", False
     return f"unexpected {text}{_location(error)}", True
 
-
-def os_error(error: OSError, path: str, writing: bool) -> ItemError:
-    """PLACEHOLDER (replaced by the reasons branch): an OSError on `path` as an item error."""
-    import errno
-
-    if error.errno == errno.ENOENT and not writing:
-        return TransientError(f"file no longer exists: {path}")
-    if error.errno == errno.ENOSPC:
-        return TransientError(f"no space left on device while writing {path}")
-    return TransientError(f"cannot {'write' if writing else 'read'} {path}: {error.strerror or error}")

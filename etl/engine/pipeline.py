@@ -39,15 +39,29 @@ def init_database(db_path: Path) -> list[str]:
 
 
 def _register_sources(writer: Writer, sources: list[Path]) -> None:
-    resolved = []
-    for source in sources:
-        folder = source.expanduser().resolve()
-        if not folder.is_dir():
-            raise ConfigError(f"source {source} is not a folder")
-        resolved.append(str(folder))
+    from etl.stages.ingest import sources as source_folders
+
     with writer.transaction() as con:
-        for folder in resolved:
-            con.execute(sql("pipeline.sql", "add_source"), {"path": folder})
+        for folder in sources:
+            source_folders.add(con, folder)
+
+
+def change_sources(db_path: Path, change: Callable[[Any], Any]) -> Any:
+    """Run `change(con)` (etl/stages/ingest/sources.py) under the run lock, in one transaction."""
+    with RunLock(db_path):
+        writer = open_writer(db_path, create=True)
+        try:
+            with writer.transaction() as con:
+                return change(con)
+        finally:
+            writer.close()
+
+
+def list_sources(db_path: Path) -> list[dict[str, Any]]:
+    from etl.stages.ingest import sources as source_folders
+
+    with open_reader(db_path) as con:
+        return source_folders.listing(con)
 
 
 def _record_data_dir(writer: Writer, db_path: Path, config: Config) -> None:
@@ -184,13 +198,27 @@ def data_dir(db_path: Path, config: Config) -> Path:
     return (db_path.parent / config.run.data_dir).resolve()
 
 
-def gc(db_path: Path, config: Config, dry_run: bool = False) -> dict[str, Any]:
-    """Remove files under the data folder that no committed row names (what killed runs' workers
+def _forget_missing(writer: Writer, config: Config, grace_days: float, dry_run: bool) -> int:
+    """Forget the paths missing for longer than the grace period, then retire, stage by stage,
+    what no longer has a file (tracks, their crops, stems...; their files are removed)."""
+    with writer.transaction(rollback=dry_run) as con:
+        forgotten = len(execute(con, "pipeline.sql", "forget_missing", {"grace_days": grace_days}).fetchall())
+    if forgotten and not dry_run:
+        for stage in registry.all_stages():
+            StageRunner(writer, stage, config, RunOptions(run_id="gc")).retire_gone()
+    return forgotten
+
+
+def gc(db_path: Path, config: Config, dry_run: bool = False, grace_days: float | None = None) -> dict[str, Any]:
+    """Forget files missing for longer than [run] missing_grace_days (with what hangs off them), and
+    remove files under the data folder that no committed row names (what killed runs' workers
     wrote, files superseded but not yet removed). Holds the run lock: never races a run."""
     folder = data_dir(db_path, config)
+    grace = config.run.missing_grace_days if grace_days is None else grace_days
     with RunLock(db_path):
         writer = open_writer(db_path, create=False)
         try:
+            forgotten = _forget_missing(writer, config, grace, dry_run)
             with writer.transaction() as con:
                 referenced = {row[0] for row in con.execute(sql("engine/lineage.sql", "referenced_files")).fetchall()}
                 orphans = sorted(path for path in artifacts.walk(folder) if path not in referenced) \
@@ -201,4 +229,5 @@ def gc(db_path: Path, config: Config, dry_run: bool = False) -> dict[str, Any]:
         finally:
             writer.close()
     size = sum((folder / p).stat().st_size for p in orphans if (folder / p).exists()) if dry_run else None
-    return {"data_dir": str(folder), "orphans": orphans, "removed": not dry_run, "bytes": size}
+    return {"data_dir": str(folder), "orphans": orphans, "removed": not dry_run, "bytes": size,
+            "forgotten_files": forgotten, "missing_grace_days": grace}

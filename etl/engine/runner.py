@@ -216,6 +216,13 @@ class StageRunner:
         self._remove_superseded()
         return pending
 
+    def retire_gone(self) -> int:
+        """Retire the items the stage no longer has (what `etl gc` does after forgetting files)."""
+        with self.writer.transaction() as con:
+            self._retire(con)
+        self._remove_superseded()
+        return self.report.retired
+
     def _store_paths(self) -> tuple[str, ...]:
         """The store's own files and folders, which a scan of the sources must leave out."""
         db = self.writer.db_path.resolve()

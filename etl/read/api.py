@@ -52,20 +52,26 @@ class Store:
             return con.sql(sql, params=binds).pl()
 
     def crops(self, where: str | None = None, params: dict[str, Any] | None = None,
-              columns: Sequence[str] | None = None, limit: int | None = None) -> pl.DataFrame:
-        """Rows of crops_v (one per crop: tags, beat grid, features), in crop order."""
-        return self.query(select_from("crops_v", where, columns, "track_id, crop_index", limit), params)
+              columns: Sequence[str] | None = None, limit: int | None = None,
+              include_missing: bool = False) -> pl.DataFrame:
+        """Rows of crops_v (one per crop: tags, beat grid, features), in crop order. With
+        `include_missing`, crops_all_v: also those of tracks whose files are gone (`present` false)."""
+        view = "crops_all_v" if include_missing else "crops_v"
+        return self.query(select_from(view, where, columns, "track_id, crop_index", limit), params)
 
     def tracks(self, where: str | None = None, params: dict[str, Any] | None = None,
-               columns: Sequence[str] | None = None, limit: int | None = None) -> pl.DataFrame:
-        """Rows of tracks_v (one per track: probe facts, tags, path)."""
-        return self.query(select_from("tracks_v", where, columns, "track_id", limit), params)
+               columns: Sequence[str] | None = None, limit: int | None = None,
+               include_missing: bool = False) -> pl.DataFrame:
+        """Rows of tracks_v (one per track: probe facts, tags, path); tracks_all_v with `include_missing`."""
+        view = "tracks_all_v" if include_missing else "tracks_v"
+        return self.query(select_from(view, where, columns, "track_id", limit), params)
 
     def stage_status(self) -> pl.DataFrame:
         return self.query("SELECT * FROM stage_status_v ORDER BY stage")
 
     def iter_crops(self, where: str | None = None, params: dict[str, Any] | None = None,
-                   columns: Sequence[str] | None = None, batch_rows: int = 10_000) -> Iterator[pl.DataFrame]:
+                   columns: Sequence[str] | None = None, batch_rows: int = 10_000,
+                   include_missing: bool = False) -> Iterator[pl.DataFrame]:
         """crops_v in frames of at most `batch_rows` rows, read lazily from a snapshot.
 
         On the first `next()` the selected rows are copied into a temporary Parquet file (in
@@ -78,7 +84,7 @@ class Store:
 
         from etl.read.query import copy_statement
 
-        sql = select_from("crops_v", where, columns, "track_id, crop_index")
+        sql = select_from("crops_all_v" if include_missing else "crops_v", where, columns, "track_id, crop_index")
         folder = Path(tempfile.mkdtemp(prefix="etl-crops-"))
         try:
             snapshot = folder / "crops.parquet"

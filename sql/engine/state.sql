@@ -143,3 +143,13 @@ SELECT stage, item_id, path, last_error AS reason, attempts, retryable, finished
 FROM failures_v
 WHERE $stage IS NULL OR stage = $stage
 ORDER BY stage, path, item_id;
+
+-- name: rename_items
+-- `renamed` (old_id, new_id): an item whose id changed but whose input and result did not (a file
+-- moved with `etl sources move`): its state and outputs follow it.
+UPDATE stage_items SET item_id = renamed.new_id FROM renamed
+WHERE stage_items.stage = $stage AND stage_items.item_id = renamed.old_id;
+
+-- name: rename_outputs
+UPDATE stage_outputs SET item_id = renamed.new_id FROM renamed
+WHERE stage_outputs.stage = $stage AND stage_outputs.item_id = renamed.old_id;

@@ -1,10 +1,10 @@
--- Exports read crops_v through these statements. `{rows}` is the `rows` statement with its
+-- Exports read crops_v (or crops_all_v) through these statements. `{rows}` is the `rows` statement with its
 -- splices filled in: the caller's WHERE clause (already through the read-only gate), the split
 -- expression, and how this manifest writes an audio path. Values are bound ($export_split, ...).
 
 -- name: rows
 SELECT c.* REPLACE ({manifest_path} AS path), c.path AS source_path, {split} AS split
-FROM crops_v AS c
+FROM {view} AS c
 WHERE ({where}
 )
 

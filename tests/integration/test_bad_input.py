@@ -91,7 +91,7 @@ def test_file_vanishing_between_scan_and_processing(tmp_path: Path, monkeypatch:
                            options=RunOptions(run_id="v", executor="inline"))
     assert (reports[0].done, reports[0].failed) == (1, 1)
     [failure] = pipeline.failures(db)
-    assert failure["path"].endswith("goes.wav") and "vanished" in failure["reason"]
+    assert failure["path"].endswith("goes.wav") and failure["reason"].startswith("file no longer exists: ")
 
 
 def test_corrupt_and_missing_database_paths(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ class ExportRequest:
     absolute_paths: bool = False
     force: bool = False
     shard_bytes: int = 1 << 30        # webdataset
+    include_missing: bool = False     # also the crops of tracks whose source files are all gone
 
 
 @dataclass
@@ -57,7 +58,8 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
     placement = request.placement or ("link" if request.format in NEEDS_PLACED_AUDIO else None)
     plan = ExportPlan(out=request.out.resolve(), where=where, params={}, splits=parse_split(request.split),
                       group_by=request.group_by, placement=placement, absolute_paths=request.absolute_paths,
-                      extra={"shard_bytes": request.shard_bytes})
+                      extra={"shard_bytes": request.shard_bytes},
+                      view="crops_all_v" if request.include_missing else "crops_v")
     try:  # the user's condition alone goes through the gate; our own splices are constants and binds
         plan.params = bind(check_read_only(select_from("crops_v AS c", where)), request.params or {})
     except QueryError as error:

@@ -70,6 +70,7 @@ class ExportPlan:
     placement: str | None = None   # "link" | "copy" | None (manifests point at the store's files)
     absolute_paths: bool = False
     store_root: str = ""       # common folder of every selected crop file (for relative paths)
+    view: str = "crops_v"      # crops_all_v to include the crops of tracks whose files are gone
     extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
 
     @property
@@ -100,6 +101,7 @@ class ExportPlan:
         """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""
         path_sql, binds = self.manifest_path_sql(per_split_manifest)
         rows = sql("export/rows.sql", "rows").format(
-            manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where)
+            manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where,
+            view=self.view)
         text = rows if name == "rows" else sql("export/rows.sql", name).replace("{rows}", rows)
         return text, {**self.params, **binds}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, identity
 from etl.engine.config import not_hashed, params_hash
-from etl.engine.errors import BadInput, SkipItem, TransientError
+from etl.engine.errors import BadInput, SkipItem, TransientError, file_error
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Stage
@@ -160,16 +160,13 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         if (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != \
                 (after.st_size, after.st_mtime_ns, after.st_ctime_ns):
             raise TransientError("the file changed while it was read (still being written?)")
-    except FileNotFoundError:
-        raise BadInput("the file vanished after the folder was scanned") from None
-    except PermissionError:
-        raise TransientError("permission denied: the file cannot be read by this user") from None
     except IsADirectoryError:
         raise BadInput("is a folder, not a file") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise BadInput("symlink loop: the link resolves back to itself") from None
-        raise TransientError(f"cannot read the file: {error.strerror or error}") from None
+        # Gone since the scan (the next scan marks it missing), permission, I/O: worth retrying.
+        raise file_error(error, path, "reading") from None
     size_bytes = after.st_size
     return {
         "track_id": found.audio_sha256,
