@@ -96,8 +96,9 @@ def test_zero_length_audio_fails(tmp_path: Path) -> None:
         run(path)
 
 
-def test_vanished_file_fails(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="vanished"):
+def test_vanished_file_fails_as_retryable(tmp_path: Path) -> None:
+    # Retryable: the next scan marks the path missing (its track is held, not dropped).
+    with pytest.raises(TransientError, match="^file no longer exists: .*gone.wav$"):
         run(tmp_path / "gone.wav")
 
 
