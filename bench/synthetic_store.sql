@@ -5,7 +5,7 @@
 -- name: tracks
 INSERT INTO tracks
 SELECT 'trk' || lpad(CAST(i AS VARCHAR), 8, '0'), 8000000, 'FLAC', 'FLAC', 240 + (hash(i) % 120), NULL,
-       44100, 2, 900, true, 'bench', now()
+       44100, 2, 900, true, 'bench', now(), 'flac-frames'
 FROM range($tracks) t(i);
 
 -- name: files
@@ -36,7 +36,8 @@ SELECT 'crop' || lpad(CAST(n AS VARCHAR), 10, '0'), 'trk' || lpad(CAST(n // $cro
        n % $crops_per_track, 'beat-aligned', (n % $crops_per_track) * 705600, (n % $crops_per_track + 1) * 705600,
        (n % $crops_per_track) * 16.0, (n % $crops_per_track + 1) * 16.0, 16.0, 8, 32, 120.0,
        [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], [1, 2, 3, 4, 1, 2, 3, 4], [0.0, 2.0],
-       '/data/etl-data/crops/' || (n // $crops_per_track) || '/crop' || n || '.flac', 'flac', 44100, 2, 'bench', now(),
+       'crops/tr/trk' || lpad(CAST(n // $crops_per_track AS VARCHAR), 8, '0') || '/crop' || n || '.flac', 'flac',
+       44100, 2, 'bench', now(),
        sha256('crop' || n)
 FROM range($tracks * $crops_per_track) t(n);
 

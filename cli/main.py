@@ -236,7 +236,9 @@ def status(
         table.add_column(column, justify="left" if column == "stage" else "right")
     table.add_column("note")
     for row in rows:
-        table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), plain(row["note"] or ""))
+        # The note's first clause (the whole of it, e.g. how to install a model, in --json and `etl models`).
+        note = (row["note"] or "").split(";")[0]
+        table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), plain(note))
     out.print(table)
 
 

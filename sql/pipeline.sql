@@ -20,10 +20,3 @@ SELECT value FROM store_settings WHERE key = 'data_dir';
 -- name: record_data_dir
 INSERT INTO store_settings VALUES ('data_dir', $data_dir)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value;
-
--- name: forget_missing
--- Paths gone for longer than the grace period: forgotten. The stages then retire what hangs off
--- them (a track no other path holds, its beats, stems, crops and features, and their files).
-DELETE FROM files
-WHERE NOT present AND missing_since < now() - to_microseconds(CAST($grace_days * 86400e6 AS BIGINT))
-RETURNING path;

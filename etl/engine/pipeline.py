@@ -201,8 +201,10 @@ def data_dir(db_path: Path, config: Config) -> Path:
 def _forget_missing(writer: Writer, config: Config, grace_days: float, dry_run: bool) -> int:
     """Forget the paths missing for longer than the grace period, then retire, stage by stage,
     what no longer has a file (tracks, their crops, stems...; their files are removed)."""
+    from etl.stages.ingest import sources as source_folders
+
     with writer.transaction(rollback=dry_run) as con:
-        forgotten = len(execute(con, "pipeline.sql", "forget_missing", {"grace_days": grace_days}).fetchall())
+        forgotten = source_folders.forget_missing(con, grace_days)
     if forgotten and not dry_run:
         for stage in registry.all_stages():
             StageRunner(writer, stage, config, RunOptions(run_id="gc")).retire_gone()

@@ -124,3 +124,9 @@ def move(con: duckdb.DuckDBPyConnection, old: Path | str, new: Path | str) -> di
     execute(con, SQL, "add", {"path": new_path})
     return {"old": old_path, "new": new_path, "files": len(rows), "moved": len(moved["path"]),
             "not_found": len(rows) - len(moved["path"])}
+
+
+def forget_missing(con: duckdb.DuckDBPyConnection, grace_days: float) -> int:
+    """`etl gc`: forget the paths missing for longer than `grace_days`, and the tracks only they held."""
+    execute(con, SQL, "forget_missing_tracks", {"grace_days": grace_days})
+    return len(execute(con, SQL, "forget_missing_files", {"grace_days": grace_days}).fetchall())

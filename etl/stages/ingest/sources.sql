@@ -34,3 +34,18 @@ FROM moved WHERE files.path = moved.old_path;
 -- Files not found at their new path stay where they were recorded, now under the new source: its
 -- next scan marks them missing (and ingests whatever is at their new path).
 UPDATE files SET source = $new WHERE source = $old;
+
+-- name: forget_missing_tracks
+-- `etl gc`: the tracks that only paths gone for longer than the grace period held. (The stages
+-- then retire what hangs off them: beats, stems, crops, features and their files.)
+DELETE FROM tracks
+WHERE track_id IN (SELECT track_id FROM files WHERE NOT present AND missing_since < now() - to_microseconds(
+                       CAST($grace_days * 86400e6 AS BIGINT)))
+  AND NOT EXISTS (SELECT 1 FROM files AS f
+                  WHERE f.track_id = tracks.track_id
+                    AND (f.present OR f.missing_since >= now() - to_microseconds(CAST($grace_days * 86400e6 AS BIGINT))));
+
+-- name: forget_missing_files
+DELETE FROM files
+WHERE NOT present AND missing_since < now() - to_microseconds(CAST($grace_days * 86400e6 AS BIGINT))
+RETURNING path;
