@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 # Tables as a user sees them, minus wall-clock and per-run columns.
 TABLES = {
-    "files": "SELECT path, size_bytes, mtime_ns, scan_error, present, track_id FROM files",
+    "files": "SELECT path, size_bytes, mtime_ns, scan_error, present, track_id, sha256, sample_hash, "
+             "ingested_size_bytes, ingested_mtime_ns FROM files",
     "tracks": "SELECT * EXCLUDE (ingested_at) FROM tracks",
     "track_tags": "SELECT * EXCLUDE (read_at) FROM track_tags",
     "beat_grids": "SELECT * EXCLUDE (created_at) FROM beat_grids",
@@ -33,8 +34,10 @@ TABLES = {
     "crop_stems": "SELECT * FROM crop_stems",
     "crop_features": "SELECT * FROM crop_features",
     "crop_stem_features": "SELECT * FROM crop_stem_features",
-    "stage_items": "SELECT stage, item_id, status, fingerprint, params_hash, attempts, last_error, files "
-                   "FROM stage_items",
+    # Ingest's input is a path's stat version, a count of the changes the scan saw (a fresh store
+    # starts at 0): its fingerprint differs for a file that changed, and says nothing about results.
+    "stage_items": "SELECT stage, item_id, status, CASE WHEN stage = 'ingest' THEN NULL ELSE fingerprint END, "
+                   "params_hash, attempts, last_error, files FROM stage_items",
     "stage_outputs": "SELECT stage, item_id, key, output_fp FROM stage_outputs",
     "superseded_files": "SELECT path FROM superseded_files",
 }

@@ -52,6 +52,6 @@ def test_a_full_disk_fails_crops_retryably_and_a_later_run_finishes(tmp_path: Pa
     again = etl("--set", f"run.data_dir={disk}", "run", "--source", str(src), *stages, db=db)
     assert again.returncode == 0, again.stderr
     assert json.loads(etl("failures", "--json", db=db, check=True).stdout) == []
-    cut = rows(db, "SELECT path FROM crops")
+    cut = rows(db, "SELECT artifact_path(path) AS path FROM crops")
     assert cut and all(os.path.isfile(r["path"]) for r in cut)
     assert song.exists()

@@ -40,9 +40,3 @@ WHERE track_id IN (SELECT track_id FROM files WHERE path IN (SELECT item_id FROM
 UPDATE files SET track_id = NULL, sha256 = NULL, sample_hash = NULL, ingested_size_bytes = NULL,
                  ingested_mtime_ns = NULL
 WHERE path IN (SELECT item_id FROM cleared) AND track_id IS NOT NULL;
-
--- name: retire_tracks_without_files
--- When paths are retired for good (`etl gc` deleted their files rows, so `clear_orphaned_tracks`
--- cannot find their tracks through them): a track no files row holds any more goes too, and the
--- stages after ingest retire what hangs off it.
-DELETE FROM tracks WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.track_id = tracks.track_id);
