@@ -165,10 +165,30 @@ def open_audio(path: str) -> Any:
                        "are ingested from their headers only") from None
 
 
+NON_FINITE = "the audio holds NaN or infinite samples"
+
+
+def read_block(handle: Any, frames: int = -1) -> Any:
+    """`frames` samples (all: -1) from an open handle as float32 (samples, channels). Float files can
+    hold NaN or infinite samples, which no measurement survives (a NaN reads as silence to some,
+    fails others deep inside): such audio is bad input, with that reason. Values beyond full scale
+    are returned as they are (crops record them: crops.over_full_scale)."""
+    import numpy as np
+
+    block = handle.read(frames, dtype="float32", always_2d=True)
+    if handle.subtype in _FLOAT_SUBTYPES and not np.isfinite(block).all():
+        raise BadInput(NON_FINITE)
+    return block
+
+
+# Only float encodings can carry NaN / inf; integer PCM and lossy codecs decode to finite values.
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
 def read_mono(path: str, start_frame: int, frames: int) -> tuple[Any, int]:
     """`frames` samples from `start_frame` (fewer at the end), downmixed to mono float32."""
     with open_audio(path) as handle:
         if start_frame:
             handle.seek(start_frame)
-        block = handle.read(frames, dtype="float32", always_2d=True)
+        block = read_block(handle, frames)
         return block.mean(axis=1), handle.samplerate

@@ -3,18 +3,20 @@
 -- whose files are all gone (`present` false, until `etl gc` drops them); `crops_v` is the present ones.
 CREATE OR REPLACE VIEW crops_all_v AS
 SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS path, c.format, c.sample_rate,
-       c.channels, c.start_s, c.end_s, c.duration_s, c.n_bars, c.n_beats, c.bpm AS crop_grid_bpm,
+       c.channels, c.start_s, c.end_s, c.duration_s, c.n_bars, c.n_beats, c.bpm AS crop_grid_bpm, c.bpm_method,
+       c.source_peak_dbfs, c.over_full_scale,
        c.beat_times_s, c.beat_positions, c.downbeat_times_s,
        t.present, t.path AS track_path, t.artist, t.title, t.album, t.album_artist, t.year, t.genre, t.compilation,
        t.bpm_tag, t.key_tag, t.duration_s AS track_duration_s,
-       b.bpm AS track_bpm, b.meter, b.tempo_steady, b.bpm_confidence,
+       t.bpm AS track_bpm, t.meter, t.tempo_steady, t.bpm_confidence,
        coalesce(s.stems, []) AS stems,              -- stem crops cut beside this crop
        coalesce(e.empty_stems, []) AS empty_stems,  -- the track's stems flagged effectively empty
-       coalesce(f.bpm_crop, c.bpm, b.bpm) AS bpm,
+       -- The tempo to trust: the beat grid's over this crop's own beats (the track's where the crop
+       -- has too few). The crop's own estimate is `bpm_crop`, its relation to this `bpm_relation`.
+       coalesce(c.bpm, t.bpm) AS bpm,
        f.* EXCLUDE (crop_id, track_id, loudness_hash, spectral_hash, tonal_hash, rhythm_hash, series_hash)
 FROM crops AS c
 LEFT JOIN tracks_all_v AS t USING (track_id)
-LEFT JOIN beat_grids AS b USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
 LEFT JOIN (SELECT track_id, list(stem ORDER BY stem) AS empty_stems FROM track_stems WHERE empty GROUP BY track_id)
        AS e USING (track_id)

@@ -164,3 +164,68 @@ def test_undecodable_containers_fail_clearly(tmp_path: Path) -> None:
             "artifact_dir": str(tmp_path / "out")}
     with pytest.raises(BadInput, match="cannot decode"):
         crops.process(item, crops.Params(mode="sequential", seconds=2))
+
+
+@pytest.mark.parametrize("bpm", [170.0, 123.4])
+def test_steady_tempo_reads_within_half_a_percent(tmp_path: Path, bpm: float) -> None:
+    # At 100 frames/s, 60 / median interval moves in ~2 % steps at 170 BPM (171.43 or 166.67).
+    src = tmp_path / "music"
+    write_click_track(src / "click.wav", bpm, 4, seconds=40.0)
+    db = tmp_path / "etl.duckdb"
+    run_stages(db, src, ["ingest", "beats", "crops"])
+    [grid] = rows(db, "SELECT * FROM beat_grids")
+    assert grid["bpm"] == pytest.approx(bpm, rel=0.005) and grid["bpm_method"] == "fit"
+    cut = rows(db, "SELECT bpm, bpm_method FROM crops")
+    assert cut and all(c["bpm"] == pytest.approx(bpm, rel=0.005) and c["bpm_method"] == "fit" for c in cut)
+    [track] = rows(db, "SELECT bpm, meter, bpm_confidence FROM tracks_v")
+    assert track["bpm"] == grid["bpm"] and track["meter"] == 4 and track["bpm_confidence"] > 0.9
+
+
+def test_tempo_of_an_unsteady_grid_is_the_median() -> None:
+    times = np.cumsum(np.concatenate([[0.5], np.random.default_rng(0).uniform(0.3, 0.7, 40)]))
+    bpm, method = beats.tempo_from_beats(times, tolerance=0.04, steady_fraction=0.8)
+    assert method == "median" and bpm == pytest.approx(60 / np.median(np.diff(times)))
+    # a missed beat (one interval twice as long) does not stop a fit on a steady grid
+    steady = np.delete(np.arange(60) * 60 / 170.0, 30)
+    bpm, method = beats.tempo_from_beats(steady, tolerance=0.04, steady_fraction=0.8)
+    assert method == "fit" and bpm == pytest.approx(170.0, rel=1e-9)
+
+
+def test_nan_and_infinite_audio_is_rejected_with_its_reason(tmp_path: Path) -> None:
+    from etl.engine.errors import BadInput
+
+    rate = 44100
+    data = 0.3 * np.sin(2 * np.pi * 440 * np.arange(rate * 8) / rate)
+    data[rate * 4] = np.nan
+    sf.write(tmp_path / "nan.wav", data.astype(np.float32), rate, subtype="FLOAT")
+    data[rate * 4] = np.inf
+    sf.write(tmp_path / "inf.wav", data.astype(np.float32), rate, subtype="FLOAT")
+    for name in ("nan.wav", "inf.wav"):
+        path = tmp_path / name
+        with pytest.raises(BadInput, match="the audio holds NaN or infinite samples"):
+            beats.process({"item_id": "t", **source_of(str(path)), "duration_s": 8.0, "sample_rate": rate},
+                          beats.Params())
+        item = {"item_id": "t", **source_of(str(path)), "sample_rate": rate, "frames": rate * 8, "duration_s": 8.0,
+                "artifact_dir": str(tmp_path / "out")}
+        with pytest.raises(BadInput, match="the audio holds NaN or infinite samples"):
+            crops.process(item, crops.Params(mode="sequential", seconds=2.0))
+        from etl.stages.features import extractors
+        with pytest.raises(BadInput, match="the audio holds NaN or infinite samples"):
+            extractors.read(str(path))
+
+
+def test_float_audio_above_full_scale_is_flagged(tmp_path: Path) -> None:
+    src = tmp_path / "music"
+    src.mkdir()
+    rate = 44100
+    t = np.arange(rate * 6) / rate
+    loud = 2.0 * np.sin(2 * np.pi * 440 * t)  # +6 dBFS: a float file may hold it, a 16-bit crop cannot
+    sf.write(src / "loud.wav", loud.astype(np.float32), rate, subtype="FLOAT")
+    sf.write(src / "fine.wav", (0.5 * loud).astype(np.float32), rate, subtype="FLOAT")
+    db = tmp_path / "etl.duckdb"
+    run_stages(db, src, ["ingest", "crops"], **{"crops.mode": "sequential", "crops.seconds": "2"})
+    flags = {Path(r["path"]).name: (r["over"], r["peak"]) for r in rows(
+        db, "SELECT t.path, bool_or(c.over_full_scale) AS over, max(c.source_peak_dbfs) AS peak "
+            "FROM crops c JOIN track_paths_v t USING (track_id) GROUP BY t.path")}
+    assert flags["loud.wav"][0] is True and flags["loud.wav"][1] == pytest.approx(6.02, abs=0.01)
+    assert flags["fine.wav"][0] is False and flags["fine.wav"][1] == pytest.approx(0.0, abs=0.01)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from etl.dsp import loudness
 from etl.engine import artifacts, pipeline
 from tests.helpers import corpus, etl, rows, run_stages, source_of
 
@@ -94,7 +95,7 @@ def test_streamed_loudness_matches_pyloudnorm() -> None:
 
     path = corpus("pyloudnorm", "1770-2_Comp_RelGateTest.wav")
     data, rate = sf.read(path, dtype="float64", always_2d=True)
-    meter = separation.LoudnessMeter(rate, data.shape[1])
+    meter = loudness.StreamMeter(rate, data.shape[1])
     for i in range(0, len(data), 10_000):
         meter.push(data[i:i + 10_000])
     assert meter.integrated() == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(data), abs=0.01)

@@ -28,3 +28,17 @@ def test_gating_and_range() -> None:
     assert loudness.integrated(np.zeros(5)) is None
     assert loudness.loudness_range(np.array([level] * 10)) == pytest.approx(0.0)
     assert loudness.loudness_range(np.array([])) is None
+
+
+def test_channel_weights_of_every_layout() -> None:
+    assert loudness.channel_weights(1).tolist() == [1.0]
+    assert loudness.channel_weights(2).tolist() == [1.0, 1.0]
+    assert loudness.channel_weights(6).tolist() == [1.0, 1.0, 1.0, 0.0, 1.41, 1.41]  # L R C LFE Ls Rs
+    assert loudness.channel_weights(5).tolist() == [1.0, 1.0, 1.0, 1.41, 1.41]
+
+
+def test_too_quiet_is_one_definition() -> None:
+    assert loudness.too_quiet(np.zeros(10))
+    assert loudness.too_quiet(np.full(10, loudness.to_power(-75.0)))
+    assert not loudness.too_quiet(np.full(10, loudness.to_power(-60.0)))
+    assert loudness.too_quiet(np.array([]))  # shorter than one block: nothing measured

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, sourcefile
+from etl.dsp.tempo import tempo_from_beats
 from etl.engine.config import not_hashed, params_hash
 from etl.engine.errors import SkipItem
 from etl.engine.pool import Outcome
@@ -190,7 +191,7 @@ def _dbfs(mean_square: float) -> float:
 
 
 def summarise(grid: Grid, params: Params) -> dict[str, Any]:
-    """Tempo and meter from the beat grid (robust to drift: medians, not means)."""
+    """Tempo and meter from the beat grid (tempo_from_beats: a fit when steady, else the median)."""
     import numpy as np
 
     times = np.asarray(grid.beat_times_s)
@@ -198,6 +199,7 @@ def summarise(grid: Grid, params: Params) -> dict[str, Any]:
     intervals = np.diff(times)
     median_interval = float(np.median(intervals))
     on_tempo = float(np.mean(np.abs(intervals / median_interval - 1) <= params.steady_tolerance))
+    bpm, method = tempo_from_beats(times, params.steady_tolerance, params.steady_fraction)
     downbeats = np.flatnonzero(positions == 1)
     # beats per bar: the position reached before each following downbeat
     bar_lengths = [int(positions[i - 1]) for i in downbeats[1:]] or [int(positions.max())]
@@ -207,7 +209,8 @@ def summarise(grid: Grid, params: Params) -> dict[str, Any]:
         "beat_positions": positions.astype(int).tolist(),
         "downbeat_times_s": [round(t, 4) for t in times[downbeats].tolist()],
         "meter": meter,
-        "bpm": 60.0 / median_interval,
+        "bpm": bpm,
+        "bpm_method": method,
         "bpm_confidence": on_tempo,
         "tempo_steady": on_tempo >= params.steady_fraction,
         "pulse_strength": grid.pulse_strength,
@@ -243,4 +246,5 @@ STAGE = Stage(
     unavailable=unavailable,
     models=models,
     batch_size=8,
+    version=2,  # 2: tempo from a least-squares fit of the beat times on steady grids (bpm_method)
 )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio, sourcefile
+from etl.dsp import audio, sourcefile, tempo
 from etl.engine import artifacts
 from etl.engine.config import params_hash
 from etl.engine.errors import ConfigError, SkipItem
@@ -81,7 +81,7 @@ def first_sound(path: str, silence_dbfs: float, block: int = 1024) -> int:
     position = 0
     with audio.open_audio(path) as handle:
         while True:
-            data = handle.read(block * 64, dtype="float32", always_2d=True)
+            data = audio.read_block(handle, block * 64)
             if len(data) == 0:
                 return position
             mono = data.mean(axis=1)
@@ -166,7 +166,7 @@ class SpanReader:
             self._buffer_start = start
         missing = end - (self._buffer_start + len(self._buffer))
         if missing > 0:
-            more = self._handle.read(missing, dtype="float32", always_2d=True)
+            more = audio.read_block(self._handle, missing)
             self._position += len(more)
             self._buffer = np.concatenate([self._buffer, more]) if len(self._buffer) else more
         return self._buffer[: end - start]
@@ -257,7 +257,7 @@ def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
     rates = {"mix": rate, **{s["stem"]: s.get("sample_rate") or rate for s in stems}}
     # Mix crops already cut (stems added later) are kept, not recut: the same id is the same audio.
     existing = {c["crop_id"]: c for c in item.get("existing_crops") or []
-                if c["sha256"] and os.path.isfile(c["path"])}
+                if c["sha256"] and c.get("source_peak_dbfs") is not None and os.path.isfile(c["path"])}
     crops, stem_rows = [], []
     try:
         for index, span in enumerate(spans):
@@ -268,10 +268,12 @@ def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
             for name, reader in readers.items():
                 if name == "mix" and cid in existing:
                     path, mix_sha256 = Path(existing[cid]["path"]), existing[cid]["sha256"]
-                    channels = _channels(path)
+                    channels, peak = _channels(path), existing[cid]["source_peak_dbfs"]
                     continue
-                block = fade(_span_audio(reader, span, rate, rates[name], out_rate, frames), out_rate,
-                             params.fade_ms)
+                block = _span_audio(reader, span, rate, rates[name], out_rate, frames)
+                if name == "mix":  # float sources can exceed full scale; the crop's encoder clips there
+                    peak = 20 * math.log10(max(float(np.max(np.abs(block))) if block.size else 0.0, 1e-10))
+                block = fade(block, out_rate, params.fade_ms)
                 written, digest = write_atomic(folder, cid if name == "mix" else f"{cid}.{name}", block,
                                                out_rate, params)
                 if name != "mix":
@@ -280,12 +282,15 @@ def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
                                       "channels": int(block.shape[1]), "sha256": digest})
                 else:
                     path, mix_sha256, channels = written, digest, int(block.shape[1])
-            intervals = np.diff(rel_beats)
+            # The grid's tempo over the crop's own beats (the track's where it has fewer than 3).
+            bpm, bpm_method = (tempo.tempo_from_beats(rel_beats, tempo.TOLERANCE, tempo.STEADY_FRACTION)
+                               if len(rel_beats) >= 3 else (item.get("bpm"), "track" if item.get("bpm") else None))
             crops.append({
                 "crop_id": cid, "track_id": track_id, "crop_index": index, "mode": params.mode,
                 "start_sample": span.start, "end_sample": span.end, "start_s": start_s, "end_s": end_s,
                 "duration_s": end_s - start_s, "n_bars": span.n_bars, "n_beats": len(rel_beats),
-                "bpm": float(60 / np.median(intervals)) if len(intervals) else item.get("bpm"),
+                "bpm": bpm, "bpm_method": bpm_method,
+                "source_peak_dbfs": round(peak, 4), "over_full_scale": peak > 0.0,
                 "beat_times_s": rel_beats, "beat_positions": rel_positions,
                 "downbeat_times_s": [t for t, p in zip(rel_beats, rel_positions) if p == 1],
                 "path": str(path), "format": params.format, "sample_rate": out_rate, "channels": channels,
@@ -332,4 +337,5 @@ STAGE = Stage(
     Params=Params,
     batch_size=16,
     artifacts=True,
+    version=2,  # 2: crop BPM fitted to its beats (bpm_method); source peak and over_full_scale recorded
 )

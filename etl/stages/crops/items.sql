@@ -14,5 +14,6 @@ LEFT JOIN beat_grids AS b USING (track_id)
 LEFT JOIN stage_items AS bs ON bs.stage = 'beats' AND bs.item_id = t.track_id AND bs.status <> 'running'
 LEFT JOIN (SELECT track_id, list({'stem': stem, 'path': artifact_path(path), 'sample_rate': sample_rate} ORDER BY stem) AS stems
            FROM track_stems WHERE path IS NOT NULL GROUP BY track_id) AS st USING (track_id)
-LEFT JOIN (SELECT track_id, list({'crop_id': crop_id, 'path': artifact_path(path), 'sha256': sha256}) AS existing_crops
+LEFT JOIN (SELECT track_id, list({'crop_id': crop_id, 'path': artifact_path(path), 'sha256': sha256,
+                                 'source_peak_dbfs': source_peak_dbfs}) AS existing_crops
            FROM crops GROUP BY track_id) AS ec USING (track_id)

@@ -36,7 +36,7 @@ class Params:
     rhythm: bool = True
     series: bool = True
     n_mfcc: int = 13                 # spectral
-    bpm_agree_tolerance: float = 0.04  # rhythm: grid and crop BPM within this share "agree"
+    bpm_agree_tolerance: float = 0.04  # rhythm: crop / grid BPM within this share of 1, 2, ½, 3, ⅓ (bpm_relation)
     # rhythm: essentia RhythmExtractor2013 method; "degara" is ~4x faster than "multifeature" and
     # gave the same BPM on the test material (the grid BPM from madmom is carried down anyway).
     rhythm_method: str = "degara"
@@ -53,7 +53,11 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
 # 0.11 LU) and essentia (range, short-term, momentary: within 0.3 LU); a mono crop is metered as one
 # channel, not two (its short-term and momentary levels 3 dB lower, as its integrated level was).
 # loudness 3: integrated loudness by pyloudnorm again (the library the store documents).
-_GROUP_VERSIONS = {"loudness": 3, "series": 2}
+# loudness 4, spectral 2, tonal 2, rhythm 2, series 3: too quiet to measure (no 400 ms block above
+# -70 LUFS) is NULL in every group, a weak key is NULL, series hold NULL for silent frames (not a
+# -120 floor); every channel layout is metered per BS.1770 (weights, no LFE); the rhythm group
+# compares the crop's estimate with the grid tempo over the crop's own beats (bpm_relation).
+_GROUP_VERSIONS = {"loudness": 4, "spectral": 2, "tonal": 2, "rhythm": 2, "series": 3}
 
 
 def group_hash(params: Params, group: str, audio_sha256: str | None) -> str:
@@ -142,7 +146,7 @@ def _group_columns() -> dict[str, list[str]]:
                      "spectral_flux", "zero_crossing_rate", "mfcc_mean", "band_bass_rms_dbfs",
                      "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs"],
         "tonal": ["chroma_mean", "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot"],
-        "rhythm": ["bpm_grid", "bpm_crop", "bpm_agrees", "onset_rate_hz", "danceability"],
+        "rhythm": ["bpm_grid", "bpm_crop", "bpm_relation", "bpm_agrees", "onset_rate_hz", "danceability"],
         "series": ["series_loudness_lufs", "series_rms_dbfs", "series_centroid_hz"],
     }
 

@@ -24,6 +24,11 @@ _FLAT_TO_SHARP = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
 # Camelot wheel: number per tonic, "B" for major, "A" for minor.
 _CAMELOT_MAJOR = {"B": 1, "F#": 2, "C#": 3, "G#": 4, "D#": 5, "A#": 6, "F": 7, "C": 8, "G": 9, "D": 10, "A": 11, "E": 12}
 _CAMELOT_MINOR = {"G#": 1, "D#": 2, "A#": 3, "F": 4, "C": 5, "G": 6, "D": 7, "A": 8, "E": 9, "B": 10, "F#": 11, "C#": 12}
+# KeyExtractor's strength is the correlation of the crop's chroma with the key profile: 0 for
+# silence, ~0.6 for white noise, 0.8-0.9 on the test music. Below this the key is NULL, not a guess.
+KEY_MIN_STRENGTH = 0.3
+# How a crop's own tempo estimate relates to its grid tempo: the estimate / grid ratio each names.
+BPM_RELATIONS = {"same": 1.0, "double": 2.0, "half": 0.5, "triple": 3.0, "third": 1 / 3}
 
 
 def db(value: float, floor: float = 1e-12) -> float | None:
@@ -61,9 +66,14 @@ class Decoded:
     @cached_property
     def ebur128(self) -> loudness_meter.Ebur128:
         """The EBU R128 meter, once: the one K-weighting pass for every loudness figure. BS.1770
-        sums the channels' powers: a mono crop is one channel (duplicating it would add 3 dB)."""
-        channels = self.stereo if self.stereo.shape[1] == 2 else self.mono[:, None]
-        return loudness_meter.ebur128(channels, self.sample_rate)
+        sums the channels' weighted powers, whatever the layout (etl/dsp/loudness.py): a mono crop
+        is one channel (duplicating it would add 3 dB), a 5.1 crop's LFE is left out."""
+        return loudness_meter.ebur128(self.stereo, self.sample_rate)
+
+    @property
+    def too_quiet(self) -> bool:
+        """Too quiet to measure (etl/dsp/loudness.py too_quiet): every estimate is NULL."""
+        return self.ebur128.too_quiet
 
     @cached_property
     def magnitude(self) -> np.ndarray:
@@ -113,7 +123,7 @@ def read(path: str) -> Decoded:
     from etl.dsp import audio
 
     with audio.open_audio(path) as handle:
-        return Decoded(handle.read(dtype="float32", always_2d=True), handle.samplerate)
+        return Decoded(audio.read_block(handle), handle.samplerate)
 
 
 def level_stats(signal: Decoded) -> dict[str, Any]:
@@ -130,19 +140,14 @@ def level_stats(signal: Decoded) -> dict[str, Any]:
     }
 
 
-@cache
-def _loudness_meter(sample_rate: int) -> Any:
-    import pyloudnorm
-
-    return pyloudnorm.Meter(sample_rate)  # builds its K-weighting filters for this rate
-
-
 def integrated_lufs(signal: Decoded) -> float | None:
-    """BS.1770-4 integrated loudness, by pyloudnorm (the reference implementation the store
-    names; etl/loudness.py's meter gives the range and short-term figures)."""
+    """BS.1770-4 integrated loudness with pyloudnorm's filters and blocks (equal to pyloudnorm's on
+    stereo), every channel layout weighted per BS.1770 (etl/dsp/loudness.py StreamMeter); None when
+    too quiet to measure or shorter than one 400 ms block."""
     if len(signal.stereo) < int(0.4 * signal.sample_rate):  # shorter than one gating block
         return None
-    return finite(float(_loudness_meter(signal.sample_rate).integrated_loudness(signal.stereo)))
+    meter = loudness_meter.StreamMeter(signal.sample_rate, signal.stereo.shape[1])
+    return finite(meter.push(signal.stereo).integrated())
 
 
 @cache
@@ -176,11 +181,14 @@ def true_peak_dbtp(signal: Decoded, up: int = 4) -> float | None:
 
 
 def loudness(signal: Decoded) -> dict[str, Any]:
+    """Loudness estimates are NULL when too quiet to measure; the sample peak, true peak and RMS
+    are exact measurements and stay (NULL only for digital silence)."""
     short_term = signal.ebur128.short_term
+    quiet = signal.too_quiet
     return {
-        "loudness_integrated_lufs": integrated_lufs(signal),
+        "loudness_integrated_lufs": None if quiet else integrated_lufs(signal),
         "loudness_range_lu": finite(signal.ebur128.loudness_range),
-        "loudness_short_term_max_lufs": finite(float(short_term.max())) if short_term.size else None,
+        "loudness_short_term_max_lufs": finite(float(short_term.max())) if short_term.size and not quiet else None,
         "true_peak_dbtp": true_peak_dbtp(signal),
         **level_stats(signal),
     }
@@ -246,9 +254,12 @@ def zero_crossing_rate(mono: np.ndarray, threshold: float = 1e-10) -> np.ndarray
 
 
 def stem_spectral(signal: Decoded) -> dict[str, Any]:
-    """The spectral stats stem crops keep: centroid, flatness and band levels (part of `spectral`)."""
+    """The spectral stats stem crops keep: centroid, flatness and band levels (part of `spectral`).
+    Shape (centroid, flatness) is NULL when too quiet to measure; band levels are measurements."""
     import librosa
 
+    if signal.too_quiet:
+        return {"spectral_centroid_hz": None, "spectral_flatness": None, **band_rms(signal)}
     centroid, _ = signal.centroid_bandwidth
     return {
         "spectral_centroid_hz": float(centroid.mean()),
@@ -260,6 +271,9 @@ def stem_spectral(signal: Decoded) -> dict[str, Any]:
 def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
     import librosa
 
+    if signal.too_quiet:
+        return {**stem_spectral(signal), "spectral_bandwidth_hz": None, "spectral_rolloff_hz": None,
+                "spectral_flux": None, "zero_crossing_rate": None, "mfcc_mean": None}
     magnitude, rate = signal.magnitude, signal.sample_rate
     flux = np.sqrt(np.sum(np.maximum(np.diff(magnitude, axis=1), 0) ** 2, axis=0))
     _, bandwidth = signal.centroid_bandwidth
@@ -267,7 +281,7 @@ def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
         **stem_spectral(signal),
         "spectral_bandwidth_hz": float(bandwidth.mean()),
         "spectral_rolloff_hz": float(rolloff(magnitude, rate, 0.85).mean()),
-        "spectral_flux": float(flux.mean()) if flux.size else 0.0,
+        "spectral_flux": float(flux.mean()) if flux.size else None,  # one frame: no change to measure
         "zero_crossing_rate": float(zero_crossing_rate(signal.mono).mean()),
         "mfcc_mean": librosa.feature.mfcc(S=signal.mel_db, n_mfcc=n_mfcc).mean(axis=1).tolist(),
     }
@@ -283,49 +297,83 @@ def key_names(tonic: str, mode: str) -> tuple[str, str, str]:
 def tonal(signal: Decoded) -> dict[str, Any]:
     import librosa
 
+    if signal.too_quiet:
+        return dict.fromkeys(("chroma_mean", "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot"))
     chroma = librosa.feature.chroma_stft(S=signal.power, sr=signal.sample_rate).mean(axis=1)
     chroma = chroma / chroma.max() if chroma.max() > 0 else chroma
     tonic, mode, strength = essentia_algorithm("KeyExtractor", sampleRate=signal.sample_rate)(signal.mono)
+    if strength < KEY_MIN_STRENGTH:  # no key to speak of: keep the strength, name none
+        return {"chroma_mean": chroma.tolist(), "key_tonic": None, "key_mode": None,
+                "key_strength": float(strength), "key_name": None, "key_camelot": None}
     tonic, name, camelot = key_names(tonic, mode)
     return {"chroma_mean": chroma.tolist(), "key_tonic": tonic, "key_mode": mode, "key_strength": float(strength),
             "key_name": name, "key_camelot": camelot}
 
 
+def bpm_relation(bpm_crop: float | None, bpm_grid: float | None, tolerance: float = 0.04) -> str | None:
+    """How the crop's own tempo estimate relates to the grid's: "same", or an octave-type error
+    ("double", "half", "triple", "third") when the ratio is within `tolerance` of it, else
+    "unrelated"; None when either is missing."""
+    if not bpm_crop or not bpm_grid:
+        return None
+    ratio = bpm_crop / bpm_grid
+    return next((name for name, factor in BPM_RELATIONS.items() if abs(ratio / factor - 1) <= tolerance),
+                "unrelated")
+
+
 def rhythm(signal: Decoded, bpm_grid: float | None, agree_tolerance: float = 0.04,
            method: str = "degara") -> dict[str, Any]:
+    """bpm_grid: the beat grid's tempo over the crop's own beats (crops.bpm), carried down."""
     import librosa
 
     from etl.dsp.audio import resample
 
+    if signal.too_quiet:  # no onsets to count, no tempo to estimate
+        return {"bpm_grid": bpm_grid, "bpm_crop": None, "bpm_relation": None, "bpm_agrees": None,
+                "onset_rate_hz": None, "danceability": None}
     mono44 = resample(signal.mono, signal.sample_rate, 44100)  # RhythmExtractor2013 assumes 44.1 kHz
     bpm_crop = float(essentia_algorithm("RhythmExtractor2013", method=method)(mono44)[0])
     danceability = float(essentia_algorithm("Danceability", sampleRate=44100)(mono44)[0])
     envelope = librosa.onset.onset_strength(S=signal.mel_db, sr=signal.sample_rate)
     onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=signal.sample_rate, hop_length=HOP)
     duration_s = len(signal.mono) / signal.sample_rate
+    bpm_crop_or_none = bpm_crop if bpm_crop > 0 else None
+    relation = bpm_relation(bpm_crop_or_none, bpm_grid, agree_tolerance)
     return {
         "bpm_grid": bpm_grid,
-        "bpm_crop": bpm_crop if bpm_crop > 0 else None,
-        "bpm_agrees": (abs(bpm_crop / bpm_grid - 1) <= agree_tolerance) if bpm_grid and bpm_crop > 0 else None,
+        "bpm_crop": bpm_crop_or_none,
+        "bpm_relation": relation,
+        "bpm_agrees": None if relation is None else relation == "same",
         "onset_rate_hz": len(onsets) / duration_s if duration_s > 0 else None,
         "danceability": danceability,
     }
 
 
-def _steps(values: np.ndarray, steps: int) -> list[float]:
+def _steps(values: np.ndarray, steps: int) -> list[float | None]:
+    """`steps` points along the series; NaN (a silent frame) and its neighbours' share become None."""
     if values.size == 0:
         return []
     positions = np.linspace(0, len(values) - 1, steps)
-    return np.interp(positions, np.arange(len(values)), values).astype(np.float32).tolist()
+    points = np.interp(positions, np.arange(len(values)), values).astype(np.float32)
+    return [None if math.isnan(v) else v for v in points.tolist()]
 
 
 def series(signal: Decoded, steps: int) -> dict[str, Any]:
+    """Time series with a None for each point that falls on a silent frame (below -70 LUFS / dBFS,
+    etl/dsp/loudness.py QUIET_DB), never a floor value; the whole series NULL when too quiet."""
     import librosa
 
+    if signal.too_quiet:
+        return {"series_loudness_lufs": None, "series_rms_dbfs": None, "series_centroid_hz": None}
+    quiet = loudness_meter.QUIET_DB
     rms = librosa.feature.rms(S=signal.magnitude, frame_length=N_FFT)[0]
+    with np.errstate(divide="ignore"):
+        rms_db = 20 * np.log10(rms)
+    silent_frame = rms_db < quiet
     centroid, _ = signal.centroid_bandwidth
+    momentary = signal.ebur128.momentary
     return {
-        "series_loudness_lufs": _steps(np.maximum(signal.ebur128.momentary, -120.0), steps),
-        "series_rms_dbfs": _steps(20 * np.log10(np.maximum(rms, 1e-6)), steps),
-        "series_centroid_hz": _steps(centroid, steps),
+        "series_loudness_lufs": _steps(np.where(momentary < quiet, np.nan, momentary), steps),
+        "series_rms_dbfs": _steps(np.where(silent_frame, np.nan, rms_db), steps),
+        "series_centroid_hz": _steps(np.where(silent_frame, np.nan, centroid), steps),
     }

@@ -1,9 +1,10 @@
 -- Items of the features stage: every crop. It reads the crop (its row and stem crops, content
--- hashes included) and the track's beat grid (the grid BPM the rhythm group carries down). Which
+-- hashes included: crops.bpm is the grid's tempo over the crop's own beats, which the rhythm group
+-- carries down as bpm_grid) and the track's beat grid (its tempo where the crop has none). Which
 -- groups are already computed for this audio, and with which parameters, travels in
 -- `group_hashes` and `stem_hashes`, so a re-run computes only what is missing.
 SELECT c.crop_id AS item_id, NULL AS input_fp, c.track_id,
-       artifact_path(c.path) AS path, c.sha256, b.bpm AS bpm_grid, s.stems,
+       artifact_path(c.path) AS path, c.sha256, coalesce(c.bpm, b.bpm) AS bpm_grid, s.stems,
        {'loudness': f.loudness_hash, 'spectral': f.spectral_hash, 'tonal': f.tonal_hash,
         'rhythm': f.rhythm_hash, 'series': f.series_hash} AS group_hashes,
        sf.stem_hashes

@@ -41,7 +41,8 @@ FROM batch WHERE crop_features.crop_id = batch.crop_id;
 
 -- name: update_rhythm
 UPDATE crop_features SET rhythm_hash = batch.group_hash,
-    bpm_grid = batch.bpm_grid, bpm_crop = batch.bpm_crop, bpm_agrees = batch.bpm_agrees,
+    bpm_grid = batch.bpm_grid, bpm_crop = batch.bpm_crop, bpm_relation = batch.bpm_relation,
+    bpm_agrees = batch.bpm_agrees,
     onset_rate_hz = batch.onset_rate_hz, danceability = batch.danceability
 FROM batch WHERE crop_features.crop_id = batch.crop_id;
 

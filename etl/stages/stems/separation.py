@@ -87,53 +87,6 @@ class StreamResampler:
         return self._resampled(self._out_index(self.received))
 
 
-class LoudnessMeter:
-    """ITU-R BS.1770-4 integrated loudness over a stream: pyloudnorm's K-weighting filters and 400 ms
-    blocks, gated by etl/loudness.py (the features stage's meter)."""
-
-    def __init__(self, rate: int, channels: int) -> None:
-        from pyloudnorm import Meter
-
-        self.rate = rate
-        self.filters = [(f.b, f.a, f.passband_gain) for f in Meter(rate)._filters.values()]
-        self.state = [None] * len(self.filters)
-        self.step = int(0.1 * rate)
-        self.sub_sums: list[np.ndarray] = []  # squared K-weighted samples per 100 ms, per channel
-        self.partial = np.zeros(channels)
-        self.partial_n = 0
-        self.samples = 0
-
-    def push(self, block: np.ndarray) -> None:
-        from scipy.signal import lfilter
-
-        x = block.astype(np.float64)
-        for i, (b, a, gain) in enumerate(self.filters):
-            if self.state[i] is None:
-                self.state[i] = np.zeros((max(len(a), len(b)) - 1, x.shape[1]))
-            x, self.state[i] = lfilter(b, a, x, axis=0, zi=self.state[i])
-            x = x * gain
-        self.samples += len(x)
-        squares = np.square(x)
-        position = 0
-        while position < len(squares):
-            take = min(self.step - self.partial_n, len(squares) - position)
-            self.partial += squares[position:position + take].sum(axis=0)
-            self.partial_n += take
-            position += take
-            if self.partial_n == self.step:
-                self.sub_sums.append(self.partial)
-                self.partial, self.partial_n = np.zeros_like(self.partial), 0
-
-    def integrated(self) -> float | None:
-        subs = np.array(self.sub_sums + ([self.partial] if self.partial_n else []))
-        blocks = int(round((self.samples / self.rate - 0.4) / 0.1)) + 1
-        if blocks < 1 or not len(subs):
-            return None
-        # 400 ms blocks every 100 ms, channels summed (each weighted 1), gated as every meter here is
-        block_power = np.array([subs[j:j + 4].sum() for j in range(blocks)]) / (0.4 * self.rate)
-        return loudness.integrated(block_power)
-
-
 @dataclass
 class Levels:
     """Peak and RMS of a stream, per stem."""
@@ -183,7 +136,7 @@ def _to_channels(block: np.ndarray, channels: int) -> np.ndarray:
 def _source_blocks(path: str, channels: int) -> Iterator[np.ndarray]:
     with audio.open_audio(path) as handle:
         while True:
-            block = handle.read(READ_FRAMES, dtype="float32", always_2d=True)
+            block = audio.read_block(handle, READ_FRAMES)
             if not len(block):
                 return
             yield _to_channels(block, channels)
@@ -470,9 +423,9 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
     return rows
 
 
-def _meter(rate: int, channels: int) -> LoudnessMeter | None:
+def _meter(rate: int, channels: int) -> loudness.StreamMeter | None:
     try:
-        return LoudnessMeter(rate, channels)
+        return loudness.StreamMeter(rate, channels)
     except ImportError:  # pyloudnorm comes with the features extra
         return None
 
