@@ -26,6 +26,9 @@ def test_batched_ensemble_matches_madmom(relative: str) -> None:
     expected = RNNDownBeatProcessor()(signal)
     actual = downbeat_processor()(signal)
     assert actual.shape == expected.shape
-    assert np.abs(actual - expected).max() < 1e-4
+    # float32 rounding, carried along the recurrence: measured max 4.8e-5 (mean 3.4e-7) on 30 s of
+    # Vibe Ace, 1.5e-7 on the madmom sample; the README states the same bounds.
+    difference = np.abs(actual - expected)
+    assert difference.max() < 6e-5 and difference.mean() < 1e-6
     tracker = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
     assert np.array_equal(tracker(actual), tracker(expected))
