@@ -32,10 +32,11 @@ EXPECTED_COLUMNS = {
     "runs": {"run_id", "pid", "host", "argv", "started_at", "finished_at", "outcome"},
     "beat_grids": {"track_id", "beat_times_s", "beat_positions", "downbeat_times_s", "meter", "bpm",
                    "bpm_confidence", "tempo_steady", "pulse_strength", "n_beats", "n_bars", "params_hash",
-                   "created_at"},
+                   "created_at", "bpm_method"},
     "crops": {"crop_id", "track_id", "crop_index", "mode", "start_sample", "end_sample", "start_s", "end_s",
               "duration_s", "n_bars", "n_beats", "bpm", "beat_times_s", "beat_positions", "downbeat_times_s",
-              "path", "format", "sample_rate", "channels", "params_hash", "created_at", "sha256"},
+              "path", "format", "sample_rate", "channels", "params_hash", "created_at", "sha256",
+              "bpm_method", "source_peak_dbfs", "over_full_scale"},
     "crop_stems": {"crop_id", "stem", "track_id", "path", "format", "sample_rate", "channels", "params_hash",
                    "sha256"},
     "crop_features": {
@@ -46,7 +47,7 @@ EXPECTED_COLUMNS = {
         "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs", "tonal_hash", "chroma_mean",
         "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot", "rhythm_hash", "bpm_grid",
         "bpm_crop", "bpm_agrees", "onset_rate_hz", "danceability", "series_hash", "series_loudness_lufs",
-        "series_rms_dbfs", "series_centroid_hz"},
+        "series_rms_dbfs", "series_centroid_hz", "bpm_relation"},
     "crop_stem_features": {
         "crop_id", "stem", "loudness_integrated_lufs", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db",
         "spectral_centroid_hz", "spectral_flatness", "band_bass_rms_dbfs", "band_low_mid_rms_dbfs",
