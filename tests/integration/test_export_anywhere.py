@@ -127,8 +127,8 @@ def load_hf(out: Path, cache: Path) -> Any:
     """datasets' audiofolder. Building it imports torchcodec's encoder even for a file path (then stores
     only the path); torchcodec + FFmpeg do not install offline here, so a stand-in module satisfies that
     import when the real one is absent, and the audio is read without decoding."""
+    import sys
     import types
-    from unittest import mock
 
     from datasets import Audio, load_dataset
 
@@ -137,8 +137,12 @@ def load_hf(out: Path, cache: Path) -> Any:
         encoders = types.ModuleType("torchcodec.encoders")
         encoders.AudioEncoder = None
         stand_in = {"torchcodec": types.ModuleType("torchcodec"), "torchcodec.encoders": encoders}
-    with mock.patch.dict("sys.modules", stand_in):
+    sys.modules.update(stand_in)  # only these two names, removed again below (never the modules loaded meanwhile)
+    try:
         dataset = load_dataset("audiofolder", data_dir=str(out), cache_dir=str(cache))
+    finally:
+        for name in stand_in:
+            sys.modules.pop(name, None)
     for split in dataset:
         dataset[split] = dataset[split].cast_column("audio", Audio(decode=False))
     return dataset

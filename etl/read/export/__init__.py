@@ -19,7 +19,6 @@ from typing import Any
 
 from etl.engine.errors import ExportError, QueryError
 from etl.engine.resources import sql
-from etl.read.api import select_from
 from etl.read.export.files import staged
 from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO, PATHS
 from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
