@@ -392,12 +392,17 @@ def export(
     copy: bool = typer.Option(False, "--copy", help="Copy the audio next to the manifest."),
     link: bool = typer.Option(False, "--link", help="Hard-link the audio next to the manifest (copy across devices). "
                               "Default for stable-audio, hf and folders."),
-    absolute: bool = typer.Option(False, "--absolute-paths", help="Absolute paths in manifests (default: relative "
-                                  "to the manifest)."),
+    absolute: bool | None = typer.Option(None, "--absolute-paths/--relative-paths",
+                                         help="How manifests name audio (default: what the format's loader "
+                                         "resolves: absolute for jsonl, lhotse, stable-audio, csv, parquet; "
+                                         "relative to the manifest for hf and folders)."),
     shard_size: str = typer.Option("1G", "--shard-size", help="webdataset: largest tar shard, e.g. 500M."),
-    force: bool = typer.Option(False, "--force", help="Replace a non-empty --out folder."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous export (a folder holding its export.json)."),
     include_missing: bool = typer.Option(False, "--include-missing",
                                          help="Also export crops of tracks whose source files are gone."),
+    include_source_paths: bool = typer.Option(False, "--include-source-paths",
+                                              help="Keep track_path / source_path (this machine's paths) in "
+                                              "csv, parquet and hf tables."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-split summary as JSON on stdout."),
 ) -> None:
     """Write a training manifest of the crops --where selects, with deterministic splits.
@@ -415,13 +420,19 @@ def export(
         out=out_dir, format=fmt, where=where, params=parse_params(param), split=split, group_by=group_by,
         placement="copy" if copy else "link" if link else None, absolute_paths=absolute, force=force,
         shard_bytes=_parse_size(shard_size), include_missing=include_missing,
+        include_source_paths=include_source_paths,
     )
+    from etl.read.export import share_warnings
+
     summaries = run_export(_state(ctx).db, request)
+    for warning in share_warnings(summaries):
+        err.print(f"warning: {warning}", highlight=False)
     if as_json:
         _print_json([asdict(s) for s in summaries])
         return
     for s in summaries:
-        err.print(f"{s.split or 'all'}: {s.crops:,} crops", highlight=False)
+        share = f" ({s.percent:.1f} %, asked {s.target:g} %)" if s.percent is not None else ""
+        err.print(f"{s.split or 'all'}: {s.crops:,} crops{share}", highlight=False)
     err.print(f"wrote {fmt} export to {out_dir}", highlight=False)
 
 

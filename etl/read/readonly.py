@@ -28,6 +28,8 @@ from etl.engine.store import open_reader
 _READ_STATEMENTS = ("Query", "Describe", "Show", "Summarize", "Pivot", "Values")
 _WRITE_NODES = ("DML", "DDL", "Command", "Attach", "Detach", "Pragma", "Set", "Install", "Use", "Transaction",
                 "Drop", "Alter", "Export", "Commit", "Rollback")
+# Table functions that run a SQL string the gate never sees: `query('DELETE ...')`, `query_table(...)`.
+_SQL_STRING_FUNCTIONS = {"query", "query_table"}
 
 
 def warm_up() -> None:
@@ -70,10 +72,43 @@ def check_read_only(sql_text: str) -> list[str]:
     for node in statement.walk():
         if isinstance(node, write_types):
             raise QueryError(f"only read-only queries are allowed: found {_statement_kind(node)} inside the query")
+        function = (node.name if isinstance(node, exp.Anonymous) else node.key) if isinstance(node, exp.Func) else ""
+        if function.lower() in _SQL_STRING_FUNCTIONS:
+            raise QueryError(f"{function}() runs SQL from a string, which the read-only gate cannot check: "
+                             "write the query itself")
     names = [str(p.args.get("this") or "") for p in statement.find_all(exp.Placeholder)]
     if any(not name or name.isdigit() for name in names):
         raise QueryError("use named parameters ($name with --param name=value), not `?` or `$1`")
     return sorted(set(names))
+
+
+def check_condition(condition: str, view: str) -> list[str]:
+    """Gate a WHERE condition that is spliced into `SELECT * FROM <view> WHERE (<condition>)`.
+
+    The condition must parse alone as one expression (so it cannot close the bracket and go on with
+    `) UNION ALL SELECT ... WHERE (`), and the statement it makes must be that one SELECT whose WHERE
+    is exactly the parsed condition, through the same gate as `etl query`. Returns its `$name`s.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    try:
+        parsed = [e for e in sqlglot.parse(condition, read="duckdb") if e is not None]
+    except SqlglotError as error:
+        raise QueryError(f"cannot parse the condition: {str(error).splitlines()[0]}") from None
+    if len(parsed) != 1 or isinstance(parsed[0], (exp.Query, exp.Command, exp.DDL, exp.DML)) \
+            or not isinstance(parsed[0], exp.Expression):
+        raise QueryError("expected one condition over the rows (e.g. \"bpm > 120 AND genre ILIKE '%house%'\")")
+    statement_text = f"SELECT * FROM {view}\nWHERE ({condition}\n)"
+    names = check_read_only(statement_text)
+    statement = sqlglot.parse_one(statement_text, read="duckdb")
+    where = statement.args.get("where") if isinstance(statement, exp.Select) else None
+    body = where.this.this if where is not None and isinstance(where.this, exp.Paren) else None
+    if body is None or body != parsed[0] or statement.args.get("from_") is None:
+        raise QueryError("the condition does not stay a condition inside the query: write one expression")
+    return names
 
 
 def parse_params(assignments: Iterable[str]) -> dict[str, Any]:

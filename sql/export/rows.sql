@@ -3,7 +3,11 @@
 -- expression, and how this manifest writes an audio path. Values are bound ($export_split, ...).
 
 -- name: rows
-SELECT c.* REPLACE ({manifest_path} AS path), c.path AS source_path, {split} AS split
+-- Durations are whole samples over the rate (23.02, never 23.019999999999996): `frames` / `sample_rate`.
+SELECT c.* REPLACE ({manifest_path} AS path,
+                   round(c.duration_s * c.sample_rate) / c.sample_rate AS duration_s),
+       round(c.duration_s * c.sample_rate)::BIGINT AS frames,
+       c.path AS source_path, {split} AS split
 FROM {view} AS c
 WHERE ({where}
 )
@@ -26,7 +30,8 @@ SELECT split, count(*) FROM read_csv($export_file, header = true, all_varchar = 
 -- name: table
 -- Statements written by COPY keep the store's order (DuckDB preserves insertion order without
 -- ORDER BY), which is deterministic for a given store; an ORDER BY would double an export's time.
-SELECT * EXCLUDE (source_path)
+-- `{private}` adds source_path and track_path to the excluded columns unless --include-source-paths.
+SELECT * EXCLUDE (frames{private})
 FROM ({rows})
 
 -- name: split_rows
@@ -44,9 +49,10 @@ FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split
 
 -- name: audiofolder_metadata
--- Hugging Face audiofolder: `file_name` relative to metadata.csv, then scalar columns (lists stay out of CSV).
+-- Hugging Face audiofolder: metadata.parquet (typed: an all-empty tag column stays text), `file_name`
+-- relative to it and inside its folder, then the crop's columns (long per-beat and per-frame lists left out).
 SELECT path AS file_name,
-       * EXCLUDE (path, source_path, split, beat_times_s, beat_positions, downbeat_times_s, stems, empty_stems,
+       * EXCLUDE (path, frames, split{private}, beat_times_s, beat_positions, downbeat_times_s, stems, empty_stems,
                   mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split

@@ -213,8 +213,8 @@ def test_hf_audiofolder_splits_and_metadata(store: Path, tmp_path: Path) -> None
     patterns = get_data_patterns(str(out))  # the split names Hugging Face datasets recognises
     assert {str(s) for s in patterns} <= {"train", "validation", "test"} and "train" in {str(s) for s in patterns}
     total = 0
-    for metadata in out.glob("*/metadata.csv"):
-        frame = pl.read_csv(metadata)
+    for metadata in out.glob("*/metadata.parquet"):
+        frame = pl.read_parquet(metadata)
         assert frame.columns[0] == "file_name"
         for name in frame["file_name"]:
             assert (metadata.parent / name).is_file() and not name.startswith("/")
@@ -298,6 +298,12 @@ def test_export_refuses_a_non_empty_folder_and_never_leaves_half_an_export(
     (out / "keep.txt").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):
         run_export(store, out, "csv")
+    with pytest.raises(ExportError, match="export.json"):  # --force never replaces a stranger's folder
+        run_export(store, out, "csv", force=True)
+    assert (out / "keep.txt").read_text() == "mine"
+
+    previous = run_export(store, tmp_path / "previous", "parquet")
+    before = tree_digest(previous)
 
     def broken(con: Any, plan: Any, staging: Path) -> None:
         (staging / "crops.csv").write_text("half")
@@ -305,13 +311,13 @@ def test_export_refuses_a_non_empty_folder_and_never_leaves_half_an_export(
 
     monkeypatch.setitem(export_formats.FORMATS, "csv", broken)
     with pytest.raises(OSError):
-        run_export(store, out, "csv", force=True)
-    assert (out / "keep.txt").read_text() == "mine"  # the previous content is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left
+        run_export(store, previous, "csv", force=True)
+    assert tree_digest(previous) == before  # the previous export is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "previous"]  # no staging folder left
     monkeypatch.undo()
 
-    run_export(store, out, "csv", force=True)
-    assert not (out / "keep.txt").exists() and (out / "crops.csv").is_file()
+    run_export(store, previous, "csv", force=True)
+    assert not (previous / "crops.parquet").exists() and (previous / "crops.csv").is_file()
 
 
 def test_export_cli_where_split_and_bad_where(store: Path, tmp_path: Path) -> None:

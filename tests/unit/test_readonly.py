@@ -9,7 +9,13 @@ import pytest
 
 from etl.engine.errors import QueryError
 from etl.engine.store import open_writer
-from etl.read.readonly import bind, check_read_only, open_sandbox, parse_params
+from etl.read.readonly import (
+    bind,
+    check_condition,
+    check_read_only,
+    open_sandbox,
+    parse_params,
+)
 
 REFUSED = [
     "INSERT INTO crops VALUES (1)",
@@ -105,3 +111,27 @@ def test_sandbox_reads_the_database_and_nothing_else(store: Path, tmp_path: Path
         con.execute(f"COPY (SELECT 1 AS one) TO '{allowed}' (FORMAT csv)")
     assert allowed.read_text().splitlines() == ["one", "1"]
     assert not (tmp_path / "elsewhere.csv").exists()
+
+
+@pytest.mark.parametrize("condition", [
+    "false) UNION ALL SELECT * FROM crops_v WHERE (true",
+    "false\n) UNION ALL SELECT * FROM crops_v WHERE (true",
+    "SELECT 1",
+    "true; DROP TABLE crops",
+    "crop_id IN (SELECT crop_id FROM query('SELECT * FROM crops'))",
+])
+def test_a_condition_stays_one_condition(condition: str) -> None:
+    with pytest.raises(QueryError):
+        check_condition(condition, "crops_v AS c")
+
+
+def test_a_condition_keeps_its_parameters_and_comments() -> None:
+    assert check_condition("genre ILIKE $g AND bpm > 120 -- house", "crops_v AS c") == ["g"]
+    assert check_condition("crop_id IN (SELECT crop_id FROM crops_v WHERE bpm > $b)", "crops_v AS c") == ["b"]
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM query('DELETE FROM crops')", "SELECT * FROM QUERY_TABLE('crops')",
+                                 "SELECT (SELECT count(*) FROM query_table(['crops', 'tracks']))"])
+def test_sql_from_a_string_is_refused(sql: str) -> None:
+    with pytest.raises(QueryError, match="runs SQL from a string"):
+        check_read_only(sql)

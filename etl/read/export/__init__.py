@@ -19,11 +19,10 @@ from typing import Any
 
 from etl.engine.errors import ExportError, QueryError
 from etl.engine.resources import sql
-from etl.read.api import select_from
 from etl.read.export.files import staged
-from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO
+from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO, PATHS
 from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
-from etl.read.readonly import bind, check_read_only, open_sandbox
+from etl.read.readonly import bind, check_condition, open_sandbox
 
 
 @dataclass
@@ -35,16 +34,33 @@ class ExportRequest:
     split: str | None = None          # "90/5/5"
     group_by: str = "track"           # track | album | artist
     placement: str | None = None      # "link" | "copy" | None (the format's default)
-    absolute_paths: bool = False
+    absolute_paths: bool | None = None  # None: the format's default (absolute where its loader resolves from the cwd)
     force: bool = False
     shard_bytes: int = 1 << 30        # webdataset
     include_missing: bool = False     # also the crops of tracks whose source files are all gone
+    include_source_paths: bool = False  # track_path / source_path in csv, parquet and hf tables
 
 
 @dataclass
 class SplitSummary:
     split: str | None
     crops: int
+    percent: float | None = None      # achieved share of the crops (with --split)
+    target: float | None = None       # the share asked for
+
+    @property
+    def off_by(self) -> float:
+        return abs(self.percent - self.target) if self.percent is not None and self.target is not None else 0.0
+
+
+SHARE_TOLERANCE = 5.0  # percentage points a split may miss its target by before a warning
+
+
+def share_warnings(summaries: list[SplitSummary]) -> list[str]:
+    """One line per split whose achieved share is off its target by more than SHARE_TOLERANCE points."""
+    return [f"{s.split} got {s.percent:.1f} % of the crops, asked {s.target:g} % (off by {s.off_by:.1f} points): "
+            "splits are drawn per group, so few groups give uneven shares" for s in summaries
+            if s.off_by > SHARE_TOLERANCE]
 
 
 def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
@@ -56,15 +72,38 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
         raise ExportError("placement must be link or copy")
     where = request.where.strip() if request.where and request.where.strip() else "true"
     placement = request.placement or ("link" if request.format in NEEDS_PLACED_AUDIO else None)
+    resolution = PATHS[request.format]
+    absolute = request.absolute_paths if request.absolute_paths is not None else resolution == "cwd"
+    if absolute and resolution == "manifest":
+        raise ExportError(f"--absolute-paths: {request.format} files name their audio relative to the manifest "
+                          "(Hugging Face audiofolder requires file_name relative and inside its folder); "
+                          "drop --absolute-paths")
     plan = ExportPlan(out=request.out.resolve(), where=where, params={}, splits=parse_split(request.split),
-                      group_by=request.group_by, placement=placement, absolute_paths=request.absolute_paths,
+                      group_by=request.group_by, placement=placement, absolute_paths=absolute,
+                      include_source_paths=request.include_source_paths,
                       extra={"shard_bytes": request.shard_bytes},
                       view="crops_all_v" if request.include_missing else "crops_v")
-    try:  # the user's condition alone goes through the gate; our own splices are constants and binds
-        plan.params = bind(check_read_only(select_from("crops_v AS c", where)), request.params or {})
+    try:  # the condition is parsed alone, as one expression, and gated inside the statement it joins
+        plan.params = bind(check_condition(where, "crops_v AS c"), request.params or {})
     except QueryError as error:
         raise ExportError(f"--where: {error}") from None
     return plan
+
+
+def _protected(con: Any, db_path: Path) -> list[tuple[Path, str]]:
+    """What an export may never replace, hold, or write into: the database, the data folder, the sources."""
+    [(data,)] = con.execute("SELECT data_folder()").fetchall()
+    folders = [(db_path.resolve(), "the database"), (Path(data).resolve(), "the data folder")]
+    sources = con.execute("SELECT path FROM sources").fetchall()
+    return folders + [(Path(p).resolve(), "a source folder") for (p,) in sources]
+
+
+def _check_out(out: Path, protected: list[tuple[Path, str]]) -> None:
+    for path, what in protected:
+        if out == path or out in path.parents:
+            raise ExportError(f"--out {out} is or holds {what} ({path}): choose a folder of its own")
+        if what != "the database" and path in out.parents:
+            raise ExportError(f"--out {out} is inside {what} ({path}): choose a folder outside it")
 
 
 def _store_root(con: Any) -> str:
@@ -75,6 +114,8 @@ def _store_root(con: Any) -> str:
 
 def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
     plan = _plan(db_path, request)
+    with open_sandbox(db_path) as con:
+        _check_out(plan.out, _protected(con, db_path))
     with staged(plan.out, request.force) as staging, open_sandbox(db_path, writable_dirs=[staging]) as con:
         try:
             plan.store_root = _store_root(con)
@@ -85,11 +126,16 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
             raise ExportError(str(error).splitlines()[0]) from None
         if not sum(counts.values()):  # raising here discards the staging folder
             raise ExportError("no crops match: nothing exported (check --where with `etl query`)")
-        summaries = [SplitSummary(split, counts.get(split, 0)) for split in plan.split_names]
+        total = sum(counts.values())
+        targets = {s.name: s.percent for s in plan.splits}
+        summaries = [SplitSummary(split, counts.get(split, 0),
+                                  round(100 * counts.get(split, 0) / total, 2) if split else None, targets.get(split))
+                     for split in plan.split_names]
         record = {
             "format": request.format, "where": request.where, "params": request.params or {},
             "split": request.split, "group_by": request.group_by, "placement": plan.placement,
-            "absolute_paths": request.absolute_paths, "splits": [asdict(s) for s in summaries],
+            "absolute_paths": plan.absolute_paths, "include_source_paths": request.include_source_paths,
+            "splits": [asdict(s) for s in summaries],
         }
         # No timestamp: the same export twice gives byte-identical folders.
         (staging / "export.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")

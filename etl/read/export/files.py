@@ -26,8 +26,12 @@ def staged(out: Path, force: bool) -> Iterator[Path]:
     """
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} is not empty: choose another --out or add --force to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ExportError(f"{out} is not empty: choose another --out or add --force to replace it")
+        if not (out / "export.json").is_file():  # --force replaces an export, never a stranger's folder
+            raise ExportError(f"--out {out} holds no export.json of a previous export: --force only replaces "
+                              "an export's folder; choose an empty or new --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     staging = out.parent / f".{out.name}.partial-{token}"
@@ -41,6 +45,26 @@ def staged(out: Path, force: bool) -> Iterator[Path]:
         shutil.rmtree(previous, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def store_name(value: object, what: str) -> str:
+    """A value from the store used as a file name: letters, digits, '.', '_', '-' only (no '/', no '..')."""
+    text = str(value)
+    if not _STORE_NAME.fullmatch(text) or ".." in text:
+        raise ExportError(f"{what} {text!r} cannot be a file name (it could write outside --out): "
+                          "nothing exported")
+    return text
+
+
+def inside(folder: Path, target: Path) -> Path:
+    """`target`, checked to stay inside `folder` once resolved (no '..', no link leading out)."""
+    resolved = target.resolve()
+    if not resolved.is_relative_to(folder.resolve()):
+        raise ExportError(f"{target} would be written outside --out: nothing exported")
+    return target
 
 
 def place(source: Path, target: Path, mode: str) -> None:

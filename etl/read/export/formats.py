@@ -22,7 +22,7 @@ import duckdb
 
 from etl.engine.resources import sql, used_binds
 from etl.read.export import metadata
-from etl.read.export.files import UniqueNames, place, portable_name
+from etl.read.export.files import UniqueNames, inside, place, portable_name, store_name
 from etl.read.export.plan import ExportPlan
 from etl.read.query import copy_statement
 
@@ -64,7 +64,8 @@ def _place_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path
     for split in plan.split_names:
         counts[split] = 0
         for row in _rows(con, plan.statement("split_rows", per_split_manifest=True), split):
-            target = _split_dir(staging, split) / "audio" / f"{row['crop_id']}.{row['format']}"
+            name = f"{store_name(row['crop_id'], 'crop id')}.{store_name(row['format'], 'crop format')}"
+            target = inside(staging, _split_dir(staging, split) / "audio" / name)
             place(Path(row["source_path"]), target, plan.placement)
             if sidecars:
                 target.with_suffix(".json").write_bytes(_json_bytes(metadata.music_info(row)))
@@ -101,8 +102,12 @@ def write_audiocraft(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: 
 
 
 def write_audiofolder(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
-    """Hugging Face audiofolder: <split>/metadata.csv whose file_name is relative to it."""
-    counts = _manifest_per_split(con, plan, staging, "audiofolder_metadata", "metadata.csv", "csv")
+    """Hugging Face audiofolder: <split>/metadata.parquet (typed columns) whose file_name is relative to it."""
+    counts = _manifest_per_split(con, plan, staging, "audiofolder_metadata", "metadata.parquet", "parquet")
+    for split, count in counts.items():  # datasets refuses a split without rows: leave an empty one out
+        if split and not count:
+            (_split_dir(staging, split) / "metadata.parquet").unlink()
+            _split_dir(staging, split).rmdir()
     _place_audio(con, plan, staging, sidecars=False)
     return counts
 
@@ -133,13 +138,13 @@ def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging
 
 def _lhotse_cut(row: dict[str, Any]) -> dict[str, Any]:
     channels = list(range(int(row["channels"])))
-    duration_s = float(row["duration_s"])
     rate = int(row["sample_rate"])
+    duration_s = int(row["frames"]) / rate
     recording = {
         "id": row["crop_id"],
         "sources": [{"type": "file", "channels": channels, "source": row["path"]}],
         "sampling_rate": rate,
-        "num_samples": round(duration_s * rate),
+        "num_samples": int(row["frames"]),
         "duration": duration_s,
         "channel_ids": channels,
     }
@@ -211,9 +216,10 @@ def write_webdataset(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: 
         counts[split] = 0
         try:
             for row in _rows(con, plan.statement("split_rows"), split):
+                key = store_name(row["crop_id"], "crop id")  # a tar member name: never ../ or /
                 audio = Path(row["source_path"]).read_bytes()
                 info = {**metadata.music_info(row), "split": row["split"]}
-                shards.add(row["crop_id"], {row["format"]: audio, "json": _json_bytes(info)})
+                shards.add(key, {store_name(row["format"], "crop format"): audio, "json": _json_bytes(info)})
                 counts[split] += 1
         finally:
             shards.close()
@@ -240,7 +246,7 @@ def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Pat
             title = portable_name(row.get("title") or Path(row.get("track_path") or "").stem, row["track_id"][:12])
             file_name = names.claim(folder, f"{number}{title} - {int(row['crop_index']) + 1:03d}", f".{row['format']}")
             relative = f"{folder}/{file_name}"
-            place(Path(row["source_path"]), staging / relative, plan.placement or "link")
+            place(Path(row["source_path"]), inside(staging, staging / relative), plan.placement or "link")
             index.writerow([relative, row["crop_id"], row["track_id"], row["split"] or "",
                             row.get("artist") or "", row.get("album") or "", row.get("title") or ""])
             counts[row["split"]] = counts.get(row["split"], 0) + 1
@@ -257,5 +263,12 @@ FORMATS: dict[str, Writer] = {
     "parquet": write_table("parquet"),
     "folders": write_folders,
 }
-# Formats whose readers look for the audio beside the manifest: placed by hard link unless told.
-NEEDS_PLACED_AUDIO = {"stable-audio", "hf", "folders"}
+# Formats whose readers look for the audio (or, for audiocraft, its MusicInfo JSON) beside the
+# manifest or the audio file: placed by hard link unless told.
+NEEDS_PLACED_AUDIO = {"jsonl", "stable-audio", "hf", "folders"}
+# How each format's loader resolves a relative path: from the working directory ("cwd": audiocraft's
+# load_audio_meta, lhotse's Recording, stable-audio-tools' dataset config, a script reading CSV or
+# Parquet) or from the manifest ("manifest": datasets' audiofolder, the folders' index). Paths are
+# absolute by default for the first kind and relative for the second; webdataset carries the bytes.
+PATHS = {"jsonl": "cwd", "lhotse": "cwd", "stable-audio": "cwd", "csv": "cwd", "parquet": "cwd",
+         "hf": "manifest", "folders": "manifest", "webdataset": None}

@@ -68,7 +68,8 @@ class ExportPlan:
     splits: list[Split]
     group_by: str = "track"
     placement: str | None = None   # "link" | "copy" | None (manifests point at the store's files)
-    absolute_paths: bool = False
+    absolute_paths: bool = False   # the format's default already applied (see formats.PATHS)
+    include_source_paths: bool = False  # track_path / source_path in what leaves the machine
     store_root: str = ""       # common folder of every selected crop file (for relative paths)
     view: str = "crops_v"      # crops_all_v to include the crops of tracks whose files are gone
     extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
@@ -84,11 +85,11 @@ class ExportPlan:
         """SQL for a crop's audio path as a manifest in out/ (or out/<split>/) writes it."""
         if self.placement:
             inside = "'audio/' || c.crop_id || '.' || c.format"
-            if not per_split_manifest:
-                inside = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '') || {inside}"
-            if self.absolute_paths:
-                return f"$export_out_prefix || {inside}", {"export_out_prefix": f"{self.out}/"}
-            return inside, {}
+            split_folder = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '')"
+            if self.absolute_paths:  # the placed file: OUT/<split>/audio/<crop>.<format>
+                return (f"$export_out_prefix || {split_folder} || {inside}",
+                        {"export_out_prefix": f"{self.out}/"})
+            return (inside if per_split_manifest else f"{split_folder} || {inside}"), {}
         if self.absolute_paths:
             return "c.path", {}
         manifest_dir = self.out / "x" if per_split_manifest and self.splits else self.out
@@ -103,5 +104,8 @@ class ExportPlan:
         rows = sql("export/rows.sql", "rows").format(
             manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where,
             view=self.view)
-        text = rows if name == "rows" else sql("export/rows.sql", name).replace("{rows}", rows)
+        # Where the crop's source paths stay out of a written table (unless asked for).
+        private = "" if self.include_source_paths else ", source_path, track_path"
+        text = rows if name == "rows" else (sql("export/rows.sql", name).replace("{rows}", rows)
+                                             .replace("{private}", private))
         return text, {**self.params, **binds}
