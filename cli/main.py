@@ -121,7 +121,7 @@ def handle_errors(fn: F) -> F:
 def _global(
     ctx: typer.Context,
     db: Path = typer.Option(Path("etl.duckdb"), "--db", envvar="ETL_DB", help="The DuckDB database file."),
-    config: Path | None = typer.Option(None, "--config", envvar="ETL_CONFIG",
+    config: Path | None = typer.Option(None, "--config", envvar="ETL_CONFIG", readable=False,
                                        help="TOML settings file (default: ./etl.toml when present)."),
     set_: list[str] = typer.Option([], "--set", metavar="TABLE.KEY=VALUE",
                                    help="Override one setting, e.g. --set crops.seconds=10 (repeatable)."),
@@ -144,7 +144,10 @@ def _global(
 def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
     from etl.engine.pipeline import load_config
 
-    return load_config(state.config_file, {**state.overrides, **(extra or {})})
+    config = load_config(state.config_file, {**state.overrides, **(extra or {})})
+    for warning in config.warnings:
+        err.print(f"[yellow]warning:[/] {plain(warning)}", highlight=False)
+    return config
 
 
 def _print_json(value: Any) -> None:
@@ -372,9 +375,12 @@ def _parse_size(text: str) -> int:
     if number and number[-1] in _SIZE_UNITS:
         number, unit = number[:-1], number[-1]
     try:
-        return int(float(number) * _SIZE_UNITS[unit])
-    except ValueError:
-        raise ExportError(f"--shard-size expects a size like 500M or 1G, got {text!r}") from None
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, OverflowError):
+        size = 0
+    if not size > 0:
+        raise ExportError(f"--shard-size expects a size above 0 like 500M or 1G, got {text!r}")
+    return size
 
 
 @app.command()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, sourcefile
-from etl.engine.config import not_hashed, params_hash
-from etl.engine.errors import SkipItem
+from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
@@ -32,20 +32,24 @@ FPS = 100            # activation frames per second of madmom's beat networks
 
 @dataclass(frozen=True)
 class Params:
-    meters: tuple[int, ...] = (3, 4)      # beats per bar the DBN may choose from
-    min_bpm: float = 55.0
-    max_bpm: float = 215.0
-    transition_lambda: float = 100.0      # DBN tempo-change penalty (higher: steadier)
-    min_duration_s: float = 5.0           # shorter tracks are skipped
-    silence_dbfs: float = -60.0           # quieter tracks (RMS) are skipped
-    min_pulse: float = 0.1                # mean activation at the beats; below: "no clear pulse"
-    steady_tolerance: float = 0.04        # an inter-beat interval within ±4 % of the median is on tempo
-    steady_fraction: float = 0.8          # this share on tempo makes the tempo "steady"
-    segment_s: float = 60.0               # long tracks are tracked in segments of this length...
-    margin_s: float = 10.0                # ...each decoded with this much context on both sides
+    meters: tuple[int, ...] = ranged((3, 4), 2, 16)  # beats per bar the DBN may choose from
+    min_bpm: float = ranged(55.0, 10, 400)
+    max_bpm: float = ranged(215.0, 10, 400)
+    transition_lambda: float = ranged(100.0, 0.001, 10000)  # DBN tempo-change penalty (higher: steadier)
+    min_duration_s: float = ranged(5.0, 0, 86400)  # shorter tracks are skipped
+    silence_dbfs: float = ranged(-60.0, -200, 0)  # quieter tracks (RMS) are skipped
+    min_pulse: float = ranged(0.1, 0, 2)  # mean activation at the beats; below: "no clear pulse"
+    steady_tolerance: float = ranged(0.04, 0, 1)  # an inter-beat interval within ±4 % of the median is on tempo
+    steady_fraction: float = ranged(0.8, 0, 1)  # this share on tempo makes the tempo "steady"
+    segment_s: float = ranged(60.0, 5, 86400)  # long tracks are tracked in segments of this length...
+    margin_s: float = ranged(10.0, 0, 3600)  # ...each decoded with this much context on both sides
     # "batched": madmom's networks stepped together (etl/beatnet.py, ~4x faster, same activations
     # to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
     network: str = not_hashed("batched")
+
+    def __post_init__(self) -> None:
+        if self.min_bpm >= self.max_bpm:
+            raise ConfigError(f"[beats] min_bpm ({self.min_bpm:g}) must be below max_bpm ({self.max_bpm:g})")
 
 
 @dataclass

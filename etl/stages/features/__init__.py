@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from etl.engine.config import ranged
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
@@ -35,12 +36,12 @@ class Params:
     tonal: bool = True
     rhythm: bool = True
     series: bool = True
-    n_mfcc: int = 13                 # spectral
-    bpm_agree_tolerance: float = 0.04  # rhythm: grid and crop BPM within this share "agree"
+    n_mfcc: int = ranged(13, 1, 128)  # spectral
+    bpm_agree_tolerance: float = ranged(0.04, 0, 1)  # rhythm: grid and crop BPM within this share "agree"
     # rhythm: essentia RhythmExtractor2013 method; "degara" is ~4x faster than "multifeature" and
     # gave the same BPM on the test material (the grid BPM from madmom is carried down anyway).
     rhythm_method: str = "degara"
-    series_steps: int = 256          # series: points per crop
+    series_steps: int = ranged(256, 1, 100_000)  # series: points per crop
 
 
 # Which parameters belong to which group (a group's hash covers only its own).
