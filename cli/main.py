@@ -49,11 +49,23 @@ class _LazyConsole:
         return getattr(self.real(), name)
 
 
+# Control characters (C0, DEL, C1) shown as escapes: an ESC or NUL from a tag or file name must not
+# reach the terminal (colours, cursor moves, a cleared screen), and a tab or newline would break a row.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def printable(value: object) -> str:
+    """`value` as text with its control characters escaped (`\\x1b`, `\\t`)."""
+    return str(value).translate(_CONTROL)
+
+
 def plain(value: object) -> str:
-    """Text shown as is: rich would read "[stems]" or "[red]" in a path or reason as markup."""
+    """Text shown as is: rich would read "[stems]" or "[red]" in a path or reason as markup, and a
+    terminal would obey the control characters in it (escaped as `\\x1b`)."""
     from rich.markup import escape
 
-    return escape(str(value))
+    return escape(printable(value))
 
 
 def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (rich's class, imported when a table is drawn)
@@ -150,8 +162,19 @@ def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
     return config
 
 
+def _finite(value: Any) -> Any:
+    """NaN and ±inf become None (JSON null) at any depth: standard JSON has no NaN or Infinity."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(_finite(value), indent=2, default=str, allow_nan=False) + "\n")
 
 
 @app.command()
