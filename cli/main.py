@@ -74,6 +74,40 @@ def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (rich's class, impor
     return RichTable(*args, **kwargs)
 
 
+def shorten_left(text: str, width: int) -> str:
+    """`text` cut to `width` characters from the left ("…/album/track.flac"): a path's end says most."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - max(1, width - 1):]
+
+
+def natural_width(table: Any) -> int:
+    """The width `table` takes unwrapped, to decide whether it fits the terminal."""
+    from rich.measure import Measurement
+
+    console = out.real()
+    return Measurement.get(console, console.options.update(width=10_000), table).maximum
+
+
+def print_records(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Rows too wide for the terminal, one `column  value` line each (psql's expanded display), each
+    value on one line, cut with an ellipsis to the terminal's width."""
+    width = out.real().width
+    label = min(max(map(len, columns), default=1), 24)
+    for number, row in enumerate(rows, 1):
+        out.print(f"[dim]── row {number} ──[/]", highlight=False)
+        for column, value in zip(columns, row):
+            text = printable("" if value is None else value)
+            room = max(8, width - label - 2)
+            if len(text) <= room:
+                shown = text
+            elif isinstance(value, str) and value.startswith(("/", "./", "../", "~")):
+                shown = shorten_left(text, room)  # a path: its end (the file name) says most
+            else:
+                shown = text[:room - 1] + "…"
+            out.print(f"{plain(shorten_left(column, label)):<{label}}  {plain(shown)}", highlight=False)
+
+
 out = _LazyConsole(soft_wrap=True)
 err = _LazyConsole(stderr=True, soft_wrap=True)
 
@@ -242,30 +276,57 @@ def run(
         _print_json([asdict(r) for r in reports])
 
 
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
 @app.command()
 @handle_errors
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
     from etl.engine.pipeline import status as stage_status
 
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
     state = _state(ctx)
     rows = stage_status(state.db, _config(state))
-    if as_json:
+    if as_json or fmt == "json":
         _print_json(rows)
         return
-    table = Table(title=str(state.db), title_justify="left")
+    if fmt == "csv":
+        _print_csv(rows)
+        return
     counted = ("pending", "running", "done", "failed", "skipped", "missing")
-    for column in ("stage", *counted):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    table.add_column("note")
-    for row in rows:
-        # The note's first clause (the whole of it, e.g. how to install a model, in --json and `etl models`).
-        note = (row["note"] or "").split(";")[0]
-        table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), plain(note))
-    out.print(table)
+
+    def table_of(with_notes: bool) -> Any:
+        table = Table(title=plain(shorten_left(str(state.db), out.real().width)), title_justify="left")
+        for column in ("stage", *counted):
+            table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+        if with_notes:
+            table.add_column("note", no_wrap=True)
+        for row in rows:
+            notes = [plain(row["note"] or "")] if with_notes else []
+            table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), *notes)
+        return table
+
+    # The short note in its column where it fits; else under the table, one line per stage with one.
+    # The whole text (how to install a model) is in --format json and `etl models`.
+    table = table_of(with_notes=True)
+    noted = [row for row in rows if row["note"]]
+    if noted and natural_width(table) > out.real().width:
+        out.print(table_of(with_notes=False))
+        for row in noted:
+            out.print(f"{row['stage']}: {plain(row['note'])}", highlight=False)
+    else:
+        out.print(table)
 
 
 @app.command()
@@ -313,11 +374,19 @@ def failures(
     if not rows:
         err.print("no failures")
         return
+    # One line per failure: the path cut from the left (its file name kept), the reason cut with an
+    # ellipsis; --json has both whole.
     table = Table()
-    for column in ("stage", "path", "reason", "attempts"):
-        table.add_column(column, overflow="fold")
+    stage_width = max(len("stage"), *(len(row["stage"]) for row in rows))
+    room = max(30, out.real().width - stage_width - len("attempts") - 13)  # 13: borders and padding
+    path_width = room * 11 // 20
+    table.add_column("stage", no_wrap=True, width=stage_width)
+    table.add_column("path", no_wrap=True, width=path_width)
+    table.add_column("reason", no_wrap=True, overflow="ellipsis", width=room - path_width)
+    table.add_column("attempts", no_wrap=True, justify="right", width=len("attempts"))
     for row in rows:
-        table.add_row(row["stage"], plain(repr(row["path"])[1:-1]), plain(row["reason"]), str(row["attempts"]))
+        path = shorten_left(repr(row["path"])[1:-1], path_width)
+        table.add_row(row["stage"], plain(path), plain(row["reason"]), str(row["attempts"]))
     out.print(table)
 
 
@@ -380,10 +449,13 @@ def query(
             raise stop.interrupted() from None
     table = Table(show_lines=False)
     for column in result.columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for row in result.rows:
         table.add_row(*("" if v is None else plain(v) for v in row))
-    out.print(table)
+    if natural_width(table) > out.real().width and len(result.columns) > 1:
+        print_records(result.columns, result.rows)  # too wide: one line per column and value
+    else:
+        out.print(table)
     if result.truncated:
         err.print(f"(first {max_rows:,} rows shown; --max-rows or --format csv for all)", highlight=False)
 
@@ -472,7 +544,8 @@ def sources_list(
     for column in ("source", "reachable", "files", "missing", "tracks"):
         table.add_column(column, justify="left" if column in ("source", "reachable") else "right")
     for row in rows:
-        table.add_row(plain(row["path"]), "yes" if row["reachable"] else "[red]no[/] (left as it was)",
+        table.add_row(plain(shorten_left(row["path"], max(20, out.real().width - 50))),
+                      "yes" if row["reachable"] else "[red]no[/] (left as it was)",
                       f"{row['files']:,}", f"{row['missing_files']:,}", f"{row['tracks']:,}")
     out.print(table)
 

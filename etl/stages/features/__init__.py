@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from etl.engine.config import ranged
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.stages.features import extractors as features
 
@@ -70,8 +70,11 @@ def unavailable(params: Params) -> str | None:
     needs = {"librosa": "pip install 'music-etl[features]'"}
     if uses_essentia(params):
         needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
-    missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
-    return f"not installed: {', '.join(missing)}" if missing else None
+    absent = [module for module in needs if importlib.util.find_spec(module) is None]
+    if not absent:
+        return None
+    return Reason(f"not installed: {', '.join(f'{module} ({needs[module]})' for module in absent)}",
+                  f"{' and '.join(absent)} not installed — `etl status --json` says how")
 
 
 def stem_hash(stem_sha256: str | None) -> str:

@@ -23,7 +23,7 @@ from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.stages.stems import models as demucs_models
 
@@ -69,10 +69,12 @@ class Params:
 def unavailable(params: Params) -> str | None:
     missing = [m for m in ("torch", "demucs") if importlib.util.find_spec(m) is None]
     if missing:
-        return f"{' and '.join(missing)} not installed: {INSTALL}"
+        return Reason(f"{' and '.join(missing)} not installed: {INSTALL}",
+                      f"{' and '.join(missing)} not installed — `etl models` says how")
     found = demucs_models.find_model(params.model, params.repo)
     if not found.found:
-        return f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}"
+        return Reason(f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}",
+                      f"model {params.model} not installed — `etl models` says how")
     return None
 
 
@@ -87,6 +89,7 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
 
 
 _loaded: tuple[Any, Any] | None = None
+_loaded_for: tuple[str, str, str] | None = None  # (model, repo, device) it was loaded with
 
 
 def pick_device(name: str) -> Any:
@@ -118,8 +121,9 @@ def load_model(params: Params) -> tuple[Any, Any]:
 
 def init_worker(params: Params) -> None:
     """Load the model once per worker process."""
-    global _loaded
+    global _loaded, _loaded_for
     _loaded = load_model(params)
+    _loaded_for = (params.model, params.repo, params.device)
 
 
 def options(params: Params) -> Any:
@@ -136,7 +140,9 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
     from etl.stages.stems.separation import separate_track
 
-    if _loaded is None:  # the in-process executor has no initializer run
+    # The in-process executor has no initializer run; a later run in the same process may name
+    # another model: load (again) rather than separate with the wrong one.
+    if _loaded is None or _loaded_for != (params.model, params.repo, params.device):
         init_worker(params)
     assert _loaded is not None
     model, device = _loaded
