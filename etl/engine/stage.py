@@ -30,10 +30,13 @@ class Reason(str):
 
     short: str
 
-    def __new__(cls, text: str, short: str) -> Reason:
+    def __new__(cls, text: str, short: str | None = None) -> Reason:
         reason = super().__new__(cls, text)
-        reason.short = short
+        reason.short = text if short is None else short
         return reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled to workers, deep-copied by dataclasses.asdict
+        return (Reason, (str(self), self.short))
 
 
 def short_reason(reason: str | None) -> str | None:
