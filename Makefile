@@ -29,8 +29,12 @@ demo: install
 	$(BIN)/etl --db $(DEMO_DB) query --name track_features
 	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 80/20 --link --out $(DEMO_EXPORT) --force
 
+# Twice: in file order, then shuffled (pytest-randomly prints its seed; rerun one order with
+# `pytest -p randomly --randomly-seed=N`), so a test that leans on another's leftovers fails.
+# The shuffled pass skips the slow tests: they ran in the first.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p no:randomly
+	$(BIN)/python -m pytest -p randomly -m "not slow" -q
 
 bench: install
 	$(BIN)/python bench/engine.py

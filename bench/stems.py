@@ -35,6 +35,18 @@ sys.path.insert(0, str(REPO))
 STEMPEG = REPO.parent / "shared" / "corpus" / "stempeg"
 
 
+# One thread for every maths library, on both sides: the bare loop's process and the stage's spawn
+# workers (which inherit this process's environment) get the same settings, plus torch's own
+# set_num_threads(1) (the stage through stems.threads = 1).
+THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def one_thread_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, **THREADS, "HF_HUB_OFFLINE": "1"}
+
+
 def make_track(path: Path, seconds: float, source: Path = STEMPEG / "mixture.flac") -> Path:
     """`seconds` of real music: the source looped (44.1 kHz stereo FLAC)."""
     import soundfile as sf
@@ -76,7 +88,7 @@ def bare_process(name: str, repo: Path, path: Path, out_dir: Path) -> float:
             f"bare_separate(m, Path({str(path)!r}), Path({str(out_dir)!r}), 1, 0.25)\n")
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
-                   env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+                   env=one_thread_env())
     return time.perf_counter() - started
 
 
@@ -110,7 +122,7 @@ def sdr_report(name: str, repo: Path, label: str, tmp: Path) -> None:
 
 def peak_memory(code: str) -> str:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                         env={"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+                         env=one_thread_env())
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -149,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     import os
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.update(one_thread_env())  # before torch loads: the stage's workers inherit it
     import torch
     from demucs.pretrained import get_model
 

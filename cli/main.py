@@ -49,17 +49,63 @@ class _LazyConsole:
         return getattr(self.real(), name)
 
 
+# Control characters (C0, DEL, C1) shown as escapes: an ESC or NUL from a tag or file name must not
+# reach the terminal (colours, cursor moves, a cleared screen), and a tab or newline would break a row.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def printable(value: object) -> str:
+    """`value` as text with its control characters escaped (`\\x1b`, `\\t`)."""
+    return str(value).translate(_CONTROL)
+
+
 def plain(value: object) -> str:
-    """Text shown as is: rich would read "[stems]" or "[red]" in a path or reason as markup."""
+    """Text shown as is: rich would read "[stems]" or "[red]" in a path or reason as markup, and a
+    terminal would obey the control characters in it (escaped as `\\x1b`)."""
     from rich.markup import escape
 
-    return escape(str(value))
+    return escape(printable(value))
 
 
 def Table(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (rich's class, imported when a table is drawn)
     from rich.table import Table as RichTable
 
     return RichTable(*args, **kwargs)
+
+
+def shorten_left(text: str, width: int) -> str:
+    """`text` cut to `width` characters from the left ("…/album/track.flac"): a path's end says most."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - max(1, width - 1):]
+
+
+def natural_width(table: Any) -> int:
+    """The width `table` takes unwrapped, to decide whether it fits the terminal."""
+    from rich.measure import Measurement
+
+    console = out.real()
+    return Measurement.get(console, console.options.update(width=10_000), table).maximum
+
+
+def print_records(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Rows too wide for the terminal, one `column  value` line each (psql's expanded display), each
+    value on one line, cut with an ellipsis to the terminal's width."""
+    width = out.real().width
+    label = min(max(map(len, columns), default=1), 24)
+    for number, row in enumerate(rows, 1):
+        out.print(f"[dim]── row {number} ──[/]", highlight=False)
+        for column, value in zip(columns, row):
+            text = printable("" if value is None else value)
+            room = max(8, width - label - 2)
+            if len(text) <= room:
+                shown = text
+            elif isinstance(value, str) and value.startswith(("/", "./", "../", "~")):
+                shown = shorten_left(text, room)  # a path: its end (the file name) says most
+            else:
+                shown = text[:room - 1] + "…"
+            out.print(f"{plain(shorten_left(column, label)):<{label}}  {plain(shown)}", highlight=False)
 
 
 out = _LazyConsole(soft_wrap=True)
@@ -121,7 +167,7 @@ def handle_errors(fn: F) -> F:
 def _global(
     ctx: typer.Context,
     db: Path = typer.Option(Path("etl.duckdb"), "--db", envvar="ETL_DB", help="The DuckDB database file."),
-    config: Path | None = typer.Option(None, "--config", envvar="ETL_CONFIG",
+    config: Path | None = typer.Option(None, "--config", envvar="ETL_CONFIG", readable=False,
                                        help="TOML settings file (default: ./etl.toml when present)."),
     set_: list[str] = typer.Option([], "--set", metavar="TABLE.KEY=VALUE",
                                    help="Override one setting, e.g. --set crops.seconds=10 (repeatable)."),
@@ -144,11 +190,25 @@ def _global(
 def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
     from etl.engine.pipeline import load_config
 
-    return load_config(state.config_file, {**state.overrides, **(extra or {})})
+    config = load_config(state.config_file, {**state.overrides, **(extra or {})})
+    for warning in config.warnings:
+        err.print(f"[yellow]warning:[/] {plain(warning)}", highlight=False)
+    return config
+
+
+def _finite(value: Any) -> Any:
+    """NaN and ±inf become None (JSON null) at any depth: standard JSON has no NaN or Infinity."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(_finite(value), indent=2, default=str, allow_nan=False) + "\n")
 
 
 @app.command()
@@ -216,30 +276,57 @@ def run(
         _print_json([asdict(r) for r in reports])
 
 
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
 @app.command()
 @handle_errors
 def status(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
     from etl.engine.pipeline import status as stage_status
 
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("must be table, csv or json", param_hint="--format")
     state = _state(ctx)
     rows = stage_status(state.db, _config(state))
-    if as_json:
+    if as_json or fmt == "json":
         _print_json(rows)
         return
-    table = Table(title=str(state.db), title_justify="left")
+    if fmt == "csv":
+        _print_csv(rows)
+        return
     counted = ("pending", "running", "done", "failed", "skipped", "missing")
-    for column in ("stage", *counted):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    table.add_column("note")
-    for row in rows:
-        # The note's first clause (the whole of it, e.g. how to install a model, in --json and `etl models`).
-        note = (row["note"] or "").split(";")[0]
-        table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), plain(note))
-    out.print(table)
+
+    def table_of(with_notes: bool) -> Any:
+        table = Table(title=plain(shorten_left(str(state.db), out.real().width)), title_justify="left")
+        for column in ("stage", *counted):
+            table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+        if with_notes:
+            table.add_column("note", no_wrap=True)
+        for row in rows:
+            notes = [plain(row["note"] or "")] if with_notes else []
+            table.add_row(row["stage"], *(f"{row[c]:,}" for c in counted), *notes)
+        return table
+
+    # The short note in its column where it fits; else under the table, one line per stage with one.
+    # The whole text (how to install a model) is in --format json and `etl models`.
+    table = table_of(with_notes=True)
+    noted = [row for row in rows if row["note"]]
+    if noted and natural_width(table) > out.real().width:
+        out.print(table_of(with_notes=False))
+        for row in noted:
+            out.print(f"{row['stage']}: {plain(row['note'])}", highlight=False)
+    else:
+        out.print(table)
 
 
 @app.command()
@@ -287,11 +374,19 @@ def failures(
     if not rows:
         err.print("no failures")
         return
+    # One line per failure: the path cut from the left (its file name kept), the reason cut with an
+    # ellipsis; --json has both whole.
     table = Table()
-    for column in ("stage", "path", "reason", "attempts"):
-        table.add_column(column, overflow="fold")
+    stage_width = max(len("stage"), *(len(row["stage"]) for row in rows))
+    room = max(30, out.real().width - stage_width - len("attempts") - 13)  # 13: borders and padding
+    path_width = room * 11 // 20
+    table.add_column("stage", no_wrap=True, width=stage_width)
+    table.add_column("path", no_wrap=True, width=path_width)
+    table.add_column("reason", no_wrap=True, overflow="ellipsis", width=room - path_width)
+    table.add_column("attempts", no_wrap=True, justify="right", width=len("attempts"))
     for row in rows:
-        table.add_row(row["stage"], plain(repr(row["path"])[1:-1]), plain(row["reason"]), str(row["attempts"]))
+        path = shorten_left(repr(row["path"])[1:-1], path_width)
+        table.add_row(row["stage"], plain(path), plain(row["reason"]), str(row["attempts"]))
     out.print(table)
 
 
@@ -354,10 +449,13 @@ def query(
             raise stop.interrupted() from None
     table = Table(show_lines=False)
     for column in result.columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(plain(column), overflow="fold")
     for row in result.rows:
         table.add_row(*("" if v is None else plain(v) for v in row))
-    out.print(table)
+    if natural_width(table) > out.real().width and len(result.columns) > 1:
+        print_records(result.columns, result.rows)  # too wide: one line per column and value
+    else:
+        out.print(table)
     if result.truncated:
         err.print(f"(first {max_rows:,} rows shown; --max-rows or --format csv for all)", highlight=False)
 
@@ -372,9 +470,12 @@ def _parse_size(text: str) -> int:
     if number and number[-1] in _SIZE_UNITS:
         number, unit = number[:-1], number[-1]
     try:
-        return int(float(number) * _SIZE_UNITS[unit])
-    except ValueError:
-        raise ExportError(f"--shard-size expects a size like 500M or 1G, got {text!r}") from None
+        size = int(float(number) * _SIZE_UNITS[unit])
+    except (ValueError, OverflowError):
+        size = 0
+    if not size > 0:
+        raise ExportError(f"--shard-size expects a size above 0 like 500M or 1G, got {text!r}")
+    return size
 
 
 @app.command()
@@ -454,7 +555,8 @@ def sources_list(
     for column in ("source", "reachable", "files", "missing", "tracks"):
         table.add_column(column, justify="left" if column in ("source", "reachable") else "right")
     for row in rows:
-        table.add_row(plain(row["path"]), "yes" if row["reachable"] else "[red]no[/] (left as it was)",
+        table.add_row(plain(shorten_left(row["path"], max(20, out.real().width - 50))),
+                      "yes" if row["reachable"] else "[red]no[/] (left as it was)",
                       f"{row['files']:,}", f"{row['missing_files']:,}", f"{row['tracks']:,}")
     out.print(table)
 

@@ -24,14 +24,16 @@ CORPUS = Path(os.environ.get("ETL_TEST_CORPUS", REPO.parent / "shared" / "corpus
 def skip_unless_ci(reason: str) -> None:
     """Skip on a developer's machine; in CI (CI=true) a missing corpus, model or tool fails the run."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{reason} (CI must run this test)")
-    pytest.skip(reason)
+        pytest.fail(f"{reason} (CI must run this test)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)  # also from a test module's top (`require`)
 
 
 def require(module: str) -> Any:
-    """Import a module the test needs: skipped without it locally, a failure in CI."""
+    """Import a module the test (or test module) needs: skipped without it locally, a failure in CI."""
+    import importlib
+
     try:
-        return __import__(module)
+        return importlib.import_module(module)
     except ImportError:
         skip_unless_ci(f"{module} is not installed")
 

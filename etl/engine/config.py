@@ -8,6 +8,7 @@ are `ETL_<TABLE>_<KEY>` (e.g. `ETL_CROPS_SECONDS=10`, `ETL_RUN_WORKERS=2`). Unkn
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -20,19 +21,65 @@ from typing import Any
 from etl.engine.errors import ConfigError
 
 
+def ranged(default: Any, low: float | None, high: float | None, *, also: tuple[Any, ...] = (),
+           hashed: bool = True) -> Any:
+    """A numeric setting with its allowed range `low`..`high` (inclusive; None: unbounded), plus
+    special values `also` (e.g. 0 = "the source's rate"). Checked when the configuration is read
+    (`check_range`), so a bad value is refused before any work with the range in the message. For a
+    tuple setting the range applies to each element."""
+    return field(default=default, metadata={"hash": hashed, "range": (low, high), "also": tuple(also)})
+
+
+def not_hashed(default: Any, **kwargs: Any) -> Any:
+    """A stage parameter that does not change results (so does not invalidate them)."""
+    return field(default=default, metadata={"hash": False}, **kwargs)
+
+
+def allowed_range(spec: dataclasses.Field) -> str | None:
+    """'8000 to 384000, or 0' for a field declared with `ranged`; None for one without a range."""
+    if "range" not in spec.metadata:
+        return None
+    low, high = spec.metadata["range"]
+    if low is None and high is None:
+        text = "any number"
+    elif high is None:
+        text = f"{low:g} or more"
+    elif low is None:
+        text = f"{high:g} or less"
+    else:
+        text = f"{low:g} to {high:g}"
+    also = spec.metadata.get("also", ())
+    return text + (f", or {' or '.join(f'{v:g}' for v in also)}" if also else "")
+
+
+def check_range(spec: dataclasses.Field, value: Any, where: str) -> None:
+    """Raise ConfigError naming `where` (e.g. "crops.sample_rate = 1 (file etl.toml)") and the allowed
+    range when `value` (or an element of a tuple value) lies outside the field's declared range."""
+    if "range" not in spec.metadata:
+        return
+    low, high = spec.metadata["range"]
+    also = spec.metadata.get("also", ())
+    for element in value if isinstance(value, (list, tuple)) else (value,):
+        if element in also:
+            continue
+        if element != element or (low is not None and element < low) or (high is not None and element > high):
+            raise ConfigError(f"{where}: out of range; allowed: {allowed_range(spec)}")
+
+
 @dataclass(frozen=True)
 class RunSettings:
-    workers: int = max(1, os.cpu_count() or 1)
-    batch_size: int = 200            # items per claim / commit transaction
-    commit_interval_s: float = 2.0   # commit finished work at least this often
-    max_attempts: int = 3            # a failed item is retried until it has failed this often
+    workers: int = ranged(max(1, os.cpu_count() or 1), 1, 4096)
+    batch_size: int = ranged(200, 1, 1_000_000)        # items per claim / commit transaction
+    commit_interval_s: float = ranged(2.0, 0, 86400)   # commit finished work at least this often
+    max_attempts: int = ranged(3, 1, 1000)             # a failed item is retried until it has failed this often
     data_dir: str = "etl-data"       # artifacts (stems, crops, MIDI); relative to the database's folder
     executor: str = "process"        # process (a spawn pool) | inline (in the coordinator, for debugging)
-    item_timeout_s: float = 600.0    # an item still running after this long is failed, its worker killed
+    # An item still running after this long is failed, its worker killed.
+    item_timeout_s: float = ranged(600.0, 0.001, 7 * 86400)
     # A file gone from a reachable source folder keeps its track (and crops, stems...) this long, out
     # of the views: moved back, or found elsewhere in the library, nothing is recomputed. `etl gc`
     # then forgets it and removes what hangs off it.
-    missing_grace_days: float = 30.0
+    missing_grace_days: float = ranged(30.0, 0, 36500)
 
 
 # Keys every stage table accepts besides its parameters; they change how, not what, is computed,
@@ -44,11 +91,6 @@ ENGINE_KEYS: dict[str, type] = {"workers": int, "batch_size": int, "item_timeout
 class Setting:
     value: Any
     origin: str  # "default", "file <path>", "env ETL_X_Y", "cli"
-
-
-def not_hashed(default: Any, **kwargs: Any) -> Any:
-    """A stage parameter that does not change results (so does not invalidate them)."""
-    return field(default=default, metadata={"hash": False}, **kwargs)
 
 
 def params_hash(params: Any) -> str:
@@ -90,12 +132,54 @@ def _coerce(text: Any, like: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {type(like).__name__}, got {text!r}")
 
 
+# ETL_* variables that are not settings: the CLI's own and the test suite's.
+OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK"})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, or a one-line ConfigError naming it and what is wrong."""
+    if path.is_dir():
+        raise ConfigError(f"cannot read config file {path}: it is a folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"cannot read config file {path}: not UTF-8 text (byte {error.start}); "
+                          "is it a TOML file?") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror or error}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+
+
+def _unknown_environment(environ: Mapping[str, str], known: set[str]) -> list[str]:
+    """A warning for each ETL_* variable that names no setting, with the closest one."""
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("ETL_") or name in known or name in OTHER_ENV:
+            continue
+        close = difflib.get_close_matches(name, sorted(known | OTHER_ENV), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else " (settings are ETL_<TABLE>_<KEY>, e.g. ETL_CROPS_SECONDS)"
+        warnings.append(f"environment variable {name} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def _origin_text(origin: str) -> str:
+    return "--set" if origin == "cli" else origin
+
+
 class Config:
     """Resolved settings for [run] and every stage table."""
 
-    def __init__(self, tables: dict[str, dict[str, Setting]], params_types: Mapping[str, type]) -> None:
+    def __init__(self, tables: dict[str, dict[str, Setting]], params_types: Mapping[str, type],
+                 warnings: list[str] | None = None) -> None:
         self._tables = tables
         self._params_types = params_types
+        # Things worth telling the user that do not stop a run (a misspelled ETL_* variable).
+        self.warnings: list[str] = warnings or []
 
     @classmethod
     def load(
@@ -126,12 +210,7 @@ class Config:
             raise ConfigError(f"{where}: unknown key {key!r} in [{table}]; known: {', '.join(known)}")
 
         if config_file is not None:
-            try:
-                document = tomllib.loads(config_file.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ConfigError(f"config file {config_file} does not exist") from None
-            except tomllib.TOMLDecodeError as error:
-                raise ConfigError(f"config file {config_file}: {error}") from None
+            document = _read_toml(config_file)
             for table, values in document.items():
                 if not isinstance(values, dict):
                     raise ConfigError(f"{config_file}: top-level key {table!r} must be a [table]")
@@ -139,12 +218,15 @@ class Config:
                     where = f"{config_file} [{table}] {key}"
                     tables[table][key] = Setting(_coerce(raw, like(table, key, where), where), f"file {config_file}")
 
+        known_env: set[str] = set()
         for table in list(tables):
             keys = set(tables[table]) | (set(ENGINE_KEYS) if table != "run" else set())
             for key in keys:
                 name = f"ETL_{table.upper()}_{key.upper()}"
+                known_env.add(name)
                 if name in environ:
                     tables[table][key] = Setting(_coerce(environ[name], like(table, key, name), name), f"env {name}")
+        warnings = _unknown_environment(environ, known_env)
 
         for dotted, raw in (cli or {}).items():
             table, _, key = dotted.partition(".")
@@ -153,9 +235,22 @@ class Config:
                 raise ConfigError(f"{where}: expected TABLE.KEY=VALUE")
             tables[table][key] = Setting(_coerce(raw, like(table, key, where), where), "cli")
 
-        config = cls(tables, params_types)
-        config.run  # validate early (e.g. workers >= 1)
+        config = cls(tables, params_types, warnings)
+        config._check()
         return config
+
+    def _check(self) -> None:
+        """Every setting within its declared range, every stage's Params constructible (their own
+        checks: formats, modes, pairs of settings): a bad value is refused now, not at run time."""
+        for table, params_type in (("run", RunSettings), *self._params_types.items()):
+            for spec in fields(params_type):
+                setting = self._tables[table].get(spec.name)
+                if setting is not None:
+                    where = f"{table}.{spec.name} = {json.dumps(setting.value)} ({_origin_text(setting.origin)})"
+                    check_range(spec, setting.value, where)
+        self.run  # noqa: B018  (its cross-checks: executor)
+        for stage in self._params_types:
+            self.params(stage)
 
     @property
     def run(self) -> RunSettings:

@@ -23,6 +23,7 @@ from etl.engine.runner import (
     stage_counts,
     sweep_superseded,
 )
+from etl.engine.stage import short_reason
 from etl.engine.store import RunLock, Writer, open_reader, open_writer
 
 
@@ -180,7 +181,9 @@ def status(db_path: Path, config: Config) -> list[dict[str, Any]]:
         for stage in registry.all_stages():
             params = config.params(stage.name)
             row: dict[str, Any] = {"stage": stage.name, **stage_counts(con, stage, params)}
-            row["note"] = stage.unavailable(params) if stage.unavailable else None
+            reason = stage.unavailable(params) if stage.unavailable else None
+            row["note"] = short_reason(reason)  # one line: `etl status`
+            row["detail"] = str(reason) if reason is not None else None  # how to install it
             rows.append(row)
     return rows
 

@@ -24,6 +24,26 @@ if TYPE_CHECKING:
     from etl.engine.pool import Outcome
 
 
+class Reason(str):
+    """Why a stage cannot run here: the whole text (what is missing, how to install it: `etl run`'s
+    skip line, `etl models`) that also carries a `short` form of one clause for `etl status`."""
+
+    short: str
+
+    def __new__(cls, text: str, short: str | None = None) -> Reason:
+        reason = super().__new__(cls, text)
+        reason.short = text if short is None else short
+        return reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled to workers, deep-copied by dataclasses.asdict
+        return (Reason, (str(self), self.short))
+
+
+def short_reason(reason: str | None) -> str | None:
+    """The one-line form of a stage's `unavailable()` answer (a plain string is its own)."""
+    return None if reason is None else getattr(reason, "short", reason)
+
+
 @dataclass(frozen=True)
 class NoParams:
     """For stages without parameters."""
@@ -87,7 +107,8 @@ class Stage:
     # function that records what was found, run inside the engine's transaction. The walk itself
     # holds no database lock.
     discover: Callable[[Any, list[str], tuple[str, ...]], Callable[[duckdb.DuckDBPyConnection], None]] | None = None
-    # Returns why the whole stage cannot run here (e.g. model weights missing), or None.
+    # Returns why the whole stage cannot run here (e.g. model weights missing), or None: a `Reason`
+    # when the whole text (how to install) is longer than a status line.
     unavailable: Callable[[Any], str | None] | None = None
     # Model-backed stages: (params) -> one dict per model (name, found, files, licence, install) for
     # `etl models`.

@@ -47,6 +47,11 @@ def _explain_open_error(db_path: Path, error: Exception) -> DatabaseError:
         return DatabaseError(f"{db_path} is not a usable DuckDB database ({text.splitlines()[0]})")
     if _is_lock_error(error):
         return DatabaseError(f"{db_path} is locked by another process: {text.splitlines()[0]}")
+    for reason in ("Permission denied", "Read-only file system"):
+        if reason in text:  # DuckDB could not create its .wal (or write the file) beside the database
+            if ".wal" in text or ".tmp" in text:
+                return not_writable(db_path.parent, reason)
+            return DatabaseError(f"the database file {db_path} is not writable ({reason})")
     return DatabaseError(f"cannot open {db_path}: {text.splitlines()[0]}")
 
 
@@ -62,6 +67,14 @@ def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(path.read_text(encoding="utf-8"))
 
 
+def not_writable(folder: Path, error: OSError | str) -> DatabaseError:
+    """A one-line error for a database folder the process cannot write (read-only mount, mode, owner)."""
+    shown = folder if str(folder) else Path(".")
+    reason = error if isinstance(error, str) else error.strerror or str(error)
+    return DatabaseError(f"the database folder {shown} is not writable ({reason}): "
+                         "give --db a path in a folder you can write, or fix its permissions")
+
+
 class RunLock:
     """An exclusive, kill-safe lock naming its holder (pid, host, start time)."""
 
@@ -75,8 +88,11 @@ class RunLock:
         }
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise not_writable(self.path.parent, error) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,6 +9,7 @@ Only duckdb and sqlglot are imported here: a query must not pay for audio or mod
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -66,6 +67,41 @@ def copy_statement(sql_text: str, target: Path, fmt: str) -> str:
     return f"COPY (\n{sql_text.strip().rstrip(';')}\n) TO '{quoted}' ({_COPY_OPTIONS[fmt]})"
 
 
+# DuckDB's JSON writer spells non-finite doubles NaN / Infinity / -Infinity, which standard JSON
+# (and most readers: JavaScript, jq, Go, Rust's serde) refuses. Outside strings they become null.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+
+
+def _null_for_non_finite(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return token if token.startswith('"') else "null"
+
+
+def standardise_json(source: Path, target: Path) -> None:
+    """Copy DuckDB's JSON / JSON-lines output with NaN and ±Infinity written as null. DuckDB writes
+    one record per line (newlines inside strings are escaped), so this goes line by line."""
+    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8", newline="") as out:
+        for line in lines:
+            if "NaN" in line or "Infinity" in line:
+                line = _JSON_TOKEN.sub(_null_for_non_finite, line)
+            out.write(line)
+
+
+def _copy_standard(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, target: Path,
+                   stop: StatementStop | None = None) -> None:
+    """`_copy`, then for JSON formats the same file with null for NaN / ±Infinity."""
+    if fmt not in ("json", "jsonl"):
+        _copy(db_path, sql_text, params, fmt, target, stop)
+        return
+    raw = target.with_name(target.name + ".raw")
+    try:
+        _copy(db_path, sql_text, params, fmt, raw, stop)
+        standardise_json(raw, target)
+    finally:
+        if raw.exists():
+            raw.unlink()
+
+
 def temporary_beside(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{os.getpid()}")
 
@@ -100,7 +136,7 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
         # start): COPY into a private temporary folder, then stream that to stdout.
         with tempfile.TemporaryDirectory(prefix="etl-query-") as folder:
             target = Path(folder) / f"result.{fmt}"
-            _copy(db_path, sql_text, params, fmt, target, stop)
+            _copy_standard(db_path, sql_text, params, fmt, target, stop)
             with open(target, "rb") as result:
                 sys.stdout.flush()
                 shutil.copyfileobj(result, sys.stdout.buffer)
@@ -112,7 +148,7 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     target = temporary_beside(out)
     try:
-        _copy(db_path, sql_text, params, fmt, target, stop)
+        _copy_standard(db_path, sql_text, params, fmt, target, stop)
         os.replace(target, out)
     finally:
         if target.exists():

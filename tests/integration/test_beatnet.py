@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.helpers import corpus
+from tests.helpers import corpus, require
 
-pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
+require("madmom")  # installed by `make test` (shims/madmom)
 
 
 @pytest.mark.parametrize("relative", ["librosa_data/Kevin_MacLeod_-_Vibe_Ace.hq.ogg", "madmom/sample.wav"])

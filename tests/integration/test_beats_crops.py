@@ -12,9 +12,9 @@ import soundfile as sf
 from etl.engine import pipeline
 from etl.stages import beats, crops
 from tests.audio_files import write_click_track
-from tests.helpers import corpus, rows, run_stages, source_of, write_tone
+from tests.helpers import corpus, require, rows, run_stages, source_of, write_tone
 
-pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
+require("madmom")  # installed by `make test` (shims/madmom)
 
 FRAME_S = 0.01  # madmom's beat networks run at 100 frames per second
 
@@ -126,8 +126,8 @@ def test_rerun_after_a_kill_and_changed_parameters(tmp_path: Path) -> None:
 def test_long_tracks_are_tracked_in_segments(tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     write_click_track(path, 120.0, 4, seconds=70.0)
+    # No init_worker first: find_beats loads madmom's networks itself when no initializer ran.
     whole = beats.find_beats(str(path), 70.0, 44100, beats.Params(segment_s=1000.0))
-    beats.init_worker(beats.Params())
     pieces = beats.find_beats(str(path), 70.0, 44100, beats.Params(segment_s=20.0, margin_s=5.0))
     assert len(pieces.beat_times_s) == len(whole.beat_times_s)
     assert np.allclose(pieces.beat_times_s, whole.beat_times_s, atol=FRAME_S + 1e-6)
@@ -229,3 +229,13 @@ def test_float_audio_above_full_scale_is_flagged(tmp_path: Path) -> None:
             "FROM crops c JOIN track_paths_v t USING (track_id) GROUP BY t.path")}
     assert flags["loud.wav"][0] is True and flags["loud.wav"][1] == pytest.approx(6.02, abs=0.01)
     assert flags["fine.wav"][0] is False and flags["fine.wav"][1] == pytest.approx(0.0, abs=0.01)
+
+
+def test_the_networks_follow_the_parameters_without_an_initializer() -> None:
+    """find_beats and the inline executor load madmom themselves, and a later call with other
+    tracker parameters (another run in the same process) gets a tracker built for them."""
+    default = beats.loaded(beats.Params())
+    assert beats.loaded(beats.Params()) is default
+    slower = beats.loaded(beats.Params(max_bpm=100.0))
+    assert slower[1] is not default[1]
+    assert beats.loaded(beats.Params(max_bpm=100.0)) is slower

@@ -17,10 +17,10 @@ from etl.engine.runner import RunOptions
 from etl.stages import features as stage
 from etl.stages.features import extractors as features
 from tests.audio_files import write_click_track
-from tests.helpers import corpus
+from tests.helpers import corpus, require
 
-pytest.importorskip("essentia", reason="essentia-tensorflow is installed by `make test`")
-pytest.importorskip("librosa", reason="librosa is installed by `make test`")
+require("essentia")  # essentia-tensorflow and librosa are installed by `make test`
+require("librosa")
 
 
 def decoded(path: Path) -> features.Decoded:

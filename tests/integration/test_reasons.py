@@ -11,9 +11,17 @@ from pathlib import Path
 import pytest
 
 from etl.engine import artifacts, pipeline
-from tests.helpers import copy_corpus, etl, rows, run_stages, small_disk, write_tone
+from tests.helpers import (
+    copy_corpus,
+    etl,
+    require,
+    rows,
+    run_stages,
+    small_disk,
+    write_tone,
+)
 
-pytest.importorskip("madmom", reason="madmom is installed by `make test` (shims/madmom)")
+require("madmom")  # installed by `make test` (shims/madmom)
 
 
 def test_a_file_deleted_after_ingest_fails_beats_as_vanished(tmp_path: Path) -> None:

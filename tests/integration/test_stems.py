@@ -23,10 +23,10 @@ import soundfile as sf
 
 from etl.dsp import loudness
 from etl.engine import artifacts, pipeline
-from tests.helpers import corpus, etl, rows, run_stages, source_of
+from tests.helpers import corpus, etl, require, rows, run_stages, source_of
 
-torch = pytest.importorskip("torch", reason="torch and demucs come with the stems extra (`make test`)")
-pytest.importorskip("demucs")
+torch = require("torch")  # torch and demucs come with the stems extra (`make test`)
+require("demucs")
 
 from etl.stages import stems  # noqa: E402
 from etl.stages.stems import separation  # noqa: E402
@@ -210,7 +210,7 @@ def test_etl_models_lists_model_backed_stages(tmp_path: Path, repo: Path) -> Non
 
 
 def test_pipeline_records_stems_then_stem_crops_without_recutting_the_mix(tmp_path: Path, repo: Path) -> None:
-    pytest.importorskip("librosa")
+    require("librosa")
     src = tmp_path / "music"
     src.mkdir()
     (src / "mixture.flac").write_bytes(corpus("stempeg", "mixture.flac").read_bytes())

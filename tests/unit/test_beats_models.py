@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from etl.stages import beats
+from tests.helpers import skip_unless_ci
 
 
 def test_unavailable_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,7 +22,7 @@ def test_unavailable_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_found_models_without_importing_madmom(monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("madmom") is None:
-        pytest.skip("madmom is installed by `make test` (shims/madmom)")
+        skip_unless_ci("madmom is installed by `make test` (shims/madmom)")
     monkeypatch.delitem(sys.modules, "madmom", raising=False)
     assert beats.unavailable(beats.Params()) is None
     assert len(beats.downbeat_model_files()) == 8

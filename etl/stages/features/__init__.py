@@ -16,9 +16,10 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from etl.engine.config import ranged
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.stages.features import extractors as features
 
@@ -35,12 +36,12 @@ class Params:
     tonal: bool = True
     rhythm: bool = True
     series: bool = True
-    n_mfcc: int = 13                 # spectral
-    bpm_agree_tolerance: float = 0.04  # rhythm: crop / grid BPM within this share of 1, 2, ½, 3, ⅓ (bpm_relation)
+    n_mfcc: int = ranged(13, 1, 128)  # spectral
+    bpm_agree_tolerance: float = ranged(0.04, 0, 1)  # rhythm: crop / grid BPM within this share of 1, 2, ½, 3, ⅓ (bpm_relation)
     # rhythm: essentia RhythmExtractor2013 method; "degara" is ~4x faster than "multifeature" and
     # gave the same BPM on the test material (the grid BPM from madmom is carried down anyway).
     rhythm_method: str = "degara"
-    series_steps: int = 256          # series: points per crop
+    series_steps: int = ranged(256, 1, 100_000)  # series: points per crop
 
 
 # Which parameters belong to which group (a group's hash covers only its own).
@@ -73,8 +74,11 @@ def unavailable(params: Params) -> str | None:
     needs = {"librosa": "pip install 'music-etl[features]'"}
     if uses_essentia(params):
         needs["essentia"] = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
-    missing = [f"{module} ({how})" for module, how in needs.items() if importlib.util.find_spec(module) is None]
-    return f"not installed: {', '.join(missing)}" if missing else None
+    absent = [module for module in needs if importlib.util.find_spec(module) is None]
+    if not absent:
+        return None
+    return Reason(f"not installed: {', '.join(f'{module} ({needs[module]})' for module in absent)}",
+                  f"{' and '.join(absent)} not installed — `etl status --json` says how")
 
 
 def stem_hash(stem_sha256: str | None) -> str:

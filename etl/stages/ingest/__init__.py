@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, identity
-from etl.engine.config import not_hashed, params_hash
+from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import BadInput, SkipItem, TransientError, file_error
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class Params:
     # Seconds decoded at the start and at the end of each file to catch truncated or corrupt
     # data; 0 reads headers only.
-    verify_s: float = 1.0
+    verify_s: float = ranged(1.0, 0, 3600)
     include_hidden: bool = not_hashed(False)  # scan dot-files and dot-folders too
 
 

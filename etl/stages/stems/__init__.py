@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import sourcefile
 from etl.engine import artifacts
-from etl.engine.config import not_hashed, params_hash
+from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.stages.stems import models as demucs_models
 
@@ -39,21 +39,21 @@ INSTALL = "pip install 'music-etl[stems]' (torch==2.13.0 and demucs==4.1.0; pin 
 class Params:
     model: str = "htdemucs"          # a demucs model (bag) name or signature
     repo: str = ""                   # a model repository folder (demucs --repo layout); "": demucs's caches
-    shifts: int = 1                  # random-shift passes averaged (demucs's shift trick; 0: none)
-    segment: float = 0.0             # seconds per model call; 0: the model's own (7.8 s for htdemucs)
-    overlap: float = 0.25            # overlap of consecutive segments
+    shifts: int = ranged(1, 0, 100)  # random-shift passes averaged (demucs's shift trick; 0: none)
+    segment: float = ranged(0.0, 0, 3600)  # seconds per model call; 0: the model's own (7.8 s for htdemucs)
+    overlap: float = ranged(0.25, 0, 0.99)  # overlap of consecutive segments
     clip: str = "rescale"            # rescale | clamp | tanh | none (demucs's clip modes)
     format: str = "flac"             # flac | wav | mp3
-    bits: int = 16                   # flac / wav sample depth: 16 or 24
-    mp3_bitrate_kbps: int = 128
-    sample_rate: int = 0             # 0: the source's rate; else resampled (polyphase)
-    empty_peak_dbfs: float = -40.0   # a stem is effectively empty when its peak is below this...
-    empty_rms_dbfs: float = -60.0    # ...or its RMS is below this...
-    empty_crest_db: float = 40.0     # ...or its peak stands this far above its RMS (a few stray spikes)
+    bits: int = ranged(16, 16, 24)  # flac / wav sample depth: 16 or 24
+    mp3_bitrate_kbps: int = ranged(128, 8, 320)
+    sample_rate: int = ranged(0, 8000, 384000, also=(0,))  # 0: the source's rate; else resampled (polyphase)
+    empty_peak_dbfs: float = ranged(-40.0, -200, 0)  # a stem is effectively empty when its peak is below this...
+    empty_rms_dbfs: float = ranged(-60.0, -200, 0)  # ...or its RMS is below this...
+    empty_crest_db: float = ranged(40.0, 0, 200)  # ...or its peak stands this far above its RMS (a few stray spikes)
     fold_empty: bool = False         # add empty stems into `other` instead of writing them
-    seed: int = 0                    # random shifts are drawn from this seed per track (reproducible)
+    seed: int = ranged(0, 0, 2**32 - 1)  # random shifts are drawn from this seed per track (reproducible)
     device: str = not_hashed("auto")  # auto | cpu | cuda | cuda:N | mps
-    threads: int = not_hashed(0)     # torch threads per worker; 0: torch's default
+    threads: int = ranged(0, 0, 1024, hashed=False)  # torch threads per worker; 0: torch's default
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -69,10 +69,12 @@ class Params:
 def unavailable(params: Params) -> str | None:
     missing = [m for m in ("torch", "demucs") if importlib.util.find_spec(m) is None]
     if missing:
-        return f"{' and '.join(missing)} not installed: {INSTALL}"
+        return Reason(f"{' and '.join(missing)} not installed: {INSTALL}",
+                      f"{' and '.join(missing)} not installed — `etl models` says how")
     found = demucs_models.find_model(params.model, params.repo)
     if not found.found:
-        return f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}"
+        return Reason(f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}",
+                      f"model {params.model} not installed — `etl models` says how")
     return None
 
 
@@ -87,6 +89,7 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
 
 
 _loaded: tuple[Any, Any] | None = None
+_loaded_for: tuple[str, str, str] | None = None  # (model, repo, device) it was loaded with
 
 
 def pick_device(name: str) -> Any:
@@ -118,8 +121,9 @@ def load_model(params: Params) -> tuple[Any, Any]:
 
 def init_worker(params: Params) -> None:
     """Load the model once per worker process."""
-    global _loaded
+    global _loaded, _loaded_for
     _loaded = load_model(params)
+    _loaded_for = (params.model, params.repo, params.device)
 
 
 def options(params: Params) -> Any:
@@ -136,7 +140,9 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
     from etl.stages.stems.separation import separate_track
 
-    if _loaded is None:  # the in-process executor has no initializer run
+    # The in-process executor has no initializer run; a later run in the same process may name
+    # another model: load (again) rather than separate with the wrong one.
+    if _loaded is None or _loaded_for != (params.model, params.repo, params.device):
         init_worker(params)
     assert _loaded is not None
     model, device = _loaded

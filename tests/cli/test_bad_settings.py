@@ -1,0 +1,86 @@
+"""Bad settings and unusable files are refused up front, in one line that says what is allowed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import WITHOUT_FILE_OVERRIDES, etl, write_tone
+
+# Root reads and writes whatever the mode: these runs drop that privilege to meet the modes as a user.
+AS_USER = WITHOUT_FILE_OVERRIDES if os.geteuid() == 0 else None
+
+
+def one_line_error(result, *expected: str) -> None:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unexpected" not in lines[0] and "Traceback" not in result.stderr, result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00\x80")
+    one_line_error(etl("--config", str(binary), "status", db=db), f"cannot read config file {binary}")
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    one_line_error(etl("--config", str(folder), "status", db=db), f"cannot read config file {folder}", "folder")
+    locked = tmp_path / "locked.toml"
+    locked.write_text("[run]\nworkers = 1\n")
+    locked.chmod(0)
+    one_line_error(etl("--config", str(locked), "config", "show", db=db, prefix=AS_USER),
+                   f"cannot read config file {locked}", "Permission denied")
+
+
+def test_a_database_folder_that_is_not_writable_is_one_line(tmp_path: Path) -> None:
+    src = tmp_path / "music"
+    write_tone(src / "a.wav")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        for args in (["init"], ["run", "--source", str(src)]):
+            one_line_error(etl(*args, db=folder / "x.duckdb", prefix=AS_USER),
+                           f"the database folder {folder} is not writable")
+        # A database made before the folder became read-only: reading works, writing is refused.
+        folder.chmod(0o755)
+        assert etl("init", db=folder / "y.duckdb").returncode == 0
+        folder.chmod(0o555)
+        assert etl("status", db=folder / "y.duckdb", prefix=AS_USER).returncode == 0
+        one_line_error(etl("run", "--source", str(src), db=folder / "y.duckdb", prefix=AS_USER),
+                       f"the database folder {folder} is not writable")
+    finally:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize(("setting", "allowed"), [
+    ("crops.sample_rate=1", "8000 to 384000, or 0"),
+    ("crops.compression_level=99", "0 to 1"),
+    ("crops.fade_ms=-10", "0 to"),
+    ("ingest.verify_s=-1", "0 to"),
+])
+def test_out_of_range_settings_are_refused_before_any_work(tmp_path: Path, setting: str, allowed: str) -> None:
+    src = tmp_path / "music"
+    write_tone(src / "a.wav")
+    db = tmp_path / "x.duckdb"
+    result = etl("--set", setting, "run", "--source", str(src), db=db)
+    key, _, value = setting.partition("=")
+    one_line_error(result, f"{key} = {value}", f"allowed: {allowed}")
+    assert not db.exists()
+
+
+def test_a_misspelled_environment_variable_warns_naming_the_setting(tmp_path: Path) -> None:
+    result = etl("config", "show", "--json", db=tmp_path / "x.duckdb", env={"ETL_CROPS_SECOND": "10"})
+    assert result.returncode == 0
+    assert "warning" in result.stderr and "ETL_CROPS_SECOND is not" in result.stderr and "ETL_CROPS_SECONDS" in result.stderr
+
+
+@pytest.mark.parametrize("size", ["-5G", "0", "-1"])
+def test_a_shard_size_must_be_positive(tmp_path: Path, size: str) -> None:
+    result = etl("export", "--format", "webdataset", "--out", str(tmp_path / "out"), "--shard-size", size,
+                 db=tmp_path / "x.duckdb")
+    one_line_error(result, "--shard-size", size)
