@@ -339,9 +339,10 @@ def gc(
                                                  "[run] missing_grace_days, 30)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
-    """Forget files gone for longer than the grace period (their tracks, crops, stems and artifact
-    files go too), and remove files under the data folder that no row names (left by killed runs).
-    Refused while a run holds the database."""
+    """Forget files missing past the grace period; remove files no row names.
+
+    Files gone from a reachable source for longer than run.missing_grace_days are forgotten, with their tracks, crops, stems and artifact files. Files under the data folder that no row names (left by killed runs) are removed. Refused while a run holds the database.
+    """
     from etl.engine.pipeline import gc as collect
 
     state = _state(ctx)
@@ -575,8 +576,10 @@ def sources_add(ctx: typer.Context, folder: Path = typer.Argument(..., help="A f
 @sources_app.command("remove")
 @handle_errors
 def sources_remove(ctx: typer.Context, folder: Path = typer.Argument(..., help="A registered source folder.")) -> None:
-    """Stop scanning a folder ("that folder is gone"). Its tracks leave the views now; their rows and
-    files stay until `etl gc` forgets them after [run] missing_grace_days (or `etl gc --grace-days 0`)."""
+    """Stop scanning a folder ("that folder is gone").
+
+    Its tracks leave the views now; their rows and files stay until `etl gc` forgets them after run.missing_grace_days (or `etl gc --grace-days 0`).
+    """
     from etl.engine.pipeline import change_sources
     from etl.stages.ingest import sources
 
@@ -593,8 +596,10 @@ def sources_move(
     new: Path = typer.Argument(..., help="Where its files are now."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
-    """A source folder moved ("it moved there"): files found unchanged at the new place keep their
-    tracks and everything computed from them, without being read again."""
+    """A source folder moved ("it moved there"): nothing is read or computed again.
+
+    Files found unchanged at the new place (same size, mtime and sampled hash) keep their tracks and everything computed from them; the others are left for the next run to look at.
+    """
     from etl.engine.pipeline import change_sources
     from etl.stages.ingest import sources
 
