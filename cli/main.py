@@ -483,9 +483,10 @@ def _parse_size(text: str) -> int:
 @handle_errors
 def export(
     ctx: typer.Context,
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to create (refused if not empty, unless --force)."),
-    fmt: str = typer.Option(..., "--format", "-f",
-                            help="jsonl (audiocraft) | stable-audio | hf | lhotse | webdataset | csv | parquet | folders."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o",
+                                        help="Folder to create (refused if not empty, unless --force). Required."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl (audiocraft) | stable-audio | hf | lhotse | "
+                                   "webdataset | csv | parquet | folders. Required."),
     where: str | None = typer.Option(None, "--where", "-w", help="SQL condition over crops_v, e.g. "
                                      "\"genre ILIKE '%house%' AND bpm BETWEEN 120 AND 128\"."),
     param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE", help="Bind $NAME in --where."),
@@ -505,17 +506,28 @@ def export(
     include_source_paths: bool = typer.Option(False, "--include-source-paths",
                                               help="Keep track_path / source_path (this machine's paths) in "
                                               "csv, parquet and hf tables."),
+    relocate: Path | None = typer.Option(None, "--relocate", metavar="DIR",
+                                         help="Instead of exporting: rewrite the absolute paths of an export "
+                                         "moved to DIR (with --link/--copy) for its new place. No database "
+                                         "needed; takes no other option."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-split summary as JSON on stdout."),
 ) -> None:
     """Write a training manifest of the crops --where selects, with deterministic splits.
 
     Written into a staging folder and renamed into place: --out never holds a half-written export.
+    After moving an export made with --link/--copy, `etl export --relocate NEW` points it at NEW.
     """
     from etl.engine.errors import ExportError
     from etl.read.export import ExportRequest
     from etl.read.export import export as run_export
     from etl.read.readonly import parse_params
 
+    if relocate is not None:
+        _relocate_export(ctx, relocate, as_json)
+        return
+    missing = [flag for flag, value in (("--out", out_dir), ("--format", fmt)) if value is None]
+    if missing:
+        raise ExportError(f"{' and '.join(missing)} required (or --relocate DIR for a moved export)")
     if copy and link:
         raise ExportError("--copy and --link exclude each other")
     request = ExportRequest(
@@ -536,6 +548,23 @@ def export(
         share = f" ({s.percent:.1f} %, asked {s.target:g} %)" if s.percent is not None else ""
         err.print(f"{s.split or 'all'}: {s.crops:,} crops{share}", highlight=False)
     err.print(f"wrote {fmt} export to {out_dir}", highlight=False)
+
+
+def _relocate_export(ctx: typer.Context, folder: Path, as_json: bool) -> None:
+    """`etl export --relocate DIR`: the export's other options describe a new export, so none may come along."""
+    from etl.engine.errors import ExportError
+    from etl.read.export.relocate import relocate
+
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    given = [name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"]
+    others = [flags[name] for name in given if name not in ("relocate", "as_json")]
+    if others:
+        raise ExportError(f"--relocate DIR takes no other export option (got {', '.join(others)}): "
+                          "it rewrites the export already in DIR")
+    result = relocate(folder)
+    if as_json:
+        _print_json(asdict(result))
+    err.print(plain(result.message()), highlight=False)
 
 
 @sources_app.command("list")

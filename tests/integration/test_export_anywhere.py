@@ -319,3 +319,143 @@ def test_out_may_not_be_or_hold_the_store_data_or_sources(store: Path, tmp_path:
     inside = store.parent / "exports" / "house"  # an export may live beside the store
     run_export(store, inside, "csv")
     assert (inside / "crops.csv").is_file()
+
+
+# --- after a move: `etl export --relocate NEW` ---------------------------------------------------------
+
+RELOCATABLE = {"jsonl": ["*/data.jsonl"], "lhotse": ["cuts_*.jsonl.gz"], "stable-audio": ["dataset_*.json"],
+               "csv": ["crops.csv"], "parquet": ["crops.parquet"]}
+
+
+def loaded_paths(fmt: str, folder: Path) -> list[str]:
+    """Every absolute path the format's loader opens, loaded from the working directory as it stands."""
+    if fmt == "jsonl":
+        return [m["path"] for manifest in sorted(folder.glob("*/data.jsonl")) for m in load_audiocraft(manifest)]
+    if fmt == "lhotse":
+        return [source.source for manifest in sorted(folder.glob("cuts_*.jsonl.gz"))
+                for cut in load_lhotse(manifest) for source in cut.recording.sources]
+    if fmt == "stable-audio":
+        paths = []
+        for config_file in sorted(folder.glob("dataset_*.json")):
+            assert all("BPM" in p for p in load_stable_audio(config_file))
+            for dataset in json.loads(config_file.read_text())["datasets"]:
+                assert Path(dataset["path"]).is_relative_to(folder)  # an empty split has no audio folder
+                paths += [dataset["custom_metadata_module"]]
+                paths += [str(p) for p in sorted(Path(dataset["path"]).glob("*.flac"))]
+        return paths
+    frame = pl.read_csv(folder / "crops.csv") if fmt == "csv" else pl.read_parquet(folder / "crops.parquet")
+    return list(frame["path"])
+
+
+def manifests(fmt: str, folder: Path) -> dict[str, Any]:
+    """Each manifest's bytes (a Parquet file's table and schema: DuckDB's encoding may differ by the byte)."""
+    import pyarrow.parquet as pq
+
+    files = [p for pattern in [*RELOCATABLE.get(fmt, []), "export.json"] for p in folder.glob(pattern)]
+    return {str(p.relative_to(folder)): pq.read_table(p) if p.suffix == ".parquet" else p.read_bytes()
+            for p in sorted(files)}
+
+
+def relocate_cli(folder: Path, *extra: str) -> Any:
+    """`etl export --relocate`, with a database that does not exist: relocating needs none."""
+    db = folder.parent / "no-database.duckdb"
+    result = etl("export", "--relocate", str(folder), *extra, db=db)
+    assert not db.exists()
+    return result
+
+
+@pytest.mark.parametrize("fmt", sorted(RELOCATABLE))
+def test_relocate_a_moved_export(store: Path, tmp_path: Path, elsewhere: Path, fmt: str) -> None:
+    out = run_export(store, tmp_path / fmt, fmt, split="80/20", placement="link")
+    assert json.loads((out / "export.json").read_text())["out"] == str(out)
+    new = moved(out)
+    result = relocate_cli(new)
+    assert result.returncode == 0 and f"to {new}" in result.stderr, result.stderr
+    paths = loaded_paths(fmt, new)  # from a working directory that is neither OUT, NEW nor the store
+    assert len([p for p in paths if p.endswith(".flac")]) == len(crops(store))
+    for path in paths:
+        assert Path(path).exists() and Path(path).is_relative_to(new), path
+    assert json.loads((new / "export.json").read_text())["out"] == str(new)
+    assert not list(new.rglob(".*relocate-*"))  # no temporary file left
+
+    relocated = manifests(fmt, new)  # what a fresh export at NEW writes, to the byte
+    run_export(store, new, fmt, split="80/20", placement="link", force=True)
+    assert manifests(fmt, new) == relocated
+
+
+def test_relocate_twice_and_after_a_second_move(store: Path, tmp_path: Path, elsewhere: Path) -> None:
+    new = moved(run_export(store, tmp_path / "pq", "parquet", split="80/20", placement="copy"))
+    assert relocate_cli(new).returncode == 0
+    once = manifests("parquet", new)
+    again = relocate_cli(new)
+    assert again.returncode == 0 and "nothing to relocate" in again.stderr
+    assert manifests("parquet", new) == once
+    newer = moved(new)
+    assert relocate_cli(newer).returncode == 0
+    frame = pl.read_parquet(newer / "crops.parquet")
+    assert all(Path(p).is_file() and Path(p).is_relative_to(newer) for p in frame["path"])
+    assert frame.schema == pl.read_parquet_schema(newer / "crops.parquet") and frame["bpm"].dtype == pl.Float64
+
+
+def test_relocate_in_place_changes_nothing(store: Path, tmp_path: Path) -> None:
+    out = run_export(store, tmp_path / "lh", "lhotse", split="90/10", placement="link")
+    before = manifests("lhotse", out)
+    result = relocate_cli(out)
+    assert result.returncode == 0 and "nothing to relocate" in result.stderr
+    assert manifests("lhotse", out) == before
+
+
+def test_relocate_survives_a_crash_between_files(store: Path, tmp_path: Path, elsewhere: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each manifest is renamed into place whole, export.json last: relocating again finishes the job."""
+    from etl.read.export import relocate as module
+
+    out = run_export(store, tmp_path / "ac", "jsonl", split="34/33/33", placement="link")  # 3 manifests here
+    new = moved(out)
+    replace, calls = os.replace, []
+
+    def crash_on_the_second(source: Any, target: Any) -> None:
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        replace(source, target)
+
+    monkeypatch.setattr(module.os, "replace", crash_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        module.relocate(new)
+    monkeypatch.setattr(module.os, "replace", replace)
+    assert not list(new.rglob(".*relocate-*"))
+    assert json.loads((new / "export.json").read_text())["out"] == str(out)
+    for manifest in new.glob("*/data.jsonl"):  # whole: all old paths or all new
+        lines = [json.loads(line)["path"] for line in manifest.read_text().splitlines()]
+        assert all(p.startswith(f"{out}/") for p in lines) or all(p.startswith(f"{new}/") for p in lines)
+    assert module.relocate(new).paths  # the manifests the crash left
+    assert json.loads((new / "export.json").read_text())["out"] == str(new)
+    assert all(Path(p).is_relative_to(new) and Path(p).is_file() for p in loaded_paths("jsonl", new))
+
+
+def test_relocate_refuses_what_it_cannot_rewrite(store: Path, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    refused = relocate_cli(stranger)
+    assert refused.returncode == 1 and refused.stderr.startswith("error:") and "export.json" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    for fmt, options in (("hf", {}), ("folders", {}), ("webdataset", {}), ("lhotse", {}),  # lhotse: into the store
+                         ("jsonl", {"placement": "link", "absolute_paths": False})):
+        new = moved(run_export(store, tmp_path / fmt, fmt, **options))
+        before = manifests(fmt, new)
+        result = relocate_cli(new)
+        assert result.returncode == 0 and "nothing to relocate" in result.stderr, (fmt, result.stderr)
+        assert manifests(fmt, new) == before
+
+    new = moved(run_export(store, tmp_path / "csv", "csv", placement="link"))
+    both = relocate_cli(new, "--format", "csv")
+    assert both.returncode == 1 and "--format" in both.stderr
+    record = json.loads((new / "export.json").read_text())
+    del record["out"]  # an export written before `out` was recorded
+    (new / "export.json").write_text(json.dumps(record))
+    older = relocate_cli(new)
+    assert older.returncode == 1 and "export again" in older.stderr
+    missing = etl("export", "--format", "csv", db=store)
+    assert missing.returncode == 1 and "--out" in missing.stderr

@@ -132,11 +132,17 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
                                   round(100 * counts.get(split, 0) / total, 2) if split else None, targets.get(split))
                      for split in plan.split_names]
         record = {
-            "format": request.format, "where": request.where, "params": request.params or {},
+            "format": request.format, "out": str(plan.out),  # where it was written: read by --relocate
+            "where": request.where, "params": request.params or {},
             "split": request.split, "group_by": request.group_by, "placement": plan.placement,
             "absolute_paths": plan.absolute_paths, "include_source_paths": request.include_source_paths,
             "splits": [asdict(s) for s in summaries],
         }
-        # No timestamp: the same export twice gives byte-identical folders.
-        (staging / "export.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+        (staging / "export.json").write_bytes(record_bytes(record))
     return summaries
+
+
+def record_bytes(record: dict[str, Any]) -> bytes:
+    """export.json's bytes. No timestamp: the same export twice (same command, same --out) gives
+    byte-identical folders. `out` is the absolute folder written, which `etl export --relocate` reads."""
+    return (json.dumps(record, indent=1, default=str) + "\n").encode("utf-8")

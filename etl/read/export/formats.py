@@ -52,7 +52,7 @@ def _split_dir(staging: Path, split: str | None) -> Path:
     return staging / split if split else staging
 
 
-def _json_bytes(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=1, default=str) + "\n").encode("utf-8")
 
 
@@ -68,7 +68,7 @@ def _place_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path
             target = inside(staging, _split_dir(staging, split) / "audio" / name)
             place(Path(row["source_path"]), target, plan.placement)
             if sidecars:
-                target.with_suffix(".json").write_bytes(_json_bytes(metadata.music_info(row)))
+                target.with_suffix(".json").write_bytes(json_bytes(metadata.music_info(row)))
             counts[split] += 1
     return counts
 
@@ -132,7 +132,7 @@ def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging
             "random_crop": False,  # the crops are already the training windows
         }
         name = f"dataset_{split}.json" if split else "dataset.json"
-        (staging / name).write_bytes(_json_bytes(config))
+        (staging / name).write_bytes(json_bytes(config))
     return counts
 
 
@@ -155,6 +155,10 @@ def _lhotse_cut(row: dict[str, Any]) -> dict[str, Any]:
             "supervisions": [], "recording": recording, "custom": custom, "type": "MonoCut" if mono else "MultiCut"}
 
 
+def lhotse_line(cut: dict[str, Any]) -> bytes:
+    return json.dumps(cut, ensure_ascii=False, default=str).encode() + b"\n"
+
+
 def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """A CutSet per split as JSON lines, gzipped (lhotse.load_manifest reads it)."""
     counts: Counts = {}
@@ -164,7 +168,7 @@ def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path
         # mtime=0: the same export twice is byte-identical
         with gzip.GzipFile(staging / name, "wb", mtime=0) as handle:
             for row in _rows(con, plan.statement("split_rows"), split):
-                handle.write(json.dumps(_lhotse_cut(row), ensure_ascii=False, default=str).encode() + b"\n")
+                handle.write(lhotse_line(_lhotse_cut(row)))
                 counts[split] += 1
     _place_audio(con, plan, staging, sidecars=False)
     return counts
@@ -219,7 +223,7 @@ def write_webdataset(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: 
                 key = store_name(row["crop_id"], "crop id")  # a tar member name: never ../ or /
                 audio = Path(row["source_path"]).read_bytes()
                 info = {**metadata.music_info(row), "split": row["split"]}
-                shards.add(key, {store_name(row["format"], "crop format"): audio, "json": _json_bytes(info)})
+                shards.add(key, {store_name(row["format"], "crop format"): audio, "json": json_bytes(info)})
                 counts[split] += 1
         finally:
             shards.close()
