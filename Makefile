@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/etl --db $(DEMO_DB) run --source $(DEMO_MUSIC)
 	$(BIN)/etl --db $(DEMO_DB) status
 	$(BIN)/etl --db $(DEMO_DB) query --name track_features
-	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 80/20 --link --out $(DEMO_EXPORT) --force
+	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 85/15 --group-by folder --link --out $(DEMO_EXPORT) --force
 
 # Twice: in file order, then shuffled (pytest-randomly prints its seed; rerun one order with
 # `pytest -p randomly --randomly-seed=N`), so a test that leans on another's leftovers fails.

@@ -491,7 +491,7 @@ def export(
                                      "\"genre ILIKE '%house%' AND bpm BETWEEN 120 AND 128\"."),
     param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE", help="Bind $NAME in --where."),
     split: str | None = typer.Option(None, "--split", help="train/valid/test percentages, e.g. 90/5/5 (or 80/20)."),
-    group_by: str = typer.Option("track", "--group-by", help="Keep each track | album | artist in one split."),
+    group_by: str = typer.Option("track", "--group-by", help="Keep each track | album | artist | folder (the file's folder name: a song and its stems) in one split."),
     copy: bool = typer.Option(False, "--copy", help="Copy the audio next to the manifest."),
     link: bool = typer.Option(False, "--link", help="Hard-link the audio next to the manifest (copy across devices). "
                               "Default for stable-audio, hf and folders."),

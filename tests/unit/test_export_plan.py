@@ -32,6 +32,20 @@ def test_split_shares_follow_the_percentages_and_are_stable() -> None:
     assert one.fetchone()[0] == "train"  # md5-based: fixed across DuckDB versions and machines
 
 
+def test_folder_groups_keep_a_song_and_its_stems_together() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE c AS SELECT 'track-' || i AS track_id, "
+                "'/music/Song ' || (i // 2) || '/' || (['song.ogg', 'guitar.ogg'])[i % 2 + 1] AS track_path "
+                "FROM range(2000) t(i)")
+    splits = con.execute(f"SELECT parse_dirpath(track_path) AS folder, {split_sql(parse_split('50/50'), 'folder')} "
+                         "AS split FROM c").fetchall()
+    by_folder: dict[str, set[str]] = {}
+    for folder, split in splits:
+        by_folder.setdefault(folder, set()).add(split)
+    assert len(by_folder) == 1000 and all(len(s) == 1 for s in by_folder.values())
+    assert {s for found in by_folder.values() for s in found} == {"train", "test"}
+
+
 def test_portable_names() -> None:
     assert portable_name("Sigur Rós / Ágætis byrjun", "x") == "Sigur Ros _ Agaetis byrjun"
     assert portable_name("AC/DC: Back in Black?", "x") == "AC_DC_ Back in Black"

@@ -22,6 +22,9 @@ GROUP_KEYS = {
     "track": "c.track_id",
     "album": "coalesce(lower(coalesce(c.album_artist, c.artist)) || ' / ' || lower(c.album), c.track_id)",
     "artist": "coalesce(lower(coalesce(c.album_artist, c.artist)), c.track_id)",
+    # The name of the folder holding the track's file: a song and its stems, or an untagged album,
+    # stay together (the name alone, so moving the library does not reshuffle the splits).
+    "folder": "coalesce(lower(parse_filename(parse_dirpath(c.track_path))), c.track_id)",
 }
 
 
