@@ -293,6 +293,7 @@ def status(
 ) -> None:
     """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
     from etl.engine.pipeline import status as stage_status
+    from etl.engine.pipeline import unreachable_sources
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
@@ -327,6 +328,9 @@ def status(
             out.print(f"{row['stage']}: {plain(row['note'])}", highlight=False)
     else:
         out.print(table)
+    for source in unreachable_sources(state.db):  # an unmounted drive, or a folder that moved
+        err.print(f"source {plain(source)} is not reachable: its files are left as they were "
+                  "(`etl sources move OLD NEW` if it moved)", highlight=False)
 
 
 @app.command()

@@ -58,6 +58,13 @@ def change_sources(db_path: Path, change: Callable[[Any], Any]) -> Any:
             writer.close()
 
 
+def unreachable_sources(db_path: Path) -> list[str]:
+    """Registered source folders that are not there now (cheap: no file counts)."""
+    with open_reader(db_path) as con:
+        return [row[0] for row in con.execute(sql("pipeline.sql", "list_sources")).fetchall()
+                if not os.path.isdir(row[0])]
+
+
 def list_sources(db_path: Path) -> list[dict[str, Any]]:
     from etl.stages.ingest import sources as source_folders
 

@@ -55,6 +55,17 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     assert "ingest" in table and "metadata" in table
 
 
+def test_status_names_a_source_that_is_not_reachable(tmp_path: Path, library: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    assert invoke("--db", db, "--set", "run.executor=inline", "run", "--stage", "ingest", "--source",
+                  str(library)).exit_code == 0
+    assert "not reachable" not in invoke("--db", db, "status").stderr
+    library.rename(tmp_path / "elsewhere")
+    result = invoke("--db", db, "status")
+    assert result.exit_code == 0
+    assert f"source {library} is not reachable" in result.stderr and "etl sources move" in result.stderr
+
+
 def test_env_db_and_dry_run_and_limit(tmp_path: Path, library: Path) -> None:
     env = {"ETL_DB": str(tmp_path / "env.duckdb"), "ETL_RUN_EXECUTOR": "inline"}
     result = invoke("run", "--source", str(library), "--dry-run", "--json", env=env)
