@@ -128,7 +128,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, reference, seed: 
     src = _copy_library(ref_src, tmp_path / "music")
     db = tmp_path / "etl.duckdb"
     # Anywhere from start-up to half of a whole run (each run has less left to do).
-    kills = kill_repeatedly(["--source", str(src)], db, CROPS, random.Random(seed), 8, 0.5 * full_run_s)
+    kills = kill_repeatedly(["--source", str(src)], db, CROPS, random.Random(seed), 10, 0.5 * full_run_s)
     assert kills >= 3, f"runs finished before they could be killed ({kills} kills)"
     etl("run", *STAGES, db=db, check=True, env=CROPS)
     assert snapshot(db, src) == expected
