@@ -35,6 +35,7 @@ class Server:
         self.truncate_once = {"/trunc.bin"}
         self.slow = {"/slow.bin"}
         self.requests: list[tuple[str, str | None]] = []
+        self.proxied: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,8 +44,12 @@ class Server:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 rng = self.headers.get("Range")
-                server.requests.append((self.path, rng))
-                data = server.files.get(self.path)
+                path = self.path
+                if path.startswith("http://"):  # asked as a proxy: GET http://host/path
+                    server.proxied.append(path)
+                    path = "/" + path.split("/", 3)[3]
+                server.requests.append((path, rng))
+                data = server.files.get(path)
                 if data is None:
                     self.send_error(404, "Not Found")
                     return
@@ -64,13 +69,13 @@ class Server:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
-                if self.path in server.truncate_once:
-                    server.truncate_once.discard(self.path)
+                if path in server.truncate_once:
+                    server.truncate_once.discard(path)
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                if self.path in server.slow:
+                if path in server.slow:
                     for offset in range(0, len(body), 4096):
                         self.wfile.write(body[offset:offset + 4096])
                         self.wfile.flush()
@@ -115,7 +120,8 @@ def write_catalog(path: Path, base: str, unreachable: str) -> Path:
         + model("truncated", [("trunc.bin", f"{base}/trunc.bin", len(GOOD), sha(GOOD))])
         + model("slow", [("slow.bin", f"{base}/slow.bin", len(SMALL), sha(SMALL))])
         + model("missing", [("gone.bin", f"{base}/gone.bin", None, None)])
-        + model("offline", [("far.bin", unreachable, None, None)]))
+        + model("offline", [("far.bin", unreachable, None, None)])
+        + model("proxied", [("good.bin", "http://models.invalid/good.bin", len(GOOD), sha(GOOD))]))
     return path
 
 
@@ -145,6 +151,7 @@ def test_good_file_is_verified_installed_and_listed(tmp_path: Path, env: dict[st
     final = tmp_path / "models" / "good-folder" / "good.bin"
     assert final.read_bytes() == GOOD and not final.with_name("good.bin.part").exists()
     assert "sha256 verified" in result.stderr
+    assert f"good.bin: {len(GOOD):,} bytes (100% of {len(GOOD):,})" in result.stderr  # progress on stderr
     listed = json.loads(etl("models", "--json", db=tmp_path / "etl.duckdb", env=env, check=True).stdout)
     row = next(m for m in listed["catalog"] if m["name"] == "good")
     assert row["installed"] and row["where"] == str(final.parent)
@@ -214,6 +221,14 @@ def test_unreachable_host_is_one_line_with_the_url_to_fetch_by_hand(tmp_path: Pa
     assert result.returncode == 1
     line = error_line(result)
     assert url in line and "cannot reach" in line and "by hand" in line
+
+
+def test_http_proxy_is_honoured(tmp_path: Path, env: dict[str, str], server: Server) -> None:
+    result = fetch(tmp_path, {**env, "HTTP_PROXY": server.url, "http_proxy": server.url, "NO_PROXY": ""},
+                   "proxied", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert server.proxied == ["http://models.invalid/good.bin"]
+    assert (tmp_path / "models" / "proxied-folder" / "good.bin").read_bytes() == GOOD
 
 
 def test_unknown_name_lists_the_known_ones(tmp_path: Path, env: dict[str, str]) -> None:
