@@ -665,16 +665,47 @@ def config_show(
     out.print(table)
 
 
-@app.command()
+models_app = typer.Typer(
+    help="Models: what each model-backed stage is configured to use, every model the project knows "
+         "(publisher URL, size, sha256, licence, installed or not, where), and `fetch` to download them.")
+app.add_typer(models_app, name="models")
+
+_CATALOG_HELP = "Model catalog TOML (default: the project's etl/engine/model_catalog.toml)."
+_DIR_HELP = "Where fetched models go (default: $ETL_MODELS_DIR or ~/.cache/music-etl/models)."
+
+
+@models_app.callback(invoke_without_command=True)
 @handle_errors
 def models(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+    catalog: Path | None = typer.Option(None, "--catalog", envvar="ETL_MODEL_CATALOG", help=_CATALOG_HELP),
+    directory: Path | None = typer.Option(None, "--dir", envvar="ETL_MODELS_DIR", help=_DIR_HELP),
 ) -> None:
-    """Model-backed stages: the model each uses, whether it is here (path, size, checksum), licence, install."""
+    """Model-backed stages (the model each uses, whether it is here, licence, install) and the catalog of
+    models `etl models fetch` can download."""
+    if ctx.invoked_subcommand is not None:
+        return
     from cli.models import show
 
-    show(_config(_state(ctx)), as_json, out.real(), _print_json)
+    show(_config(_state(ctx)), as_json, out.real(), _print_json, catalog, directory)
+
+
+@models_app.command("fetch")
+@handle_errors
+def models_fetch(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Catalog model names (see `etl models`)."),
+    directory: Path | None = typer.Option(None, "--dir", envvar="ETL_MODELS_DIR", help=_DIR_HELP),
+    catalog: Path | None = typer.Option(None, "--catalog", envvar="ETL_MODEL_CATALOG", help=_CATALOG_HELP),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Accept the models' licences without asking."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the server at each step."),
+) -> None:
+    """Download models: licence shown first, resumed when interrupted, checked against the published
+    size and sha256, renamed into place only when verified. Honours HTTPS_PROXY / HTTP_PROXY."""
+    from cli.models import fetch
+
+    fetch(names, directory, catalog, yes, timeout, err.real())
 
 
 def main() -> None:

@@ -197,14 +197,14 @@ def test_etl_models_lists_model_backed_stages(tmp_path: Path, repo: Path) -> Non
 
     db = tmp_path / "etl.duckdb"
     result = etl("--set", f"stems.repo={repo}", "--set", "stems.model=tiny", "models", "--json", db=db, check=True)
-    listed = {row["stage"]: row for row in json.loads(result.stdout)}
+    listed = {row["stage"]: row for row in json.loads(result.stdout)["configured"]}
     assert {"stems", "beats"} <= set(listed)
     found = listed["stems"]
     assert found["found"] and found["model"] == "tiny" and found["stage_skipped_because"] is None
     th = next(f for f in found["files"] if f["path"].endswith(".th"))
     assert th["size_bytes"] == Path(th["path"]).stat().st_size and len(th["sha256"]) == 64
     assert th["sha256"].startswith(Path(th["path"]).stem.rsplit("-", 1)[1])  # demucs's own checksum in the name
-    missing = json.loads(etl("--set", "stems.repo=" + str(tmp_path), "models", "--json", db=db, check=True).stdout)
+    missing = json.loads(etl("--set", "stems.repo=" + str(tmp_path), "models", "--json", db=db, check=True).stdout)["configured"]
     row = next(r for r in missing if r["stage"] == "stems")
     assert not row["found"] and "htdemucs.yaml" in row["install"]
 

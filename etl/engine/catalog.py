@@ -1,0 +1,126 @@
+"""The table of models the stages know (etl/engine/model_catalog.toml): publisher URLs, sizes,
+checksums where published, licence, and the folder each goes to under the models directory.
+
+`$ETL_MODEL_CATALOG` (or `--catalog`) points at another table of the same shape (tests use one that
+names a server on 127.0.0.1). `$ETL_MODELS_DIR` (or `--dir`) is where models are fetched to; by
+default `~/.cache/music-etl/models`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl.engine.errors import EtlError
+
+DEFAULT_CATALOG = Path(__file__).with_name("model_catalog.toml")
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    name: str
+    urls: tuple[str, ...]
+    size: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    name: str
+    stage: str
+    licence: str
+    folder: str
+    files: tuple[CatalogFile, ...]
+    library: str = ""
+    homepage: str = ""
+    configure: str = ""
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def catalog_path(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get("ETL_MODEL_CATALOG") or DEFAULT_CATALOG).expanduser()
+
+
+def models_dir(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get("ETL_MODELS_DIR") or "~/.cache/music-etl/models").expanduser()
+
+
+def load(path: str | Path | None = None) -> list[CatalogModel]:
+    source = catalog_path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EtlError(f"model catalog {source} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise EtlError(f"model catalog {source}: {error}") from None
+    models = []
+    for entry in data.get("model", []):
+        try:
+            files = tuple(CatalogFile(name=f["name"], urls=tuple(f["urls"]), size=f.get("size"),
+                                      sha256=(f.get("sha256") or None), sha256_prefix=f.get("sha256_prefix"))
+                          for f in entry.get("file", []))
+            models.append(CatalogModel(name=entry["name"], stage=entry["stage"], licence=entry["licence"],
+                                       folder=entry["folder"], files=files, library=entry.get("library", ""),
+                                       homepage=entry.get("homepage", ""), configure=entry.get("configure", ""),
+                                       notes=entry.get("notes", "")))
+        except KeyError as missing:
+            raise EtlError(f"model catalog {source}: a model lacks {missing}") from None
+    return models
+
+
+def find(models: list[CatalogModel], names: list[str]) -> list[CatalogModel]:
+    by_name = {m.name: m for m in models}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise EtlError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def verify(path: Path, entry: CatalogFile) -> str | None:
+    """Why `path` is not the published file (None when it matches everything published about it)."""
+    size = path.stat().st_size
+    if entry.size is not None and size != entry.size:
+        return f"size {size:,} bytes, published {entry.size:,}"
+    if entry.sha256 or entry.sha256_prefix:
+        digest = sha256_of(path)
+        if entry.sha256 and digest != entry.sha256.lower():
+            return f"sha256 {digest}, published {entry.sha256.lower()}"
+        if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix.lower()):
+            return f"sha256 {digest}, published prefix {entry.sha256_prefix.lower()}"
+    return None
+
+
+def describe(model: CatalogModel, directory: Path, checksums: bool = False) -> dict[str, Any]:
+    """One `etl models` row: what is published and whether it is in `directory`."""
+    folder = directory / model.folder
+    files = []
+    for entry in model.files:
+        path = folder / entry.name
+        present = path.is_file()
+        problem = None
+        if present and (entry.size is not None and path.stat().st_size != entry.size):
+            problem = f"size {path.stat().st_size:,} bytes, published {entry.size:,}"
+        elif present and checksums:
+            problem = verify(path, entry)
+        files.append({"name": entry.name, "urls": list(entry.urls), "size_bytes": entry.size,
+                      "sha256": entry.sha256, "sha256_prefix": entry.sha256_prefix,
+                      "checksum": ("published" if entry.sha256 else
+                                   "prefix published" if entry.sha256_prefix else "checksum not published"),
+                      "path": str(path), "installed": present and problem is None, "problem": problem})
+    sizes = [f.size for f in model.files]
+    return {"name": model.name, "stage": model.stage, "library": model.library, "licence": model.licence,
+            "homepage": model.homepage, "where": str(folder),
+            "configure": model.configure.replace("{folder}", str(folder)), "notes": model.notes,
+            "size_bytes": sum(sizes) if all(s is not None for s in sizes) else None,  # type: ignore[misc]
+            "installed": all(f["installed"] for f in files), "files": files}
