@@ -155,7 +155,7 @@ def write_head(folder: Path, name: str, classes: list[str], *, seed: int = 1, di
         _const("model/dense/kernel", w), _const("model/dense/bias", b),
         _node("model/dense/MatMul", "MatMul", [input_node, "model/dense/kernel"], T=_float_t()),
         _node("model/dense/BiasAdd", "BiasAdd", ["model/dense/MatMul", "model/dense/bias"], T=_float_t()),
-        _node(output_node, op, ["model/dense/BiasAdd"], T=_float_t()),
+        _node(output_node.split(":")[0], op, ["model/dense/BiasAdd"], T=_float_t()),  # "X:0": X's first output
     )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.pb").write_bytes(graph)

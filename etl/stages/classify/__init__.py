@@ -3,7 +3,7 @@
 The crop is read at 16 kHz mono (resampled with etl.dsp.audio), its Discogs-EffNet embeddings are
 computed once per crop (`TensorflowPredictEffnetDiscogs`, the model's own mel front end), averaged
 over patches, and every head runs on that mean (`TensorflowPredict2D`). Node names and labels come
-from each model's metadata JSON (classify/models.py). The models are loaded once per worker. With
+from each model's metadata JSON (classify/modelfiles.py). The models are loaded once per worker. With
 the embedding model absent the stage is skipped, with how to install it; no score is ever stored
 that did not come out of a model.
 
@@ -23,7 +23,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
-from etl.stages.classify import models as essentia_models
+from etl.stages.classify import modelfiles as essentia_models
 
 if TYPE_CHECKING:
     import duckdb
