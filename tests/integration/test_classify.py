@@ -187,6 +187,12 @@ def test_pipeline_stores_scores_and_crops_v_labels(tmp_path: Path, model_dir: Pa
         assert len(crop["moods"]) == 2 and set(crop["moods"]) <= set(MOODS)
         assert crop["instruments"] is None  # no instrument head installed
         assert crop["voice"] in ("instrumental", "voice")
+    # Per track: each label's score averaged over the crops, in the head's label order.
+    [track] = rows(db, f"SELECT * FROM track_classes_v WHERE head = '{MOOD}'")
+    crops = [r for r in stored if r["head"] == MOOD]
+    assert track["crops"] == 3 and track["labels"] == MOODS
+    np.testing.assert_allclose(track["scores"], np.mean([r["scores"] for r in crops], axis=0), rtol=1e-5)
+    assert track["top_label"] == MOODS[int(np.argmax(track["scores"]))]
     # Nothing changed: nothing recomputed.
     assert run_stages(db, src, ["classify"], **settings)[-1].done == 0
 
@@ -195,3 +201,27 @@ def test_params_with_other_heads_reload_the_worker(model_dir: Path) -> None:
     first = classify.classifier(params(model_dir))
     second = classify.classifier(replace(params(model_dir), heads=(MOOD,)))
     assert first is not second and [h.name for h, _ in second.heads] == [MOOD]
+
+
+def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir: Path) -> None:
+    import json
+
+    from tests.helpers import etl
+
+    src = tmp_path / "music"
+    write_tone(src / "a.flac", seconds=6, freq_hz=330, sample_rate=22050)
+    db = tmp_path / "etl.duckdb"
+    sets = ["--set", "crops.mode=sequential", "--set", "crops.seconds=3", "--set", f"classify.model_dir={model_dir}",
+            "--set", "classify.workers=2"]
+    etl("init", db=db, check=True)
+    etl(*sets, "run", "--source", str(src), "--stage", "ingest", "--stage", "crops", "--stage", "classify",
+        db=db, check=True)
+    assert rows(db, "SELECT count(*) AS n, count(DISTINCT crop_id) AS crops FROM crop_classes") == [{"n": 6, "crops": 2}]
+    listed = json.loads(etl(*sets, "models", "--json", db=db, check=True).stdout)
+    mine = {r["model"]: r for r in listed if r["stage"] == "classify"}
+    assert set(mine) == {em.EMBEDDING, GENRE, MOOD, VOICE} and all(r["found"] for r in mine.values())
+    # Without the models: skipped, with the short reason in `etl status`.
+    status = json.loads(etl("--set", f"classify.model_dir={tmp_path / 'none'}", "status", "--json", db=db,
+                            check=True).stdout)
+    [row] = [r for r in status if r["stage"] == "classify"]
+    assert "model discogs-effnet-bs64-1 not installed" in json.dumps(row)
