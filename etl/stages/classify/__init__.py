@@ -39,11 +39,11 @@ class Params:
     embedding: str = "discogs-effnet-bs64-1"  # the embedding model
     heads: tuple[str, ...] = ()               # head model names; (): every head installed in model_dir
     top_k: int = ranged(5, 1, 1000)           # labels kept as `top` per head
-    device: str = not_hashed("auto")          # auto | cpu (TensorFlow picks a GPU when it sees one)
+    device: str = not_hashed("auto")          # auto (TensorFlow's choice: a GPU it can see) | cpu
 
     def __post_init__(self) -> None:
-        if self.device not in ("auto", "cpu", "gpu"):
-            raise ConfigError(f"[classify] device must be auto, cpu or gpu, not {self.device!r}")
+        if self.device not in ("auto", "cpu"):
+            raise ConfigError(f"[classify] device must be auto or cpu, not {self.device!r}")
 
 
 def _heads(params: Params) -> list[str]:
