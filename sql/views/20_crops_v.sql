@@ -14,13 +14,22 @@ SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS pat
        -- The tempo to trust: the beat grid's over this crop's own beats (the track's where the crop
        -- has too few). The crop's own estimate is `bpm_crop`, its relation to this `bpm_relation`.
        coalesce(c.bpm, t.bpm) AS bpm,
-       f.* EXCLUDE (crop_id, track_id, loudness_hash, spectral_hash, tonal_hash, rhythm_hash, series_hash)
+       f.* EXCLUDE (crop_id, track_id, loudness_hash, spectral_hash, tonal_hash, rhythm_hash, series_hash),
+       -- classify: the top labels of the installed heads (NULL where that head is not installed)
+       k.genre_top, k.genres, k.moods, k.instruments, k.voice
 FROM crops AS c
 LEFT JOIN tracks_all_v AS t USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
 LEFT JOIN (SELECT track_id, list(stem ORDER BY stem) AS empty_stems FROM track_stems WHERE empty GROUP BY track_id)
        AS e USING (track_id)
-LEFT JOIN crop_features AS f USING (crop_id);
+LEFT JOIN crop_features AS f USING (crop_id)
+LEFT JOIN (SELECT crop_id,
+                  any_value(top[1].label) FILTER (WHERE head LIKE 'genre_discogs400-%') AS genre_top,
+                  any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'genre_discogs400-%') AS genres,
+                  any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'mtg_jamendo_moodtheme-%') AS moods,
+                  any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'mtg_jamendo_instrument-%') AS instruments,
+                  any_value(top[1].label) FILTER (WHERE head LIKE 'voice_instrumental-%') AS voice
+           FROM crop_classes GROUP BY crop_id) AS k USING (crop_id);
 
 CREATE OR REPLACE VIEW crops_v AS
 SELECT * FROM crops_all_v WHERE present

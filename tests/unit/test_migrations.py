@@ -56,6 +56,8 @@ EXPECTED_COLUMNS = {
         "track_id", "stem", "path", "format", "sample_rate", "channels", "frames", "loudness_integrated_lufs",
         "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "empty", "folded_into", "model", "params_hash",
         "created_at", "sha256"},
+    "crop_classes": {
+        "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 

@@ -1,0 +1,217 @@
+"""classify (per crop): genre / mood / instrument / voice scores from essentia-tensorflow models.
+
+The crop is read at 16 kHz mono (resampled with etl.dsp.audio), its Discogs-EffNet embeddings are
+computed once per crop (`TensorflowPredictEffnetDiscogs`, the model's own mel front end), averaged
+over patches, and every head runs on that mean (`TensorflowPredict2D`). Node names and labels come
+from each model's metadata JSON (classify/modelfiles.py). The models are loaded once per worker. With
+the embedding model absent the stage is skipped, with how to install it; no score is ever stored
+that did not come out of a model.
+
+Stored in `crop_classes`, one row per (crop, head): every label's score and the `top_k` best.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.errors import ConfigError
+from etl.engine.pool import Outcome
+from etl.engine.resources import execute, registered
+from etl.engine.stage import Read, Reason, Stage
+from etl.engine.tables import rows_like
+from etl.stages.classify import modelfiles as essentia_models
+
+if TYPE_CHECKING:
+    import duckdb
+    import numpy as np
+
+SAMPLE_RATE = 16000  # the Discogs-EffNet models' rate
+INSTALL = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
+
+
+@dataclass(frozen=True)
+class Params:
+    model_dir: str = ""                       # the .pb / .json files; "": ~/.cache/music-etl/models/essentia
+    embedding: str = "discogs-effnet-bs64-1"  # the embedding model
+    heads: tuple[str, ...] = ()               # head model names; (): every head installed in model_dir
+    top_k: int = ranged(5, 1, 1000)           # labels kept as `top` per head
+    device: str = not_hashed("auto")          # auto (TensorFlow's choice: a GPU it can see) | cpu
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu"):
+            raise ConfigError(f"[classify] device must be auto or cpu, not {self.device!r}")
+
+
+def _heads(params: Params) -> list[str]:
+    return list(params.heads) or essentia_models.installed_heads(params.model_dir)
+
+
+def unavailable(params: Params) -> str | None:
+    if importlib.util.find_spec("essentia") is None:
+        return Reason(f"essentia-tensorflow not installed: {INSTALL}",
+                      "essentia-tensorflow not installed — `etl models` says how")
+    model = essentia_models.load(params.model_dir, params.embedding)
+    if not model.found:
+        return Reason(f"model {params.embedding} not found: {model.problem}; to install it: "
+                      f"{essentia_models.install_hint(params.embedding, params.model_dir)}",
+                      f"model {params.embedding} not installed — `etl models` says how")
+    try:
+        _, size = essentia_models.embedding_output(model)
+    except (KeyError, ValueError, IndexError, TypeError) as error:
+        return Reason(f"model {params.embedding}: {error}", f"model {params.embedding} unusable — `etl models` says why")
+    for name in params.heads:  # heads named in the configuration must all be usable
+        try:
+            essentia_models.head(essentia_models.load(params.model_dir, name), params.embedding, size)
+        except (KeyError, ValueError, IndexError, TypeError) as error:
+            return Reason(f"{error}; to install it: {essentia_models.install_hint(name, params.model_dir)}",
+                          f"head {name} unusable — `etl models` says why")
+    return None
+
+
+def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
+    """What `etl models` shows for this stage: the embedding model and each head."""
+    embedding = essentia_models.load(params.model_dir, params.embedding)
+    size = None
+    if embedding.found:
+        try:
+            size = essentia_models.embedding_output(embedding)[1]
+        except (KeyError, ValueError, IndexError, TypeError):
+            pass
+    rows = [{"model": params.embedding, "library": "essentia-tensorflow", "found": embedding.found,
+             "where": str(embedding.graph), "files": embedding.describe(), "licence": essentia_models.LICENCE,
+             "problem": embedding.problem,
+             "install": None if embedding.found else essentia_models.install_hint(params.embedding, params.model_dir)}]
+    for name in _heads(params):
+        model = essentia_models.load(params.model_dir, name)
+        problem = model.problem
+        if problem is None and size is not None:
+            try:
+                essentia_models.head(model, params.embedding, size)
+            except (KeyError, ValueError, IndexError, TypeError) as error:
+                problem = str(error)
+        rows.append({"model": name, "library": "essentia-tensorflow", "found": model.found,
+                     "where": str(model.graph), "files": model.describe(), "licence": essentia_models.LICENCE,
+                     "problem": problem,
+                     "install": None if model.found else essentia_models.install_hint(name, params.model_dir)})
+    return rows
+
+
+class Classifier:
+    """The embedding model and the usable heads, loaded once (essentia's own loaders)."""
+
+    def __init__(self, params: Params) -> None:
+        if params.device == "cpu":
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before TensorFlow starts
+        import essentia
+        import essentia.standard as es
+
+        essentia.log.infoActive = False
+        embedding = essentia_models.load(params.model_dir, params.embedding)
+        if not embedding.found:
+            raise ConfigError(f"[classify] model {params.embedding}: {embedding.problem}")
+        output, size = essentia_models.embedding_output(embedding)
+        self.embedding_model = params.embedding
+        self.embed = es.TensorflowPredictEffnetDiscogs(graphFilename=str(embedding.graph),
+                                                       input=essentia_models.embedding_input(embedding),
+                                                       output=output)
+        self.heads: list[tuple[essentia_models.Head, Any]] = []
+        self.refused: dict[str, str] = {}
+        for name in _heads(params):
+            try:
+                head = essentia_models.head(essentia_models.load(params.model_dir, name), params.embedding, size)
+            except (KeyError, ValueError, IndexError, TypeError) as error:
+                if name in params.heads:
+                    raise ConfigError(f"[classify] {error}") from None
+                self.refused[name] = str(error)
+                continue
+            self.heads.append((head, es.TensorflowPredict2D(graphFilename=head.graph, input=head.input,
+                                                            output=head.output)))
+        self.top_k = params.top_k
+
+    def embedding(self, mono16k: np.ndarray) -> np.ndarray:
+        """The mean over patches of the crop's embeddings (size of the model's embedding output)."""
+        import numpy as np
+
+        patches = self.embed(np.ascontiguousarray(mono16k, dtype=np.float32))
+        if len(patches) == 0:
+            from etl.engine.errors import BadInput
+
+            raise BadInput("the crop is too short for one embedding patch")
+        return patches.mean(axis=0).astype(np.float32)
+
+    def classify(self, embeddings: np.ndarray) -> list[list[dict[str, Any]]]:
+        """Each head on a batch of mean embeddings (crops, size): per crop, one row per head."""
+        import numpy as np
+
+        out: list[list[dict[str, Any]]] = [[] for _ in range(len(embeddings))]
+        batch = np.ascontiguousarray(embeddings, dtype=np.float32)
+        for head, predict in self.heads:
+            scores = np.asarray(predict(batch))
+            if scores.shape != (len(batch), len(head.labels)):
+                from etl.engine.errors import ItemError
+
+                raise ItemError(f"head {head.name} gave scores of shape {scores.shape}, its metadata names "
+                                f"{len(head.labels)} classes")
+            for row, crop in zip(scores, out):
+                order = np.argsort(-row, kind="stable")[:self.top_k]
+                crop.append({"head": head.name, "embedding_model": self.embedding_model,
+                             "labels": list(head.labels), "scores": [float(s) for s in row],
+                             "top": [{"label": head.labels[i], "score": float(row[i])} for i in order]})
+        return out
+
+
+def read_16k_mono(path: str) -> np.ndarray:
+    from etl.dsp import audio
+
+    with audio.open_audio(path) as handle:
+        block, rate = audio.read_block(handle), handle.samplerate
+    return audio.resample(block.mean(axis=1), rate, SAMPLE_RATE)
+
+
+_loaded: Classifier | None = None
+_loaded_for: Params | None = None
+
+
+def init_worker(params: Params) -> None:
+    """Load the embedding model and the heads once per worker process."""
+    global _loaded, _loaded_for
+    _loaded = Classifier(params)
+    _loaded_for = params
+
+
+def classifier(params: Params) -> Classifier:
+    # The in-process executor runs no initializer; a later run in the same process may name other models.
+    if _loaded is None or _loaded_for != params:
+        init_worker(params)
+    assert _loaded is not None
+    return _loaded
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    model = classifier(params)
+    return {"classes": model.classify(model.embedding(read_16k_mono(item["path"]))[None])[0]}
+
+
+def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
+    rows = [{"crop_id": o.item_id, "track_id": o.item["track_id"], **row}
+            for o in outcomes if o.status == "done" for row in o.result["classes"]]
+    with registered(con, new_classes=rows_like(con, "crop_classes", rows)):
+        execute(con, "stages/classify/write.sql", "insert_classes", {"params_hash": params_hash(params)})
+
+
+STAGE = Stage(
+    name="classify",
+    description="genre / mood / instrument / voice scores with essentia-tensorflow models",
+    process=process,
+    write=write,
+    reads=(Read("crops"),),
+    Params=Params,
+    init_worker=init_worker,
+    unavailable=unavailable,
+    models=models,
+    batch_size=32,
+)

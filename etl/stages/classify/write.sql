@@ -1,0 +1,7 @@
+-- A crop's classes are replaced as a whole.
+
+-- name: clear_classes
+DELETE FROM crop_classes WHERE crop_id IN (SELECT item_id FROM cleared);
+
+-- name: insert_classes
+INSERT INTO crop_classes BY NAME SELECT *, $params_hash AS params_hash FROM new_classes;

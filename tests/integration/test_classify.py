@@ -1,0 +1,227 @@
+"""The classify stage with essentia-tensorflow's own loaders on tiny graphs the tests write
+(tests/essentia_models.py: the real models' node names and shapes, metadata in the publisher's
+format). Random weights make no musical sense, so these tests check the machinery: what is read
+from the metadata, shapes, the label mapping (each score is the head's output for that class,
+computed here with numpy from the head's weights), top-k order, 16 kHz input, batching, refusals,
+the skip reason when the model is absent, and what the database records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests import essentia_models as em
+from tests.helpers import require, rows, run_stages, write_tone
+
+require("essentia")
+
+from etl.engine.errors import ConfigError  # noqa: E402
+from etl.stages import classify  # noqa: E402
+from etl.stages.classify import modelfiles as essentia_models  # noqa: E402
+
+GENRE = "genre_discogs400-discogs-effnet-1"
+MOOD = "mtg_jamendo_moodtheme-discogs-effnet-1"
+VOICE = "voice_instrumental-discogs-effnet-1"
+MOODS = ["happy", "sad", "dark", "energetic", "calm", "epic"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("essentia")
+    em.write_embedding_model(folder)
+    # Genre: "Electronic---House" is made the winner by its bias; the published genre head's nodes.
+    em.write_head(folder, GENRE, ["Rock---Punk", "Electronic---House", "Jazz---Bop", "Pop---Ballad"], seed=2,
+                  input_node="serving_default_model_Placeholder", output_node="PartitionedCall:0",
+                  bias={1: 6.0})
+    em.write_head(folder, MOOD, MOODS, seed=3)
+    em.write_head(folder, VOICE, ["instrumental", "voice"], seed=4, output_node="model/Softmax", op="Softmax",
+                  type_="multi-class classifier")
+    return folder
+
+
+def params(model_dir: Path, **kw) -> classify.Params:
+    return classify.Params(model_dir=str(model_dir), **kw)
+
+
+def noise(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.2 * rng.standard_normal((int(seconds * rate), channels))).astype(np.float32)
+
+
+def test_absent_model_skips_with_how_to_install(tmp_path: Path) -> None:
+    reason = classify.unavailable(params(tmp_path / "none"))
+    assert reason is not None
+    assert reason.short == "model discogs-effnet-bs64-1 not installed — `etl models` says how"
+    assert str(tmp_path / "none" / "discogs-effnet-bs64-1.pb") in reason
+    assert "https://essentia.upf.edu/models/feature-extractors/discogs-effnet/discogs-effnet-bs64-1.pb" in reason
+    [row] = classify.models(params(tmp_path / "none"))
+    assert row["model"] == "discogs-effnet-bs64-1" and not row["found"] and "essentia.upf.edu" in row["install"]
+
+
+def test_installed_models_are_listed_and_available(model_dir: Path) -> None:
+    assert classify.unavailable(params(model_dir)) is None
+    listed = {r["model"]: r for r in classify.models(params(model_dir))}
+    assert set(listed) == {em.EMBEDDING, GENRE, MOOD, VOICE}
+    assert all(r["found"] and r["problem"] is None for r in listed.values())
+
+
+def test_nodes_and_labels_come_from_the_metadata(model_dir: Path) -> None:
+    model = essentia_models.load(str(model_dir), em.EMBEDDING)
+    assert essentia_models.embedding_output(model) == ("PartitionedCall:1", 1280)
+    head = essentia_models.head(essentia_models.load(str(model_dir), GENRE), em.EMBEDDING, 1280)
+    assert (head.input, head.output) == ("serving_default_model_Placeholder", "PartitionedCall:0")
+    assert head.labels[1] == "Electronic---House"
+
+
+def test_scores_shapes_label_mapping_and_top_k(model_dir: Path) -> None:
+    model = classify.Classifier(params(model_dir, top_k=3))
+    embedding = model.embedding(noise(5)[:, 0])
+    assert embedding.shape == (1280,) and embedding.dtype == np.float32
+    [crop] = model.classify(embedding[None])
+    assert [r["head"] for r in crop] == [GENRE, MOOD, VOICE]
+    for row, seed, labels in zip(crop, (2, 3, 4), (4, len(MOODS), 2)):
+        w, b = em.head_weights(labels, seed, bias={1: 6.0} if row["head"] == GENRE else None)
+        logits = embedding.astype(np.float64) @ w + b
+        expected = (np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+                    if row["head"] == VOICE else em.sigmoid(logits))
+        assert len(row["labels"]) == len(row["scores"]) == labels
+        # Each label's score is the head's output for that class (the metadata's order).
+        np.testing.assert_allclose(row["scores"], expected, rtol=1e-4, atol=1e-6)
+        scores = dict(zip(row["labels"], row["scores"]))
+        top = row["top"]
+        assert len(top) == min(3, labels)
+        assert [t["score"] for t in top] == sorted(scores.values(), reverse=True)[:len(top)]
+        assert all(scores[t["label"]] == t["score"] for t in top)
+    assert crop[0]["top"][0]["label"] == "Electronic---House"
+    assert crop[0]["labels"] == ["Rock---Punk", "Electronic---House", "Jazz---Bop", "Pop---Ballad"]
+
+
+def test_embedding_is_the_mean_over_patches(model_dir: Path) -> None:
+    import essentia.standard as es
+
+    model = classify.Classifier(params(model_dir))
+    signal = noise(6)[:, 0]
+    patches = es.TensorflowPredictEffnetDiscogs(graphFilename=str(model_dir / f"{em.EMBEDDING}.pb"),
+                                                output="PartitionedCall:1")(signal)
+    assert patches.shape[0] > 1 and patches.shape[1] == 1280
+    np.testing.assert_allclose(model.embedding(signal), patches.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_batching_equals_one_by_one(model_dir: Path) -> None:
+    model = classify.Classifier(params(model_dir))
+    embeddings = np.stack([model.embedding(noise(4, seed=s)[:, 0]) for s in range(4)])
+    batched = model.classify(embeddings)
+    single = [model.classify(e[None])[0] for e in embeddings]
+    for a, b in zip(batched, single):
+        for ra, rb in zip(a, b):
+            assert ra["labels"] == rb["labels"] and [t["label"] for t in ra["top"]] == [t["label"] for t in rb["top"]]
+            np.testing.assert_allclose(ra["scores"], rb["scores"], rtol=1e-5, atol=1e-7)
+
+
+def test_crops_are_read_at_16k_mono(tmp_path: Path, model_dir: Path) -> None:
+    rate = 44100
+    t = np.arange(4 * rate) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    stereo = tmp_path / "stereo44k.wav"
+    sf.write(stereo, np.stack([tone, tone], axis=1), rate, subtype="FLOAT")
+    mono16 = classify.read_16k_mono(str(stereo))
+    assert mono16.ndim == 1 and len(mono16) == 4 * 16000
+    spectrum = np.abs(np.fft.rfft(mono16))
+    assert abs(np.argmax(spectrum) * 16000 / len(mono16) - 440) < 1
+    # The same tone written at 16 kHz gives (nearly) the same embedding as the resampled 44.1 kHz one.
+    t16 = np.arange(4 * 16000) / 16000
+    native = tmp_path / "mono16k.wav"
+    sf.write(native, (0.3 * np.sin(2 * np.pi * 440 * t16)).astype(np.float32), 16000, subtype="FLOAT")
+    model = classify.Classifier(params(model_dir))
+    a = model.embedding(classify.read_16k_mono(str(stereo)))
+    b = model.embedding(classify.read_16k_mono(str(native)))
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 0.02
+
+
+def test_a_head_for_another_embedding_is_refused(tmp_path: Path, model_dir: Path) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in (em.EMBEDDING, MOOD):
+        for suffix in (".pb", ".json"):
+            (folder / f"{name}{suffix}").write_bytes((model_dir / f"{name}{suffix}").read_bytes())
+    other = "mtg_jamendo_instrument-msd-musicnn-1"
+    em.write_head(folder, other, ["guitar", "piano"], embedding_model="msd-musicnn-1")
+    small = "approachability_2c-discogs-effnet-1"
+    em.write_head(folder, small, ["not", "yes"], dims=200)
+    # Found by the default (every installed head): refused with the reason, the others run.
+    model = classify.Classifier(params(folder))
+    assert [h.name for h, _ in model.heads] == [MOOD]
+    assert "trained on embedding model msd-musicnn-1, not discogs-effnet-bs64-1" in model.refused[other]
+    assert "takes 200-dimensional input" in model.refused[small]
+    listed = {r["model"]: r for r in classify.models(params(folder))}
+    assert "msd-musicnn-1" in listed[other]["problem"]
+    # Named in the configuration: the stage does not run, and says why.
+    named = params(folder, heads=(MOOD, other))
+    reason = classify.unavailable(named)
+    assert reason is not None and "msd-musicnn-1" in reason and other in reason.short
+    with pytest.raises(ConfigError, match="msd-musicnn-1"):
+        classify.Classifier(named)
+
+
+def test_pipeline_stores_scores_and_crops_v_labels(tmp_path: Path, model_dir: Path) -> None:
+    src = tmp_path / "music"
+    write_tone(src / "a.wav", seconds=9, freq_hz=220, sample_rate=44100, channels=2)
+    db = tmp_path / "etl.duckdb"
+    settings = {"crops.mode": "sequential", "crops.seconds": "3", "classify.model_dir": str(model_dir),
+                "classify.top_k": "2"}
+    reports = run_stages(db, src, ["ingest", "crops", "classify"], **settings)
+    assert reports[-1].done == 3, reports
+    stored = rows(db, "SELECT * FROM crop_classes ORDER BY crop_id, head")
+    assert len(stored) == 3 * 3
+    assert {r["head"] for r in stored} == {GENRE, MOOD, VOICE}
+    assert all(len(r["scores"]) == len(r["labels"]) and len(r["top"]) == 2 for r in stored)
+    view = rows(db, "SELECT genre_top, genres, moods, instruments, voice FROM crops_v")
+    assert len(view) == 3
+    for crop in view:
+        assert crop["genre_top"] == "Electronic---House" and crop["genres"][0] == "Electronic---House"
+        assert len(crop["moods"]) == 2 and set(crop["moods"]) <= set(MOODS)
+        assert crop["instruments"] is None  # no instrument head installed
+        assert crop["voice"] in ("instrumental", "voice")
+    # Per track: each label's score averaged over the crops, in the head's label order.
+    [track] = rows(db, f"SELECT * FROM track_classes_v WHERE head = '{MOOD}'")
+    crops = [r for r in stored if r["head"] == MOOD]
+    assert track["crops"] == 3 and track["labels"] == MOODS
+    np.testing.assert_allclose(track["scores"], np.mean([r["scores"] for r in crops], axis=0), rtol=1e-5)
+    assert track["top_label"] == MOODS[int(np.argmax(track["scores"]))]
+    # Nothing changed: nothing recomputed.
+    assert run_stages(db, src, ["classify"], **settings)[-1].done == 0
+
+
+def test_params_with_other_heads_reload_the_worker(model_dir: Path) -> None:
+    first = classify.classifier(params(model_dir))
+    second = classify.classifier(replace(params(model_dir), heads=(MOOD,)))
+    assert first is not second and [h.name for h, _ in second.heads] == [MOOD]
+
+
+def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir: Path) -> None:
+    import json
+
+    from tests.helpers import etl
+
+    src = tmp_path / "music"
+    write_tone(src / "a.flac", seconds=6, freq_hz=330, sample_rate=22050)
+    db = tmp_path / "etl.duckdb"
+    sets = ["--set", "crops.mode=sequential", "--set", "crops.seconds=3", "--set", f"classify.model_dir={model_dir}",
+            "--set", "classify.workers=2"]
+    etl("init", db=db, check=True)
+    etl(*sets, "run", "--source", str(src), "--stage", "ingest", "--stage", "crops", "--stage", "classify",
+        db=db, check=True)
+    assert rows(db, "SELECT count(*) AS n, count(DISTINCT crop_id) AS crops FROM crop_classes") == [{"n": 6, "crops": 2}]
+    listed = json.loads(etl(*sets, "models", "--json", db=db, check=True).stdout)
+    mine = {r["model"]: r for r in listed if r["stage"] == "classify"}
+    assert set(mine) == {em.EMBEDDING, GENRE, MOOD, VOICE} and all(r["found"] for r in mine.values())
+    # Without the models: skipped, with the short reason in `etl status`.
+    status = json.loads(etl("--set", f"classify.model_dir={tmp_path / 'none'}", "status", "--json", db=db,
+                            check=True).stdout)
+    [row] = [r for r in status if r["stage"] == "classify"]
+    assert "model discogs-effnet-bs64-1 not installed" in json.dumps(row)
