@@ -217,7 +217,7 @@ def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir:
     etl(*sets, "run", "--source", str(src), "--stage", "ingest", "--stage", "crops", "--stage", "classify",
         db=db, check=True)
     assert rows(db, "SELECT count(*) AS n, count(DISTINCT crop_id) AS crops FROM crop_classes") == [{"n": 6, "crops": 2}]
-    listed = json.loads(etl(*sets, "models", "--json", db=db, check=True).stdout)
+    listed = json.loads(etl(*sets, "models", "--json", db=db, check=True).stdout)["configured"]
     mine = {r["model"]: r for r in listed if r["stage"] == "classify"}
     assert set(mine) == {em.EMBEDDING, GENRE, MOOD, VOICE} and all(r["found"] for r in mine.values())
     # Without the models: skipped, with the short reason in `etl status`.
