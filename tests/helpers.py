@@ -74,16 +74,16 @@ WITHOUT_FILE_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search"
 
 @contextmanager
 def small_disk(folder: Path, size: str = "2m") -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `folder` (a full disk on demand); skipped where mounting is not
+    """A tmpfs of `size` mounted at `folder` (a full disk on demand); skipped (failed in CI) where mounting is not
     allowed (not root, no CAP_SYS_ADMIN in a container). Unmounted on the way out."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                                  capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
-        pytest.skip("no `mount` command: cannot make a small disk to fill")
+        skip_unless_ci("no `mount` command: cannot make a small disk to fill")
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a {size} tmpfs to fill (needs root / CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+        skip_unless_ci(f"cannot mount a {size} tmpfs to fill (needs root / CAP_SYS_ADMIN): {mounted.stderr.strip()}")
     try:
         yield folder
     finally:

@@ -22,7 +22,13 @@ from etl.engine.errors import (
     source_error,
 )
 from etl.stages import crops, metadata
-from tests.helpers import REPO, WITHOUT_FILE_OVERRIDES, small_disk, write_tone
+from tests.helpers import (
+    REPO,
+    WITHOUT_FILE_OVERRIDES,
+    skip_unless_ci,
+    small_disk,
+    write_tone,
+)
 
 
 @pytest.mark.parametrize("code, action, reason", [
@@ -102,9 +108,9 @@ def test_a_file_this_user_cannot_read(tmp_path: Path) -> None:
         done = subprocess.run([*prefix, sys.executable, "-c", _OPEN_LOCKED, str(locked)], capture_output=True,
                               text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     except FileNotFoundError:
-        pytest.skip("setpriv is not installed: root cannot be refused a read")
+        skip_unless_ci("setpriv is not installed: root cannot be refused a read")
     if done.returncode != 0 and "setpriv" in done.stderr:
-        pytest.skip(f"cannot drop root's file privileges here: {done.stderr.strip()}")
+        skip_unless_ci(f"cannot drop root's file privileges here: {done.stderr.strip()}")
     assert done.stdout.strip() == f"True permission denied reading {locked}", done.stderr
 
 
