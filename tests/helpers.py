@@ -133,3 +133,9 @@ def source_of(path: Path | str) -> dict[str, Any]:
     from etl.dsp import sourcefile
 
     return {"path": str(path), "source": sourcefile.describe(str(path))}
+
+
+def crops(db: Path, where: str = "true") -> list[dict[str, Any]]:
+    """Rows of crops_v (a read-only look at a store), in crop order."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql(f"SELECT * FROM crops_v WHERE {where} ORDER BY track_id, crop_index").pl().to_dicts()

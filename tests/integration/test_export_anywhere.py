@@ -32,26 +32,9 @@ import soundfile as sf
 
 from etl.engine.errors import ExportError
 from etl.read.export import ExportRequest, export
-from tests.helpers import copy_corpus, etl
+from tests.helpers import crops, etl
 
-TAGGED = ["mp3_tagged/sectoid_feelings_40s_ffmpeg.mp3", "mp3_tagged/singularity_deprecation_30s_mapmeta.mp3",
-          "mp3_tagged/wesnoth_traveling_minstrels_30s_lame.mp3"]
-SHORT_CROPS = {"ETL_CROPS_BARS": "2", "ETL_CROPS_BARS_MULTIPLE": "1"}
 MUSIC_INFO_REQUIRED = ("title", "artist", "key", "bpm", "genre", "moods", "description", "name", "instrument")
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store")
-    copy_corpus(root / "music", *TAGGED)
-    db = root / "etl.duckdb"
-    etl("run", "--source", str(root / "music"), db=db, env=SHORT_CROPS, check=True, timeout=600)
-    return db
-
-
-def crops(db: Path, where: str = "true") -> list[dict[str, Any]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.sql(f"SELECT * FROM crops_v WHERE {where} ORDER BY track_id, crop_index").pl().to_dicts()
 
 
 def run_export(store: Path, out: Path, fmt: str, **options: Any) -> Path:

@@ -18,7 +18,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 import soundfile as sf
@@ -27,26 +26,7 @@ from etl import Store
 from etl.engine.errors import ExportError, QueryError
 from etl.read.export import ExportRequest, export
 from etl.read.export import formats as export_formats
-from tests.helpers import copy_corpus, etl
-
-TAGGED = ["mp3_tagged/sectoid_feelings_40s_ffmpeg.mp3", "mp3_tagged/singularity_deprecation_30s_mapmeta.mp3",
-          "mp3_tagged/wesnoth_traveling_minstrels_30s_lame.mp3"]
-# Two-bar crops on every bar: a dozen or more crops per 30 s track.
-SHORT_CROPS = {"ETL_CROPS_BARS": "2", "ETL_CROPS_BARS_MULTIPLE": "1"}
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store")
-    copy_corpus(root / "music", *TAGGED)
-    db = root / "etl.duckdb"
-    etl("run", "--source", str(root / "music"), db=db, env=SHORT_CROPS, check=True, timeout=600)
-    return db
-
-
-def crops(db: Path, where: str = "true") -> list[dict[str, Any]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.sql(f"SELECT * FROM crops_v WHERE {where} ORDER BY track_id, crop_index").pl().to_dicts()
+from tests.helpers import crops, etl
 
 
 def test_store_has_tagged_crops_with_features(store: Path) -> None:
