@@ -22,6 +22,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
+from etl.engine.worker_model import WorkerModel
 
 if TYPE_CHECKING:
     import duckdb
@@ -117,17 +118,12 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
              "files": files, "problem": problem, "install": INSTALL if problem else None}]
 
 
-_processors: tuple[Any, Any] | None = None
-_processors_for: tuple[Any, ...] | None = None  # the parameters they were built with
-
-
 def _processor_settings(params: Params) -> tuple[Any, ...]:
     return (params.network, tuple(params.meters), params.min_bpm, params.max_bpm, params.transition_lambda)
 
 
-def init_worker(params: Params) -> None:
-    """Load the 8 downbeat networks and build the DBN state space once per worker."""
-    global _processors, _processors_for
+def _build_processors(params: Params) -> tuple[Any, Any]:
+    """The 8 downbeat networks and the DBN's state space (built once per worker: seconds)."""
     from madmom.features.downbeats import (
         DBNDownBeatTrackingProcessor,
         RNNDownBeatProcessor,
@@ -140,17 +136,19 @@ def init_worker(params: Params) -> None:
         beats_per_bar=list(params.meters), min_bpm=params.min_bpm, max_bpm=params.max_bpm,
         transition_lambda=params.transition_lambda, fps=FPS,
     )
-    _processors = (network, tracker)
-    _processors_for = _processor_settings(params)
+    return network, tracker
+
+
+_processors = WorkerModel(_build_processors, _processor_settings)
+
+
+def init_worker(params: Params) -> None:
+    _processors.get(params)
 
 
 def loaded(params: Params) -> tuple[Any, Any]:
-    """The networks and tracker for `params`: loaded on first use where no initializer ran (the
-    inline executor, a caller of `find_beats`), rebuilt when the parameters they depend on changed."""
-    if _processors is None or _processors_for != _processor_settings(params):
-        init_worker(params)
-    assert _processors is not None
-    return _processors
+    """The networks and tracker for `params` (see WorkerModel: also without an initializer)."""
+    return _processors.get(params)
 
 
 def track_segment(mono: np.ndarray, sample_rate: int, params: Params) -> tuple[np.ndarray, np.ndarray]:

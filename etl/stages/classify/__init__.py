@@ -23,6 +23,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
+from etl.engine.worker_model import WorkerModel
 from etl.stages.classify import modelfiles as essentia_models
 
 if TYPE_CHECKING:
@@ -172,23 +173,16 @@ def read_16k_mono(path: str) -> np.ndarray:
     return audio.resample(block.mean(axis=1), rate, SAMPLE_RATE)
 
 
-_loaded: Classifier | None = None
-_loaded_for: Params | None = None
+_classifier = WorkerModel(Classifier, lambda params: params)
 
 
 def init_worker(params: Params) -> None:
     """Load the embedding model and the heads once per worker process."""
-    global _loaded, _loaded_for
-    _loaded = Classifier(params)
-    _loaded_for = params
+    _classifier.get(params)
 
 
 def classifier(params: Params) -> Classifier:
-    # The in-process executor runs no initializer; a later run in the same process may name other models.
-    if _loaded is None or _loaded_for != params:
-        init_worker(params)
-    assert _loaded is not None
-    return _loaded
+    return _classifier.get(params)
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:

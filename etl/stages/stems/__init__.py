@@ -25,6 +25,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
+from etl.engine.worker_model import WorkerModel
 from etl.stages.stems import models as demucs_models
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
                  params.model, params.repo)}]
 
 
-_loaded: tuple[Any, Any] | None = None
-_loaded_for: tuple[str, str, str] | None = None  # (model, repo, device) it was loaded with
 
 
 def pick_device(name: str) -> Any:
@@ -119,11 +118,12 @@ def load_model(params: Params) -> tuple[Any, Any]:
     return model, device
 
 
+_model = WorkerModel(load_model, lambda params: (params.model, params.repo, params.device))
+
+
 def init_worker(params: Params) -> None:
     """Load the model once per worker process."""
-    global _loaded, _loaded_for
-    _loaded = load_model(params)
-    _loaded_for = (params.model, params.repo, params.device)
+    _model.get(params)
 
 
 def options(params: Params) -> Any:
@@ -140,12 +140,7 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
     from etl.stages.stems.separation import separate_track
 
-    # The in-process executor has no initializer run; a later run in the same process may name
-    # another model: load (again) rather than separate with the wrong one.
-    if _loaded is None or _loaded_for != (params.model, params.repo, params.device):
-        init_worker(params)
-    assert _loaded is not None
-    model, device = _loaded
+    model, device = _model.get(params)
     track_id = item["item_id"]
     folder = Path(item["artifact_dir"])
     folder.mkdir(parents=True, exist_ok=True)
