@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from etl.engine.config import params_hash
@@ -28,7 +29,23 @@ from etl.engine.stage import Stage
 
 
 def stage_hash(stage: Stage, params: Any) -> str:
-    return hashlib.sha256(f"{params_hash(params)}:v{stage.version}".encode()).hexdigest()[:16]
+    models = f":{model_files_hash(stage.model_files(params))}" if stage.model_files is not None else ""
+    return hashlib.sha256(f"{params_hash(params)}:v{stage.version}{models}".encode()).hexdigest()[:16]
+
+
+def model_files_hash(paths: list[str]) -> str:
+    """The model files a stage uses, by name and content: a sampled hash (size and 16 blocks, as
+    for audio files), so `etl status` stays fast beside gigabyte checkpoints. Where the files sit
+    does not count (moving the models folder recomputes nothing); a missing file counts as absent."""
+    from etl.dsp.identity import sample_hash
+
+    parts = []
+    for path in sorted(paths, key=lambda p: (os.path.basename(p), p)):
+        try:
+            parts.append([os.path.basename(path), sample_hash(path)])
+        except OSError:
+            parts.append([os.path.basename(path), None])
+    return fingerprint(parts)
 
 
 # One encoder for every call: json.dumps with options builds a new one each time (a third of the

@@ -113,6 +113,10 @@ class Stage:
     # Model-backed stages: (params) -> one dict per model (name, found, files, licence, install) for
     # `etl models`.
     models: Callable[[Any], list[dict[str, Any]]] | None = None
+    # Model-backed stages: (params) -> the files whose content the results depend on beyond the
+    # parameters (weights, label metadata, and which heads are installed). The engine folds their
+    # fingerprint into the stage hash, so installing, replacing or removing one re-queues the items.
+    model_files: Callable[[Any], list[str]] | None = None
     # Writes artifact files: each item gets `artifact_dir`, its own folder
     # (<data_dir>/<stage name>/<id[:2]>/<id>, absolute), which holds only its files.
     artifacts: bool = False

@@ -44,7 +44,9 @@ ORDER BY track_id, crop_index
 -- audiocraft's AudioMeta fields first (it ignores the rest), then what a reader may filter on.
 SELECT path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NULL::DOUBLE AS weight,
        NULL::VARCHAR AS info_path,
-       crop_id, track_id, artist, title, album, genre, bpm, key_name AS "key", loudness_integrated_lufs
+       crop_id, track_id, artist, title, album,
+       coalesce(genre, replace(genre_top, '---', ' / ')) AS genre,  -- the tag, else the model's (metadata.genre)
+       bpm, key_name AS "key", loudness_integrated_lufs
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split
 

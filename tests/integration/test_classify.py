@@ -8,6 +8,7 @@ the skip reason when the model is absent, and what the database records.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def params(model_dir: Path, **kw) -> classify.Params:
     return classify.Params(model_dir=str(model_dir), **kw)
+
+
+def install(folder: Path, model_dir: Path, *names: str) -> Path:
+    """Copies the named models (graph and metadata) from the test models into `folder`."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        for suffix in (".pb", ".json"):
+            (folder / f"{name}{suffix}").write_bytes((model_dir / f"{name}{suffix}").read_bytes())
+    return folder
 
 
 def noise(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
@@ -144,11 +154,7 @@ def test_crops_are_read_at_16k_mono(tmp_path: Path, model_dir: Path) -> None:
 
 
 def test_a_head_for_another_embedding_is_refused(tmp_path: Path, model_dir: Path) -> None:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for name in (em.EMBEDDING, MOOD):
-        for suffix in (".pb", ".json"):
-            (folder / f"{name}{suffix}").write_bytes((model_dir / f"{name}{suffix}").read_bytes())
+    folder = install(tmp_path / "models", model_dir, em.EMBEDDING, MOOD)
     other = "mtg_jamendo_instrument-msd-musicnn-1"
     em.write_head(folder, other, ["guitar", "piano"], embedding_model="msd-musicnn-1")
     small = "approachability_2c-discogs-effnet-1"
@@ -195,6 +201,16 @@ def test_pipeline_stores_scores_and_crops_v_labels(tmp_path: Path, model_dir: Pa
     assert track["top_label"] == MOODS[int(np.argmax(track["scores"]))]
     # Nothing changed: nothing recomputed.
     assert run_stages(db, src, ["classify"], **settings)[-1].done == 0
+    # The file has no tags: exports take the genre, moods and voice from the models.
+    from etl.read.export import ExportRequest, export
+
+    out = tmp_path / "export"
+    export(db, ExportRequest(out=out, format="jsonl", where="genre_top = 'Electronic---House'"))
+    lines = [json.loads(line) for line in (out / "data.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and {line["genre"] for line in lines} == {"Electronic / House"}
+    sidecar = json.loads(Path(lines[0]["path"]).with_suffix(".json").read_text())
+    assert sidecar["genre"] == "Electronic / House" and sidecar["prompt"].startswith("Electronic / House, ")
+    assert len(sidecar["moods"]) == 2 and set(sidecar["moods"]) <= set(MOODS)
 
 
 def test_params_with_other_heads_reload_the_worker(model_dir: Path) -> None:
@@ -204,8 +220,6 @@ def test_params_with_other_heads_reload_the_worker(model_dir: Path) -> None:
 
 
 def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir: Path) -> None:
-    import json
-
     from tests.helpers import etl
 
     src = tmp_path / "music"
@@ -225,3 +239,56 @@ def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir:
                             check=True).stdout)
     [row] = [r for r in status if r["stage"] == "classify"]
     assert "model discogs-effnet-bs64-1 not installed" in json.dumps(row)
+
+
+def test_installing_or_replacing_a_head_requeues_moving_the_models_does_not(tmp_path: Path, model_dir: Path) -> None:
+    folder = install(tmp_path / "models", model_dir, em.EMBEDDING, MOOD)
+    src = tmp_path / "music"
+    write_tone(src / "a.wav", seconds=6, freq_hz=220, sample_rate=44100)
+    db = tmp_path / "etl.duckdb"
+    settings = {"crops.mode": "sequential", "crops.seconds": "3", "classify.model_dir": str(folder)}
+    assert run_stages(db, src, ["ingest", "crops", "classify"], **settings)[-1].done == 2
+    assert run_stages(db, src, ["classify"], **settings)[-1].done == 0
+    # A head installed by hand (not named in the settings): every crop gets its scores.
+    install(folder, model_dir, VOICE)
+    assert run_stages(db, src, ["classify"], **settings)[-1].done == 2
+    assert rows(db, "SELECT count(*) AS n FROM crop_classes") == [{"n": 4}]
+    # The models folder moved: same files, nothing recomputed.
+    moved = tmp_path / "elsewhere"
+    folder.rename(moved)
+    assert run_stages(db, src, ["classify"], **{**settings, "classify.model_dir": str(moved)})[-1].done == 0
+    # A head's weights replaced by other weights: recomputed.
+    em.write_head(moved, MOOD, MOODS, seed=99)
+    before = rows(db, f"SELECT scores FROM crop_classes WHERE head = '{MOOD}' ORDER BY crop_id")
+    assert run_stages(db, src, ["classify"], **{**settings, "classify.model_dir": str(moved)})[-1].done == 2
+    after = rows(db, f"SELECT scores FROM crop_classes WHERE head = '{MOOD}' ORDER BY crop_id")
+    assert before != after
+
+
+def test_stored_embeddings_rank_similar_crops(tmp_path: Path, model_dir: Path) -> None:
+    from etl.read import query as q
+
+    src = tmp_path / "music"
+    # Two tracks: the crops of each are alike (one steady tone each), unlike the other's.
+    write_tone(src / "low.wav", seconds=9, freq_hz=110, sample_rate=44100)
+    sf.write(src / "noise.wav", noise(9, 44100, seed=5), 44100)
+    db = tmp_path / "etl.duckdb"
+    settings = {"crops.mode": "sequential", "crops.seconds": "3", "classify.model_dir": str(model_dir)}
+    run_stages(db, src, ["ingest", "crops", "classify"], **settings)
+    assert rows(db, "SELECT count(*) AS n FROM crop_embeddings") == [{"n": 0}]  # off by default
+    assert run_stages(db, src, ["classify"], **settings, **{"classify.store_embedding": "true"})[-1].done == 6
+    stored = rows(db, "SELECT e.crop_id, e.embedding, c.track_id FROM crop_embeddings e JOIN crops c USING (crop_id)")
+    assert len(stored) == 6 and all(len(r["embedding"]) == 1280 for r in stored)
+    # The stored vector is the model's mean embedding of the crop.
+    model = classify.Classifier(params(model_dir))
+    [path] = [r["path"] for r in rows(db, f"SELECT path FROM crops_v WHERE crop_id = '{stored[0]['crop_id']}'")]
+    np.testing.assert_allclose(stored[0]["embedding"], model.embedding(classify.read_16k_mono(path)), rtol=1e-5,
+                               atol=1e-6)
+    # The named query ranks the other crops of the same track first.
+    probe = stored[0]
+    result = q.run_to_table(db, q.named_query("similar_crops").sql, {"crop_id": probe["crop_id"]}, 100, None)
+    ranked = [dict(zip(result.columns, r)) for r in result.rows]
+    assert len(ranked) == 5 and probe["crop_id"] not in [r["crop_id"] for r in ranked]
+    same_track = {r["crop_id"] for r in stored if r["track_id"] == probe["track_id"]} - {probe["crop_id"]}
+    assert {r["crop_id"] for r in ranked[:2]} == same_track
+    assert [r["similarity"] for r in ranked] == sorted((r["similarity"] for r in ranked), reverse=True)

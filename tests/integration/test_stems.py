@@ -284,3 +284,18 @@ def test_sdr_against_the_reference_stems(tmp_path: Path, repo: Path) -> None:
         truth, _ = sf.read(corpus("stempeg", f"{row['stem']}.flac"), dtype="float32", always_2d=True)
         estimate, _ = sf.read(row["path"], dtype="float32", always_2d=True)
         assert np.isfinite(separation.sdr(truth, estimate))
+
+
+def test_new_weights_requeue_the_tracks_a_moved_repository_does_not(tmp_path: Path) -> None:
+    data, rate = sf.read(corpus("stempeg", "mixture.flac"), dtype="float32", frames=5 * 44100)
+    src = tmp_path / "music"
+    src.mkdir()
+    sf.write(src / "mix.wav", data, rate)
+    db = tmp_path / "etl.duckdb"
+    repo = write_random_model(tmp_path / "models", seed=0)
+    settings = {"stems.model": "tiny", "stems.repo": str(repo), "stems.shifts": "0"}
+    assert run_stages(db, src, ["ingest", "stems"], **settings)[-1].done == 1
+    moved = repo.rename(tmp_path / "moved")
+    assert run_stages(db, src, ["stems"], **{**settings, "stems.repo": str(moved)})[-1].done == 0
+    retrained = write_random_model(tmp_path / "retrained", seed=1)
+    assert run_stages(db, src, ["stems"], **{**settings, "stems.repo": str(retrained)})[-1].done == 1

@@ -58,6 +58,7 @@ EXPECTED_COLUMNS = {
         "created_at", "sha256"},
     "crop_classes": {
         "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
+    "crop_embeddings": {"crop_id", "track_id", "embedding_model", "embedding"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 

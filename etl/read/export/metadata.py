@@ -14,18 +14,40 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+LABELS_IN_PROMPT = 3  # model labels (moods, instruments) a prompt names, best first
+
+
+def genre(row: dict[str, Any]) -> str | None:
+    """The genre tag; where the file has none, the genre model's top label ("Electronic---House" reads
+    "Electronic / House"). sql/export/rows.sql's audiocraft_lines says the same in SQL."""
+    if row.get("genre"):
+        return str(row["genre"])
+    if row.get("genre_top"):
+        return str(row["genre_top"]).replace("---", " / ")
+    return None
+
+
+def _labels(row: dict[str, Any], column: str) -> list[str]:
+    return [str(v) for v in (row.get(column) or [])[:LABELS_IN_PROMPT]]
+
+
 def prompt(row: dict[str, Any]) -> str:
-    """A description from what the store knows, most telling first: genre, moods, tempo, key, who.
+    """A description from what the store knows, most telling first: genre, moods, instruments, voice,
+    tempo, key, who. Tags first; the classify stage's labels where tags say nothing.
 
     Captions (a later stage) take precedence when a `caption` column exists.
     """
     if row.get("caption"):
         return str(row["caption"])
     parts: list[str] = []
-    if row.get("genre"):
-        parts.append(str(row["genre"]))
-    if row.get("moods"):
-        parts.append(", ".join(row["moods"]))
+    if genre(row):
+        parts.append(str(genre(row)))
+    if _labels(row, "moods"):
+        parts.append(", ".join(_labels(row, "moods")))
+    if _labels(row, "instruments"):
+        parts.append("with " + ", ".join(_labels(row, "instruments")))
+    if row.get("voice") == "instrumental":
+        parts.append("instrumental")
     bpm = _number(row.get("bpm"))
     if bpm:
         parts.append(f"{bpm:.0f} BPM")
@@ -40,7 +62,7 @@ def prompt(row: dict[str, Any]) -> str:
 
 
 def keywords(row: dict[str, Any]) -> list[str]:
-    words = [w.strip().lower() for w in str(row.get("genre") or "").replace("/", ",").split(",")]
+    words = [w.strip().lower() for w in str(genre(row) or "").replace("/", ",").split(",")]
     return [w for w in words if w]
 
 
@@ -52,12 +74,12 @@ def music_info(row: dict[str, Any]) -> dict[str, Any]:
         "artist": row.get("artist"),
         "key": row.get("key_name"),
         "bpm": round(bpm, 2) if bpm else None,
-        "genre": row.get("genre"),
+        "genre": genre(row),
         "moods": list(row.get("moods") or []),
         "keywords": keywords(row),
         "description": prompt(row),
         "name": row.get("crop_id"),
-        "instrument": None,
+        "instrument": ", ".join(_labels(row, "instruments")) or None,
         "prompt": prompt(row),
         "album": row.get("album"),
         "track_id": row.get("track_id"),

@@ -7,7 +7,8 @@ from each model's metadata JSON (classify/modelfiles.py). The models are loaded 
 the embedding model absent the stage is skipped, with how to install it; no score is ever stored
 that did not come out of a model.
 
-Stored in `crop_classes`, one row per (crop, head): every label's score and the `top_k` best.
+Stored in `crop_classes`, one row per (crop, head): every label's score and the `top_k` best; with
+`store_embedding`, the mean embedding in `crop_embeddings` (the `similar_crops` query ranks by it).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ INSTALL = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
 
 @dataclass(frozen=True)
 class Params:
-    model_dir: str = ""                       # the .pb / .json files; "": ~/.cache/music-etl/models/essentia
+    model_dir: str = not_hashed("")           # the .pb / .json files ("": ~/.cache/music-etl/models/essentia);
+    #                                           not hashed: the files themselves are (model_files)
     embedding: str = "discogs-effnet-bs64-1"  # the embedding model
     heads: tuple[str, ...] = ()               # head model names; (): every head installed in model_dir
     top_k: int = ranged(5, 1, 1000)           # labels kept as `top` per head
+    store_embedding: bool = False             # keep each crop's mean embedding (crop_embeddings), for similarity search
     device: str = not_hashed("auto")          # auto (TensorFlow's choice: a GPU it can see) | cpu
 
     def __post_init__(self) -> None:
@@ -99,6 +102,12 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
                      "problem": problem,
                      "install": None if model.found else essentia_models.install_hint(name, params.model_dir)})
     return rows
+
+
+def model_files(params: Params) -> list[str]:
+    """The graphs and metadata the scores come from: a head installed or replaced re-queues the crops."""
+    return [str(path) for name in (params.embedding, *_heads(params))
+            for path in essentia_models.files(params.model_dir, name)]
 
 
 class Classifier:
@@ -173,12 +182,12 @@ def read_16k_mono(path: str) -> np.ndarray:
     return audio.resample(block.mean(axis=1), rate, SAMPLE_RATE)
 
 
-_classifier = WorkerModel(Classifier, lambda params: params)
+_classifier = WorkerModel(Classifier, lambda params: params, files=lambda params: model_files(params))
 
 
 def init_worker(params: Params) -> None:
     """Load the embedding model and the heads once per worker process."""
-    _classifier.get(params)
+    _classifier.init(params)
 
 
 def classifier(params: Params) -> Classifier:
@@ -187,14 +196,23 @@ def classifier(params: Params) -> Classifier:
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     model = classifier(params)
-    return {"classes": model.classify(model.embedding(read_16k_mono(item["path"]))[None])[0]}
+    embedding = model.embedding(read_16k_mono(item["path"]))
+    result: dict[str, Any] = {"classes": model.classify(embedding[None])[0]}
+    if params.store_embedding:
+        result["embedding"] = [float(x) for x in embedding]
+    return result
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
     rows = [{"crop_id": o.item_id, "track_id": o.item["track_id"], **row}
             for o in outcomes if o.status == "done" for row in o.result["classes"]]
-    with registered(con, new_classes=rows_like(con, "crop_classes", rows)):
+    embeddings = [{"crop_id": o.item_id, "track_id": o.item["track_id"], "embedding_model": params.embedding,
+                   "embedding": o.result["embedding"]}
+                  for o in outcomes if o.status == "done" and "embedding" in o.result]
+    with registered(con, new_classes=rows_like(con, "crop_classes", rows),
+                    new_embeddings=rows_like(con, "crop_embeddings", embeddings)):
         execute(con, "stages/classify/write.sql", "insert_classes", {"params_hash": params_hash(params)})
+        execute(con, "stages/classify/write.sql", "insert_embeddings")
 
 
 STAGE = Stage(
@@ -207,5 +225,6 @@ STAGE = Stage(
     init_worker=init_worker,
     unavailable=unavailable,
     models=models,
+    model_files=model_files,
     batch_size=32,
 )

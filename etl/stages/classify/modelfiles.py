@@ -30,6 +30,12 @@ def install_hint(name: str, model_dir: str) -> str:
             f"into {folder(model_dir)} ([classify] model_dir), or `etl models fetch {name}`")
 
 
+def files(model_dir: str, name: str) -> tuple[Path, Path]:
+    """A model's frozen graph and its metadata."""
+    graph = folder(model_dir) / f"{name}.pb"
+    return graph, graph.with_suffix(".json")
+
+
 @dataclass
 class Model:
     name: str
@@ -48,8 +54,7 @@ class Model:
 
 def load(model_dir: str, name: str) -> Model:
     """The model `name` in `model_dir`, with its metadata, or the reason it cannot be used."""
-    graph = folder(model_dir) / f"{name}.pb"
-    meta_path = graph.with_suffix(".json")
+    graph, meta_path = files(model_dir, name)
     model = Model(name, graph)
     if not graph.is_file():
         model.problem = f"{graph} not found"

@@ -39,7 +39,8 @@ INSTALL = "pip install 'music-etl[stems]' (torch==2.13.0 and demucs==4.1.0; pin 
 @dataclass(frozen=True)
 class Params:
     model: str = "htdemucs"          # a demucs model (bag) name or signature
-    repo: str = ""                   # a model repository folder (demucs --repo layout); "": demucs's caches
+    repo: str = not_hashed("")       # a model repository folder (demucs --repo layout); "": demucs's caches
+    #                                  not hashed: the model files themselves are (model_files)
     shifts: int = ranged(1, 0, 100)  # random-shift passes averaged (demucs's shift trick; 0: none)
     segment: float = ranged(0.0, 0, 3600)  # seconds per model call; 0: the model's own (7.8 s for htdemucs)
     overlap: float = ranged(0.25, 0, 0.99)  # overlap of consecutive segments
@@ -118,12 +119,17 @@ def load_model(params: Params) -> tuple[Any, Any]:
     return model, device
 
 
-_model = WorkerModel(load_model, lambda params: (params.model, params.repo, params.device))
+def model_files(params: Params) -> list[str]:
+    """The bag's yaml and weights: new weights under the same name re-queue the tracks."""
+    return [str(path) for path in demucs_models.find_model(params.model, params.repo).files]
+
+
+_model = WorkerModel(load_model, lambda params: (params.model, params.repo, params.device), files=model_files)
 
 
 def init_worker(params: Params) -> None:
     """Load the model once per worker process."""
-    _model.get(params)
+    _model.init(params)
 
 
 def options(params: Params) -> Any:
@@ -181,6 +187,7 @@ STAGE = Stage(
     init_worker=init_worker,
     unavailable=unavailable,
     models=models,
+    model_files=model_files,
     artifacts=True,
     batch_size=4,
 )
