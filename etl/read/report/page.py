@@ -35,6 +35,8 @@ def file_link(path: str | None, out_dir: Path, embed: bool, mime: str) -> str | 
         except OSError:
             return None  # the page says the file is missing rather than failing the whole report
         return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+    if not Path(path).is_file():
+        return None  # a dangling link would only fail in the player
     return quote(os.path.relpath(path, out_dir))
 
 
