@@ -30,11 +30,14 @@ def library(tmp_path: Path) -> Path:
 def test_help_explains_every_command() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("init", "run", "status", "failures", "config", "models", "query", "export"):
+    for command in ("init", "run", "status", "failures", "config", "models", "query", "export", "report"):
         assert command in result.output
     run_help = invoke("run", "--help").output
     for flag in ("--source", "--stage", "--workers", "--retry-failed", "--limit", "--dry-run"):
         assert flag in run_help
+    report_help = invoke("report", "--help").output
+    for flag in ("--out", "--where", "--param", "--x", "--y", "--embed-audio", "--samples", "--force", "--json"):
+        assert flag in report_help
 
 
 def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
