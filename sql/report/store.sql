@@ -7,6 +7,15 @@
 -- What crops_v holds in this store: later stages add their columns as they land.
 SELECT column_name, column_type FROM (DESCRIBE crops_v)
 
+-- name: select
+-- The selected crops, read from crops_v once into a temporary table (in memory, gone with the
+-- connection): every later statement reads it instead of joining the view again (2.5-3x faster on
+-- 200,000 crops). <projection> leaves out the per-beat and per-frame number lists no chart shows.
+CREATE TEMP TABLE report_selected AS
+SELECT {projection} FROM crops_v AS c
+WHERE ({where}
+)
+
 -- name: non_null
 -- Per column, how many selected crops have a value: a section whose columns are all NULL is left out.
 SELECT count(COLUMNS(*)) FROM ({selected})

@@ -24,6 +24,8 @@ _FILLED_BY = {"aes_": "aesthetics", "midi_": "midi", "chords": "chords", "captio
               "clipping_": "features", "true_peak": "features"}
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|"
                       r"REAL|DECIMAL.*)$")
+# Per-beat and per-frame lists (beat times, time series, MFCC and chroma means): no chart reads them.
+_NUMBER_LIST = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|FLOAT|DOUBLE)\[\]$")
 HISTOGRAM_BINS = 40
 BPM_STEP = 5  # BPM bins of the BPM × genre heat map
 
@@ -167,7 +169,7 @@ class Gatherer:
         self.binds = {**selection.params, "report_filtered": selection.filtered, "report_top": top,
                       "report_points": points, "report_bins": HISTOGRAM_BINS,
                       "report_bpm_step": BPM_STEP}
-        self.selected = f"SELECT * FROM crops_v AS c\nWHERE ({selection.where}\n)"
+        self.selected = "SELECT * FROM report_selected"  # made by `probe`
         self.columns: dict[str, str] = {}
         self.non_null: dict[str, int] = {}
 
@@ -187,7 +189,12 @@ class Gatherer:
     # --- what the store holds ----------------------------------------------------------------------
 
     def probe(self) -> None:
-        self.columns = {r["column_name"]: r["column_type"] for r in self.rows("store.sql", "columns")}
+        """What crops_v holds, the selected crops into `report_selected`, and how many values each column has."""
+        columns = {r["column_name"]: r["column_type"] for r in self.rows("store.sql", "columns")}
+        unshown = [quoted(c) for c, kind in columns.items() if _NUMBER_LIST.match(kind)]
+        self.rows("store.sql", "select", where=self.selection.where,
+                  projection=f"* EXCLUDE ({', '.join(unshown)})" if unshown else "*")
+        self.columns = {c: kind for c, kind in columns.items() if not _NUMBER_LIST.match(kind)}
         [counts] = self.rows("store.sql", "non_null")
         self.non_null = dict(zip(self.columns, counts.values()))
 
@@ -227,7 +234,9 @@ class Gatherer:
                 section.figures.append(self.histogram(spec))
         return section
 
-    def tempo(self) -> Section:
+    def tempo(self) -> Section | str:
+        if self.missing("bpm"):
+            return f"Tempo: left out — {self.missing('bpm')}"
         section = Section("tempo", "Tempo")
         relation = None if self.missing("bpm_relation") else "bpm_relation"
         section.figures.append(self.histogram(Histogram("bpm", "BPM (beat grid, over each crop's beats)", "BPM",
@@ -252,7 +261,9 @@ class Gatherer:
         section.figures.append(self.histogram(Histogram("duration_s", "Track duration", "s"), source="tracks"))
         return section
 
-    def key(self) -> Section:
+    def key(self) -> Section | str:
+        if self.missing("key_camelot"):
+            return f"Key: left out — {self.missing('key_camelot')}"
         section = Section("key", "Key")
         rows = self.rows("charts.sql", "camelot")
         section.figures.append(Figure("camelot", "camelot", "Keys on the Camelot wheel", rows,
@@ -275,12 +286,15 @@ class Gatherer:
         return section
 
     def bpm_by_genre(self) -> Section | str:
-        sources = [c for c in ("genre", "genre_top") if not self.missing(c)]
-        if not sources:
+        if self.missing("bpm"):
+            return f"BPM × genre: left out — {self.missing('bpm')}"
+        # The tag, else the model's label as exports write it ("Electronic---House": "Electronic / House").
+        parts = [expression for column, expression in (("genre", "genre"),
+                                                       ("genre_top", "replace(genre_top, '---', ' / ')"))
+                 if not self.missing(column)]
+        if not parts:
             return f"BPM × genre: left out — {self.missing('genre')} and {self.missing('genre_top')}"
-        genre = quoted(sources[0]) if len(sources) == 1 else "coalesce(genre, replace(genre_top, '---', ' / '))"
-        if sources == ["genre_top"]:
-            genre = "replace(genre_top, '---', ' / ')"
+        genre = f"coalesce({', '.join(parts)})"
         rows = self.rows("charts.sql", "bpm_by_genre", genre=genre)
         return Section("bpm-genre", "BPM × genre", figures=[Figure(
             "bpm-genre", "heatmap", "Crops per BPM and genre", rows,
@@ -348,21 +362,20 @@ def gather(con: Any, selection: Selection, stages: list[dict[str, Any]], x: str,
                              + (" (check --where with `etl query`)" if selection.filtered else " (run the crops stage)"))
         return data
 
-    def add(section: Section | str, needs: tuple[str, ...] = ()) -> None:
-        why = g.missing(*needs) if needs else None
-        if isinstance(section, str) or why:
-            data.left_out.append(section if isinstance(section, str) else f"{section.title}: left out — {why}")
-        elif section.empty:  # every part of it missing: one line for the section
-            data.left_out.append(f"{section.title}: left out — " + "; ".join(section.notes))
+    def add(section: Section | str) -> None:
+        if isinstance(section, str):  # the whole section left out: the line says why
+            data.left_out.append(section)
+        elif section.empty:  # every part of it left out: their lines
+            data.left_out.extend(section.notes)
         else:
             data.sections.append(section)
 
-    add(g.tempo() if not g.missing("bpm") else Section("tempo", "Tempo"), ("bpm",))
+    add(g.tempo())
     add(g.histograms("loudness", *HISTOGRAM_SECTIONS["loudness"]))
     add(g.duration())
-    add(g.key() if not g.missing("key_camelot") else Section("key", "Key"), ("key_camelot",))
+    add(g.key())
     add(g.labels())
-    add(g.bpm_by_genre() if not g.missing("bpm") else f"BPM × genre: left out — {g.missing('bpm')}")
+    add(g.bpm_by_genre())
     add(g.scatter(x, y))
     for key in ("aesthetics", "midi"):
         add(g.histograms(key, *HISTOGRAM_SECTIONS[key]))
