@@ -197,3 +197,41 @@ def test_refusals_are_one_line(store: Path, tmp_path: Path) -> None:
     report(store, foreign, "--force")
     report(store, foreign)  # a report replaces the previous one without --force
     assert [p.name for p in foreign.iterdir()] == ["index.html"], "the temporary file was left behind"
+
+
+def test_columns_of_later_stages_are_shown(store: Path, tmp_path: Path) -> None:
+    """Columns that later stages add to crops_v (aesthetics, captions, chords, MIDI) appear once they hold
+    values. A copy of the store whose crops_v carries such columns (made here from real columns, in the
+    shape those stages' views give them) stands in for a store those stages filled."""
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "store" / "etl.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(store, copy)
+    midi = tmp_path / "midi" / "crop.mid"
+    midi.parent.mkdir()
+    midi.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0")
+    with duckdb.connect(str(copy)) as con:
+        con.execute(f"""CREATE OR REPLACE VIEW crops_v AS
+            SELECT *, CASE WHEN crop_index % 2 = 0 THEN loudness_range_lu END AS aes_pq, NULL::DOUBLE AS aes_ce,
+                   '<b>' || title || '</b></script> & more' AS caption, key_name AS chords,
+                   '{midi}' AS midi_path
+            FROM crops_all_v WHERE present""")
+    summary = report(copy, tmp_path / "r", "--samples", "3")
+    notes = summary["left_out"]
+    assert "aesthetics" in summary["sections"]
+    assert any(n.startswith("Content enjoyment: left out — aes_ce is NULL") for n in notes), notes
+    assert not any(n.startswith(("Production quality", "caption", "chords", "midi_path")) for n in notes), notes
+    page = Path(summary["path"])
+    html = page.read_text(encoding="utf-8")
+    assert "hist-crops-aes_pq" in specs(page)
+    every = {r["crop_id"]: r for r in crops(store)}
+    for crop_id in table_crop_ids(page, "samples"):
+        title, key = every[crop_id]["title"], every[crop_id]["key_name"]
+        assert f"&lt;b&gt;{title}&lt;/b&gt;&lt;/script&gt; &amp; more" in html  # text, never markup
+        assert f"<td>{key}</td>" in html
+    assert '<a href="../midi/crop.mid" download="crop.mid">MIDI</a>' in html
+    embedded = Path(report(copy, tmp_path / "e", "--samples", "1", "--outliers", "0", "--embed-audio")["path"])
+    assert 'href="data:audio/midi;base64,TVRoZAAAAAYAAAABAeA=" download="crop.mid"' in embedded.read_text()

@@ -121,7 +121,7 @@ def heatmap(figure: Figure) -> Any:
         x=alt.X("bpm_start:Q", bin="binned", title=figure.options["x"]),
         x2="bpm_end:Q",
         y=alt.Y("genre:N", sort=order, title=None),
-        color=alt.Color("n:Q", title="crops", scale=alt.Scale(scheme="viridis")),
+        color=alt.Color("n:Q", title="crops", scale=alt.Scale(scheme="viridis", zero=True)),
         tooltip=["genre:N", alt.Tooltip("bpm_start:Q", title="BPM from"), alt.Tooltip("bpm_end:Q", title="to"),
                  alt.Tooltip("n:Q", title="crops")],
     ).properties(height=alt.Step(20))
