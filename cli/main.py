@@ -616,8 +616,9 @@ def report(
         return
     for note in summary.left_out:
         err.print(f"  {plain(note)}", highlight=False)
-    err.print(f"{summary.crops:,} crops, {len(summary.sections)} sections ({len(summary.left_out)} parts left out, "
-              f"above); {summary.bytes / 1e6:.1f} MB", highlight=False)
+    left_out = f", {len(summary.left_out)} left out (above)" if summary.left_out else ""
+    err.print(f"{summary.crops:,} crops, {len(summary.sections)} sections{left_out}; {summary.bytes / 1e6:.1f} MB",
+              highlight=False)
     out.print(plain(summary.path), highlight=False, soft_wrap=True)
 
 

@@ -235,3 +235,25 @@ def test_columns_of_later_stages_are_shown(store: Path, tmp_path: Path) -> None:
     assert '<a href="../midi/crop.mid" download="crop.mid">MIDI</a>' in html
     embedded = Path(report(copy, tmp_path / "e", "--samples", "1", "--outliers", "0", "--embed-audio")["path"])
     assert 'href="data:audio/midi;base64,TVRoZAAAAAYAAAABAeA=" download="crop.mid"' in embedded.read_text()
+
+
+def test_failures_by_reason(tmp_path: Path) -> None:
+    """Failed items are counted by stage and reason, one row per cause whatever the file's name."""
+    from tests.helpers import write_tone
+
+    music = tmp_path / "music"
+    write_tone(music / "tone.wav")
+    for name in ("a.mp3", "b.flac", "c d.ogg"):
+        (music / name).write_text("some notes, not audio\n" * 50)
+    db = tmp_path / "etl.duckdb"
+    etl("run", "--source", str(music), "--stage", "ingest", db=db, check=True)
+    failed = rows(db, "SELECT last_error FROM failures_v WHERE stage = 'ingest'")
+    assert len(failed) == 3
+    report(db, tmp_path / "r")
+    html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    table = re.search(r'<table class="failures">(.*?)</table>', html, re.S).group(1)
+    cells = re.findall(r'<tr><td>ingest</td><td class="num">(\d+)</td><td>([^<]*)</td>', table)
+    expected = Counter(r["last_error"].splitlines()[0] for r in failed)
+    assert len(expected) == 1, "the three text files fail for one reason (their names differ)"
+    assert {reason: int(n) for n, reason in cells} == expected
+    assert "no crop is selected" in html
