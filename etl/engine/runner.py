@@ -91,8 +91,9 @@ def default_executor_factory(kind: str, quiet_stderr: bool = True,
                              item_timeout_s: float | None = None) -> ExecutorFactory:
     def make(stage: Stage, params: Any, workers: int) -> Executor:
         if kind == "inline":  # cannot enforce item_timeout_s (see InlineExecutor)
-            return InlineExecutor(stage.process, params, stage.init_worker)
-        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr, item_timeout_s)
+            return InlineExecutor(stage.process, params, stage.init_worker, stage.process_batch)
+        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr, item_timeout_s,
+                               stage.process_batch)
     return make
 
 
@@ -449,7 +450,7 @@ class StageRunner:
         last_commit = time.monotonic()
         executor = self._new_executor(len(pending))
         inline = isinstance(executor, InlineExecutor)
-        chunk_size = self.batch_size if inline else self.stage.chunk_size
+        chunk_size = self.batch_size if inline else self.stage.chunk_items(self.params)
         try:
             while queue or inflight or suspects:
                 if self.options.stop.requested:
