@@ -59,6 +59,8 @@ EXPECTED_COLUMNS = {
     "crop_classes": {
         "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
     "crop_embeddings": {"crop_id", "track_id", "embedding_model", "embedding"},
+    "crop_aesthetics": {
+        "crop_id", "track_id", "aes_ce", "aes_cu", "aes_pc", "aes_pq", "windows", "checkpoint_sha256", "params_hash"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 
