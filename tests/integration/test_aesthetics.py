@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests import aesthetics_models as am
-from tests.helpers import corpus, crops, etl, require, rows, write_tone
+from tests.helpers import corpus, crops, etl, require, rows, run_stages, write_tone
 
 require("torch")
 require("audiobox_aesthetics")
@@ -172,6 +172,29 @@ def test_files_that_are_not_checkpoints_are_refused_with_the_reason(tmp_path: Pa
         aesthetics.load(params(other))
     with pytest.raises(ConfigError, match="device"):
         aesthetics.Params(device="tpu")
+
+
+def test_new_weights_requeue_every_crop_a_moved_checkpoint_does_not(tmp_path: Path) -> None:
+    src = tmp_path / "music"
+    src.mkdir()
+    shutil.copyfile(corpus("stempeg", "mixture.flac"), src / "mixture.flac")
+    db = tmp_path / "etl.duckdb"
+    first = am.tiny(tmp_path / "a" / "checkpoint.pt")
+    settings = {"crops.mode": "sequential", "crops.seconds": "3", "aesthetics.checkpoint": str(first),
+                "aesthetics.device": "cpu"}
+    assert run_stages(db, src, ["ingest", "crops", "aesthetics"], **settings)[-1].done == 2
+    assert run_stages(db, src, ["aesthetics"], **settings)[-1].done == 0
+    before = rows(db, "SELECT crop_id, aes_pq, checkpoint_sha256 FROM crop_aesthetics ORDER BY crop_id")
+    assert all(r["checkpoint_sha256"] == aesthetics.sha256_of(first) for r in before)
+    moved = tmp_path / "b" / "checkpoint.pt"
+    moved.parent.mkdir()
+    first.rename(moved)
+    assert run_stages(db, src, ["aesthetics"], **{**settings, "aesthetics.checkpoint": str(moved)})[-1].done == 0
+    am.tiny(moved, seed=7)  # other weights at the same place
+    assert run_stages(db, src, ["aesthetics"], **{**settings, "aesthetics.checkpoint": str(moved)})[-1].done == 2
+    after = rows(db, "SELECT crop_id, aes_pq, checkpoint_sha256 FROM crop_aesthetics ORDER BY crop_id")
+    assert [r["aes_pq"] for r in after] != [r["aes_pq"] for r in before]
+    assert all(r["checkpoint_sha256"] == aesthetics.sha256_of(moved) for r in after)
 
 
 @pytest.mark.slow

@@ -45,7 +45,9 @@ INSTALL = "pip install torch==2.13.0 huggingface_hub && pip install --no-deps au
 
 @dataclass(frozen=True)
 class Params:
-    checkpoint: str = ""  # the checkpoint.pt; "": <models dir>/audiobox/checkpoint.pt (where `etl models fetch` puts it)
+    # The checkpoint.pt; "": <models dir>/audiobox/checkpoint.pt (where `etl models fetch` puts it). Not
+    # hashed: the file itself is (model_files), so new weights re-queue the crops and a move does not.
+    checkpoint: str = not_hashed("")
     device: str = not_hashed("auto")  # auto | cpu | cuda | cuda:N | mps
     # Crops per model call (and per pool task). Not `batch_size`: every stage table has that engine
     # key already (items per claim / commit transaction).
@@ -119,12 +121,18 @@ def load(params: Params) -> Loaded:
     return Loaded(loaded, sha256_of(path))
 
 
-_model = WorkerModel(load, lambda params: (str(checkpoint_path(params)), params.device, params.threads))
+def model_files(params: Params) -> list[str]:
+    """The checkpoint: its content is part of every score."""
+    return [str(checkpoint_path(params))]
+
+
+_model = WorkerModel(load, lambda params: (str(checkpoint_path(params)), params.device, params.threads),
+                     files=model_files)
 
 
 def init_worker(params: Params) -> None:
-    """Load the checkpoint once per worker process."""
-    _model.get(params)
+    """Load the checkpoint once per worker process (again when the file changed since)."""
+    _model.init(params)
 
 
 def worker_model(params: Params) -> Loaded:
@@ -196,6 +204,7 @@ STAGE = Stage(
     init_worker=init_worker,
     unavailable=unavailable,
     models=models,
+    model_files=model_files,
     batch_size=64,
     chunk_size=lambda params: params.crops_per_batch,
 )
