@@ -16,7 +16,11 @@ SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS pat
        coalesce(c.bpm, t.bpm) AS bpm,
        f.* EXCLUDE (crop_id, track_id, loudness_hash, spectral_hash, tonal_hash, rhythm_hash, series_hash),
        -- classify: the top labels of the installed heads (NULL where that head is not installed)
-       k.genre_top, k.genres, k.moods, k.instruments, k.voice
+       k.genre_top, k.genres, k.moods, k.instruments, k.voice,
+       -- midi: basic-pitch's notes on the mix crop (NULL where not transcribed; the stems' in crop_midi_v)
+       m.n_notes AS midi_notes, m.pitch_min AS midi_pitch_min, m.pitch_max AS midi_pitch_max,
+       m.mean_polyphony AS midi_polyphony, m.note_density_per_s AS midi_note_density_per_s,
+       artifact_path(m.path) AS midi_path
 FROM crops AS c
 LEFT JOIN tracks_all_v AS t USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
@@ -29,7 +33,8 @@ LEFT JOIN (SELECT crop_id,
                   any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'mtg_jamendo_moodtheme-%') AS moods,
                   any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'mtg_jamendo_instrument-%') AS instruments,
                   any_value(top[1].label) FILTER (WHERE head LIKE 'voice_instrumental-%') AS voice
-           FROM crop_classes GROUP BY crop_id) AS k USING (crop_id);
+           FROM crop_classes GROUP BY crop_id) AS k USING (crop_id)
+LEFT JOIN crop_midi AS m ON m.crop_id = c.crop_id AND m.source = 'mix';
 
 CREATE OR REPLACE VIEW crops_v AS
 SELECT * FROM crops_all_v WHERE present
