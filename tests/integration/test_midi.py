@@ -200,3 +200,16 @@ def test_pipeline_transcribes_mix_and_stems_into_beat_aligned_midi(tmp_path: Pat
     after = rows(db, "SELECT source, path FROM crop_midi_v")
     assert {r["source"] for r in after} <= {"mix", "bass"}
     assert all(Path(p).exists() == (p in {r["path"] for r in after}) for p in files_before)
+
+
+def test_etl_models_lists_the_bundled_model(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import etl
+
+    listed = json.loads(etl("models", "--json", db=tmp_path / "etl.duckdb", check=True).stdout)["configured"]
+    [row] = [r for r in listed if r["stage"] == "midi"]
+    assert row["found"] and row["stage_skipped_because"] is None and "Apache-2.0" in row["licence"]
+    [entry] = row["files"]
+    assert entry["path"].endswith("nmp.onnx") and entry["size_bytes"] == Path(entry["path"]).stat().st_size
+    assert len(entry["sha256"]) == 64

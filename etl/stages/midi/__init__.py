@@ -80,7 +80,7 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
     found = path is not None and path.is_file()
     files = []
     if found:
-        entry: dict[str, Any] = {"path": str(path), "size": path.stat().st_size}
+        entry: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size}
         if checksums:
             entry["sha256"] = artifacts.sha256_file(path)
         files.append(entry)
