@@ -164,7 +164,8 @@ STAGE = Stage(
     description="notes per crop and stem with basic-pitch: beat-aligned MIDI files and note statistics",
     process=process,
     write=write,
-    reads=(Read("crops", "crop_id"),),
+    # The stems' rows too: whether a stem is flagged empty decides whether its crop is transcribed.
+    reads=(Read("crops", "crop_id"), Read("stems", "track_id")),
     files=files,
     Params=Params,
     init_worker=init_worker,
