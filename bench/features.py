@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
-import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
-from library import audio_files, default_folders, link_library
+from library import Timed, audio_files, default_folders, line, link_library, ratios
 
 from etl.engine import pipeline
 from etl.engine.runner import RunOptions
@@ -40,23 +38,6 @@ from etl.stages.features import Params, init_worker
 from etl.stages.features import extractors as features
 
 Crop = tuple[str, float | None]
-
-
-def cpu_seconds() -> float:
-    """User + system time of this process and of its finished (reaped) children."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-
-
-class Timed:
-    """Wall and CPU seconds of a block (children count once they have exited)."""
-
-    def __enter__(self) -> Timed:
-        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
 
 
 def bare_worker(crops: list[Crop]) -> dict[str, float]:
@@ -113,17 +94,6 @@ def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop
     return db, [(path, bpm) for path, bpm, _ in chosen], sum(row[2] for row in chosen)
 
 
-def line(label: str, runs: list[Timed], count: int, audio_s: float) -> str:
-    wall, cpu = statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs)
-    return (f"  {label:30s} {wall:6.1f} s  {count / wall:5.2f} crops/s  {audio_s / wall:6.1f}x realtime"
-            f"  | CPU {cpu:6.1f} s  {audio_s / cpu:6.1f}x realtime per core")
-
-
-def ratios(stage: list[Timed], bare: list[Timed], what: str) -> str:
-    per_repeat = [getattr(s, what) / getattr(b, what) for s, b in zip(stage, bare)]
-    return f"{statistics.median(per_repeat):.2f}x (" + ", ".join(f"{r:.2f}" for r in per_repeat) + ")"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
@@ -143,8 +113,8 @@ def main() -> None:
     n = len(crops)
     print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
           f"median of {args.repeats}:")
-    print(line("bare loop (same extractors):", bare, n, audio_s))
-    print(line("features stage (etl run):", stage, n, audio_s))
+    print(line("bare loop (same extractors):", bare, audio_s, n))
+    print(line("features stage (etl run):", stage, audio_s, n))
     print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
     print("  time per group in the last bare loop: " + ", ".join(
         f"{name} {seconds / sum(spent.values()):.0%} ("

@@ -18,7 +18,11 @@ SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS pat
        -- classify: the top labels of the installed heads (NULL where that head is not installed)
        k.genre_top, k.genres, k.moods, k.instruments, k.voice,
        -- aesthetics: AudioBox Aesthetics scores (NULL where the stage has not scored the crop)
-       a.aes_ce, a.aes_cu, a.aes_pc, a.aes_pq
+       a.aes_ce, a.aes_cu, a.aes_pc, a.aes_pq,
+       -- midi: basic-pitch's notes on the mix crop (NULL where not transcribed; the stems' in crop_midi_v)
+       m.n_notes AS midi_notes, m.pitch_min AS midi_pitch_min, m.pitch_max AS midi_pitch_max,
+       m.mean_polyphony AS midi_polyphony, m.note_density_per_s AS midi_note_density_per_s,
+       artifact_path(m.path) AS midi_path
 FROM crops AS c
 LEFT JOIN tracks_all_v AS t USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
@@ -32,7 +36,8 @@ LEFT JOIN (SELECT crop_id,
                   any_value(list_transform(top, lambda x: x.label)) FILTER (WHERE head LIKE 'mtg_jamendo_instrument-%') AS instruments,
                   any_value(top[1].label) FILTER (WHERE head LIKE 'voice_instrumental-%') AS voice
            FROM crop_classes GROUP BY crop_id) AS k USING (crop_id)
-LEFT JOIN crop_aesthetics AS a USING (crop_id);
+LEFT JOIN crop_aesthetics AS a USING (crop_id)
+LEFT JOIN crop_midi AS m ON m.crop_id = c.crop_id AND m.source = 'mix';
 
 CREATE OR REPLACE VIEW crops_v AS
 SELECT * FROM crops_all_v WHERE present
