@@ -59,6 +59,9 @@ EXPECTED_COLUMNS = {
     "crop_classes": {
         "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
     "crop_embeddings": {"crop_id", "track_id", "embedding_model", "embedding"},
+    "crop_chords": {
+        "crop_id", "track_id", "chord_model", "chords", "beat_chords", "chords_text", "key_madmom",
+        "key_madmom_camelot", "key_madmom_confidence", "key_madmom_scores", "params_hash"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
 
