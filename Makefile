@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/transcription_chords.py
 
 clean:
 	rm -rf $(VENV) data

@@ -27,6 +27,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -90,12 +91,14 @@ def bare_run(crops: list[Crop]) -> tuple[Timed, dict[str, float]]:
     return timed, spent
 
 
-def stage_run(prepared: Path, db: Path, count: int) -> Timed:
+def stage_run(prepared: Path, db: Path, count: int, stage: str = "features",
+              settings: dict[str, str] | None = None) -> Timed:
+    """One worker of `stage` on the first `count` crops of a fresh copy of the prepared database."""
     shutil.copyfile(prepared, db)
-    config = pipeline.load_config(None)
+    config = pipeline.load_config(None, settings or {})
     with Timed() as timed:
-        [report] = pipeline.run(db, config, stage_names=["features"],
-                                options=RunOptions(run_id="features", workers=1, limit=count))
+        [report] = pipeline.run(db, config, stage_names=[stage],
+                                options=RunOptions(run_id=stage, workers=1, limit=count))
     assert report.done == count, f"{report.done} of {count} crops done"
     return timed
 
@@ -124,6 +127,35 @@ def ratios(stage: list[Timed], bare: list[Timed], what: str) -> str:
     return f"{statistics.median(per_repeat):.2f}x (" + ", ".join(f"{r:.2f}" for r in per_repeat) + ")"
 
 
+def side_by_side(repeats: int, bare: Callable[[], tuple[Timed, dict[str, float]]],
+                 stage: Callable[[int], Timed]) -> tuple[list[Timed], list[Timed], dict[str, float]]:
+    """Each repeat runs the bare loop, then the stage (given the repeat's number); both are printed.
+    Returns both sides' timings and the last bare loop's time per part."""
+    bare_runs, stage_runs, spent = [], [], {}
+    for repeat in range(repeats):
+        bare_t, spent = bare()
+        stage_t = stage(repeat)
+        bare_runs.append(bare_t), stage_runs.append(stage_t)
+        print(f"  repeat {repeat + 1}: bare {bare_t.wall:.1f} s (CPU {bare_t.cpu:.1f} s), stage "
+              f"{stage_t.wall:.1f} s (CPU {stage_t.cpu:.1f} s), load average {os.getloadavg()[0]:.1f}",
+              flush=True)
+    return bare_runs, stage_runs, spent
+
+
+def summary(title: str, labels: tuple[str, str], bare: list[Timed], stage: list[Timed], spent: dict[str, float],
+            count: int, audio_s: float) -> None:
+    """Both sides' medians, their ratio per repeat, and where the last bare loop spent its time."""
+    print(f"{title} on {count} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
+          f"median of {len(bare)}:")
+    print(line(labels[0], bare, count, audio_s))
+    print(line(labels[1], stage, count, audio_s))
+    print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
+    print("  time per part in the last bare loop: " + ", ".join(
+        f"{name} {seconds / sum(spent.values()):.0%} ("
+        + (f"{seconds:.1f} s" if name == "imports" else f"{audio_s / seconds:.1f}x realtime") + ")"
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
@@ -132,24 +164,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         prepared, crops, audio_s = prepare(args.folders or default_folders(), Path(tmp), args.crops)
-        bare, stage, spent = [], [], {}
-        for repeat in range(args.repeats):
-            bare_t, spent = bare_run(crops)
-            stage_t = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
-            bare.append(bare_t), stage.append(stage_t)
-            print(f"  repeat {repeat + 1}: bare {bare_t.wall:.1f} s (CPU {bare_t.cpu:.1f} s), stage "
-                  f"{stage_t.wall:.1f} s (CPU {stage_t.cpu:.1f} s), load average {os.getloadavg()[0]:.1f}",
-                  flush=True)
-    n = len(crops)
-    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
-          f"median of {args.repeats}:")
-    print(line("bare loop (same extractors):", bare, n, audio_s))
-    print(line("features stage (etl run):", stage, n, audio_s))
-    print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
-    print("  time per group in the last bare loop: " + ", ".join(
-        f"{name} {seconds / sum(spent.values()):.0%} ("
-        + (f"{seconds:.1f} s" if name == "imports" else f"{audio_s / seconds:.0f}x realtime") + ")"
-        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
+        bare, stage, spent = side_by_side(
+            args.repeats, lambda: bare_run(crops),
+            lambda repeat: stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops)))
+    summary("features", ("bare loop (same extractors):", "features stage (etl run):"), bare, stage, spent,
+            len(crops), audio_s)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ class Recogniser:
         from madmom.features.key import CNNKeyRecognitionProcessor
 
         if params.chord_model == "cnn":
-            from madmom.features.chords import CNNChordFeatureProcessor, CRFChordRecognitionProcessor
+            from madmom.features.chords import (
+                CNNChordFeatureProcessor,
+                CRFChordRecognitionProcessor,
+            )
 
             self.chord_features, self.decode = CNNChordFeatureProcessor(), CRFChordRecognitionProcessor()
         else:
