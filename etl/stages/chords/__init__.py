@@ -60,7 +60,7 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
     chords = CHORD_MODELS[params.chord_model]
     name = ("madmom CNN chord features + CRF" if params.chord_model == "cnn" else "madmom deep chroma + CRF")
     return [madmom_models.model_row(name, chords, madmom_models.unavailable("chord", chords), checksums),
-            madmom_models.model_row("madmom CNN key recogniser (ensemble)", KEY_MODEL,
+            madmom_models.model_row("madmom CNN key recogniser", KEY_MODEL,
                                     madmom_models.unavailable("key", KEY_MODEL), checksums)]
 
 
