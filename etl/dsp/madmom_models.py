@@ -27,6 +27,11 @@ def model_files(pattern: str) -> list[str] | None:
     return sorted(glob.glob(os.path.join(package, "models", pattern)))
 
 
+def files(patterns: dict[str, int]) -> list[str]:
+    """Every file of `patterns` (globs under madmom/models) found here."""
+    return [path for pattern in patterns for path in model_files(pattern) or []]
+
+
 def unavailable(what: str, patterns: dict[str, int]) -> Reason | None:
     """Why madmom's `what` models cannot run here (madmom or its shim missing, fewer files than
     expected for a pattern), or None. `patterns`: glob under madmom/models -> files expected."""
@@ -52,14 +57,14 @@ def model_row(model: str, patterns: dict[str, int], problem: str | None, checksu
     """One `etl models` row: the files of `patterns`, their sizes (and sha256), whether usable."""
     import hashlib
 
-    paths = [path for pattern in patterns for path in model_files(pattern) or []]
-    files = []
+    paths = files(patterns)
+    entries = []
     for path in paths:
         entry: dict[str, Any] = {"path": path, "size_bytes": os.path.getsize(path)}
         if checksums:
             with open(path, "rb") as handle:
                 entry["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
-        files.append(entry)
+        entries.append(entry)
     return {"model": model, "library": LIBRARY, "found": problem is None,
-            "where": os.path.dirname(paths[0]) if paths else None, "files": files, "licence": LICENCE,
+            "where": os.path.dirname(paths[0]) if paths else None, "files": entries, "licence": LICENCE,
             "problem": problem, "install": INSTALL if problem else None}

@@ -95,8 +95,11 @@ def test_too_quiet_crop_gets_no_chords_and_no_key(tmp_path: Path) -> None:
 def test_without_madmom_the_stage_is_skipped_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     listed = chords.models(chords.Params(), checksums=False)
     assert chords.unavailable(chords.Params()) is None and all(r["found"] and r["files"] for r in listed)
-    assert {Path(f["path"]).name for r in listed for f in r["files"]} == {"chords_cnnfeat.pkl", "chords_cnncrf.pkl",
-                                                                         "key_cnn.pkl"}
+    files = {"chords_cnnfeat.pkl", "chords_cnncrf.pkl", "key_cnn.pkl"}
+    assert {Path(f["path"]).name for r in listed for f in r["files"]} == files
+    assert {Path(p).name for p in chords.model_files(chords.Params())} == files  # in the stage hash
+    assert {Path(p).name for p in chords.model_files(chords.Params(chord_model="deepchroma"))} == {
+        "chroma_dnn.pkl", "chords_dccrf.pkl", "key_cnn.pkl"}
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "madmom" else real_find_spec(name, *a))

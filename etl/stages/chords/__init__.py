@@ -64,6 +64,11 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
                                     madmom_models.unavailable("key", KEY_MODEL), checksums)]
 
 
+def model_files(params: Params) -> list[str]:
+    """The network files the results depend on (their content is folded into the stage hash)."""
+    return madmom_models.files({**CHORD_MODELS[params.chord_model], **KEY_MODEL})
+
+
 class Recogniser:
     """madmom's chord and key processors, built once (their networks load in a second)."""
 
@@ -164,5 +169,6 @@ STAGE = Stage(
     init_worker=init_worker,
     unavailable=unavailable,
     models=models,
+    model_files=model_files,
     batch_size=16,
 )
