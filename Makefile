@@ -48,6 +48,10 @@ bench: install
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/transcription.py
+	$(BIN)/python bench/transcription_chords.py
+	$(BIN)/python bench/aesthetics.py
+	$(BIN)/python bench/executors.py
 
 clean:
 	rm -rf $(VENV) data

@@ -67,6 +67,9 @@ EXPECTED_COLUMNS = {
     "crop_midi_notes": {
         "crop_id", "source", "note_index", "start_s", "end_s", "pitch", "velocity", "start_beat", "end_beat", "bar",
         "beat_in_bar"},
+    "crop_chords": {
+        "crop_id", "track_id", "chord_model", "chords", "beat_chords", "chords_text", "key_madmom",
+        "key_madmom_camelot", "key_madmom_confidence", "key_madmom_scores", "params_hash"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v", "crop_midi_v"}
 
