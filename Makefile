@@ -18,8 +18,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml shims/madmom/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,report]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet --no-deps 'basic-pitch==0.4.0'
 	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
+	# --no-deps: its declared torchaudio does not work beside CPU torch (see pyproject's aesthetics extra).
+	$(BIN)/python -m pip install --quiet --no-deps 'audiobox-aesthetics==0.0.4'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -47,6 +50,10 @@ bench: install
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/transcription.py
+	$(BIN)/python bench/transcription_chords.py
+	$(BIN)/python bench/aesthetics.py
+	$(BIN)/python bench/executors.py
 
 clean:
 	rm -rf $(VENV) data
