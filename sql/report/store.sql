@@ -16,6 +16,9 @@ SELECT {projection} FROM crops_v AS c
 WHERE ({where}
 )
 
+-- name: selected_columns
+SELECT column_name, column_type FROM (DESCRIBE report_selected)
+
 -- name: non_null
 -- Per column, how many selected crops have a value: a section whose columns are all NULL is left out.
 SELECT count(COLUMNS(*)) FROM ({selected})

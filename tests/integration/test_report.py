@@ -214,8 +214,12 @@ def test_columns_of_later_stages_are_shown(store: Path, tmp_path: Path) -> None:
     midi.parent.mkdir()
     midi.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0")
     with duckdb.connect(str(copy)) as con:
+        # Those stages' columns where the store has them already are replaced.
+        present = {name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE crops_all_v)").fetchall()}
+        replaced = [c for c in ("aes_pq", "aes_ce", "caption", "chords", "midi_path") if c in present]
+        everything = f"* EXCLUDE ({', '.join(replaced)})" if replaced else "*"
         con.execute(f"""CREATE OR REPLACE VIEW crops_v AS
-            SELECT *, CASE WHEN crop_index % 2 = 0 THEN loudness_range_lu END AS aes_pq, NULL::DOUBLE AS aes_ce,
+            SELECT {everything}, CASE WHEN crop_index % 2 = 0 THEN loudness_range_lu END AS aes_pq, NULL::DOUBLE AS aes_ce,
                    '<b>' || title || '</b></script> & more' AS caption, key_name AS chords,
                    '{midi}' AS midi_path
             FROM crops_all_v WHERE present""")

@@ -177,14 +177,18 @@ class Gatherer:
         tracks = fill(sql("report/store.sql", "selected_tracks"), {"selected": self.selected})
         return fill(sql(f"report/{file}", name), {"selected": self.selected, "selected_tracks": tracks, **splices})
 
-    def rows(self, file: str, name: str, binds: dict[str, Any] | None = None, **splices: str) -> list[dict[str, Any]]:
+    def tuples(self, file: str, name: str, binds: dict[str, Any] | None = None,
+               **splices: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         text = self.statement(file, name, **splices)
         try:
             cursor = self.con.execute(text, used_binds(text, {**self.binds, **(binds or {})}))
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            return [d[0] for d in cursor.description], cursor.fetchall()
         except Exception as error:  # duckdb's errors (a --where naming no column): one line
             raise QueryError(str(error).splitlines()[0]) from None
+
+    def rows(self, file: str, name: str, binds: dict[str, Any] | None = None, **splices: str) -> list[dict[str, Any]]:
+        names, found = self.tuples(file, name, binds, **splices)
+        return [dict(zip(names, row)) for row in found]
 
     # --- what the store holds ----------------------------------------------------------------------
 
@@ -194,9 +198,11 @@ class Gatherer:
         unshown = [quoted(c) for c, kind in columns.items() if _NUMBER_LIST.match(kind)]
         self.rows("store.sql", "select", where=self.selection.where,
                   projection=f"* EXCLUDE ({', '.join(unshown)})" if unshown else "*")
-        self.columns = {c: kind for c, kind in columns.items() if not _NUMBER_LIST.match(kind)}
-        [counts] = self.rows("store.sql", "non_null")
-        self.non_null = dict(zip(self.columns, counts.values()))
+        # By position: the counts come in the temporary table's column order (names may repeat).
+        kept = [name for (name, _kind) in self.tuples("store.sql", "selected_columns")[1]]
+        _names, [counts] = self.tuples("store.sql", "non_null")
+        self.columns = {name: columns[name] for name in kept}
+        self.non_null = dict(zip(kept, counts))
 
     def missing(self, *columns: str) -> str | None:
         """Why these columns cannot be shown (absent, or NULL for every selected crop); None if they can."""
