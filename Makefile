@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml shims/madmom/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,multitrack]' ./shims/madmom
 	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
 	rm -f $(VENV)/.installed-*
 	touch $@
