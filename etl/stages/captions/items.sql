@@ -26,13 +26,19 @@ admitted AS (
 prompts AS (
     SELECT p.kind, p.fingerprint
     FROM (SELECT unnest(CAST($prompts AS STRUCT(kind VARCHAR, fingerprint VARCHAR)[])) AS p)
+),
+facts AS (
+    -- Joined to the crops before the kinds multiply them: one row of crops_all_v per crop.
+    SELECT a.*, v.facts
+    FROM admitted AS a
+    LEFT JOIN (SELECT f.crop_id, f AS facts
+               FROM (SELECT COLUMNS(lambda c: c NOT IN ('path', 'track_path', 'caption', 'beat_times_s',
+                                                        'beat_positions', 'downbeat_times_s', 'mfcc_mean',
+                                                        'chroma_mean', 'raw_tags')
+                                              AND NOT starts_with(c, 'series_'))
+                     FROM crops_all_v) AS f) AS v USING (crop_id)
 )
-SELECT a.crop_id || '/' || p.kind AS item_id, p.fingerprint AS input_fp, a.crop_id, a.track_id, a.path, a.sha256,
-       p.kind, v.facts
-FROM admitted AS a
+SELECT c.crop_id || '/' || p.kind AS item_id, p.fingerprint AS input_fp, c.crop_id, c.track_id, c.path, c.sha256,
+       p.kind, c.facts
+FROM facts AS c
 CROSS JOIN prompts AS p
-LEFT JOIN (SELECT f.crop_id, f AS facts
-           FROM (SELECT COLUMNS(lambda c: c NOT IN ('path', 'track_path', 'caption', 'beat_times_s', 'beat_positions',
-                                                    'downbeat_times_s', 'mfcc_mean', 'chroma_mean', 'raw_tags')
-                                          AND NOT starts_with(c, 'series_'))
-                 FROM crops_all_v) AS f) AS v USING (crop_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,9 @@ class Captioner:
             self.audio = AudioInput(self.llm, str(projector_info.path), params)
             self.projector_file = projector_info.path.name
             self.projector_sha256 = file_sha256(str(projector_info.path))
+        # Freed when this model is dropped (a worker's model rebuilt) or at exit, projector first:
+        # llama-cpp-python's own destructor at interpreter exit prints noise.
+        self._finalizer = weakref.finalize(self, _free, self.llm, self.audio)
 
     def caption(self, template: str, facts: dict[str, Any], max_tokens: int, params: Params,
                 audio_path: str | None = None) -> Generation:
@@ -111,9 +115,13 @@ class Captioner:
                           str(choice.get("finish_reason") or "stop"), seconds)
 
     def close(self) -> None:
-        if self.audio is not None:
-            self.audio.close()
-        self.llm.close()
+        self._finalizer()
+
+
+def _free(llm: Any, audio: AudioInput | None) -> None:
+    if audio is not None:
+        audio.close()
+    llm.close()
 
 
 def read_mono(path: str, sample_rate: int) -> np.ndarray:
