@@ -3,8 +3,9 @@
 A llama-architecture model with a SentencePiece byte-fallback vocabulary (every byte a token, so
 any prompt tokenizes; no duplicate token, or llama.cpp aborts) plus some whole-word tokens.
 
-- `write_random_model`: random weights: real loading and generation, deterministic at temperature 0;
-  its words mean nothing.
+- `write_random_model`: random weights (logits for its words only): real loading and generation,
+  deterministic at temperature 0 and with a fixed seed; its words mean nothing.
+- `write_byte_model`: random weights over the byte tokens as well, so it writes invalid UTF-8.
 - `write_chain_model`: exact weights whose next token is fixed: every token is embedded as itself
   (one-hot), the layers add nothing (zero attention and feed-forward weights, so the residual stream
   is the embedding), and the output matrix maps each word to the word after it in `chain` (any other
@@ -102,9 +103,26 @@ def write_random_model(path: Path, seed: int = 0, words: list[str] = WORDS, chat
     def fill(shape: tuple[int, int]) -> np.ndarray:
         return rng.normal(0, 0.02, shape)
 
+    # Only the words get logits (the byte tokens' are 0, far below): a random model writing raw bytes
+    # writes invalid UTF-8, which llama-cpp-python does not count against max_tokens (llm.TokenLimit).
+    output = np.zeros((n_vocab, n_embd))
+    output[len(SPECIALS) + N_BYTES:] = rng.normal(0, 1.0, (len(words), n_embd))
     weights = {"token_embd.weight": rng.normal(0, 0.5, (n_vocab, n_embd)), **_layer(n_embd, n_ff, fill),
-               "output_norm.weight": np.ones(n_embd), "output.weight": rng.normal(0, 0.5, (n_vocab, n_embd))}
+               "output_norm.weight": np.ones(n_embd), "output.weight": output}
     return _write(path, words, n_embd, n_ff, weights, chat_template)
+
+
+def write_byte_model(path: Path, seed: int = 0) -> Path:
+    """Random weights whose likeliest tokens are the bytes 0xC0-0xFF (UTF-8 lead bytes): the text never
+    completes a character."""
+    rng = np.random.default_rng(seed)
+    n_vocab, n_embd, n_ff = len(SPECIALS) + N_BYTES + len(WORDS), 64, 128
+    output = rng.normal(0, 0.1, (n_vocab, n_embd))
+    output[len(SPECIALS) + 0xC0:len(SPECIALS) + N_BYTES] = rng.normal(0, 3.0, (64, n_embd))
+    weights = {"token_embd.weight": rng.normal(0, 0.5, (n_vocab, n_embd)),
+               **_layer(n_embd, n_ff, lambda shape: rng.normal(0, 0.02, shape)),
+               "output_norm.weight": np.ones(n_embd), "output.weight": output}
+    return _write(path, WORDS, n_embd, n_ff, weights)
 
 
 def write_chain_model(path: Path, chain: list[str], end: bool = False, words: list[str] | None = None) -> Path:

@@ -86,6 +86,14 @@ def test_clean_caps_length_at_a_sentence_end() -> None:
     assert len(capped) <= 100 and capped.endswith(".")
 
 
+def test_a_caption_cut_by_max_tokens_ends_at_its_last_whole_sentence() -> None:
+    text = "A slow waltz for strings and harp. The melody rises over a soft pulse while the"
+    assert clean(text, PROMPT, truncated=True) == "A slow waltz for strings and harp."
+    assert clean(text, PROMPT) == text  # a natural end keeps it all
+    assert clean("A slow waltz for strings and harp that rises over a", PROMPT, truncated=True) \
+        == "A slow waltz for strings and harp that rises over"  # no sentence end: the last whole word
+
+
 @pytest.mark.parametrize(("output", "reason"), [
     ("", "empty caption"),
     ("<eos>", "empty caption"),

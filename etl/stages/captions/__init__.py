@@ -211,7 +211,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     facts = dict(item.get("facts") or {})
     generation = model.caption(template.text, facts, params.max_tokens(kind), params,
                                audio_path=item["path"] if params.backend == "audio" else None)
-    text = prompts.clean(generation.text, generation.prompt, prompts.Hygiene(max_chars=params.max_chars))
+    text = prompts.clean(generation.text, generation.prompt, prompts.Hygiene(max_chars=params.max_chars),
+                         truncated=generation.finish_reason == "length")
     return {"kind": kind, "text": text, "backend": params.backend,
             "model_file": model.model_file, "model_sha256": model.model_sha256,
             "projector_file": model.projector_file, "projector_sha256": model.projector_sha256,

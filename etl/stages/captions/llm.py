@@ -58,6 +58,26 @@ def file_sha256(path: str) -> str:
     return _SHA_CACHE[key]
 
 
+class TokenLimit:
+    """A hard stop a few tokens past `max_tokens`. llama-cpp-python 0.3.36 skips its max_tokens check
+    while the text ends in an incomplete UTF-8 character, so a model emitting lead bytes (a byte-level
+    token after another) generates until the context is full and llama_decode fails."""
+
+    SLACK = 4  # room to finish a 4-byte character cut at max_tokens
+
+    def __init__(self, max_tokens: int) -> None:
+        self.limit = max_tokens + self.SLACK
+        self.first: int | None = None
+        self.tripped = False
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if self.first is None:
+            self.first = len(input_ids)  # the first generated token's position + 1
+        if len(input_ids) - self.first + 1 > self.limit:
+            self.tripped = True
+        return self.tripped
+
+
 class Captioner:
     """The language model (and, for the audio backend, its projector), loaded once."""
 
@@ -96,8 +116,12 @@ class Captioner:
         if self.audio is not None and marker not in prompt:
             raise ConfigError("[captions] the audio backend needs {audio} in the template (where the model hears "
                               "the crop); it is not in this one")
+        from llama_cpp import StoppingCriteriaList
+
+        limit = TokenLimit(max_tokens)
         sampling = {"max_tokens": max_tokens, "temperature": params.temperature, "top_p": params.top_p,
-                    "repeat_penalty": params.repeat_penalty, "seed": params.seed, "stop": list(params.stop)}
+                    "repeat_penalty": params.repeat_penalty, "seed": params.seed, "stop": list(params.stop),
+                    "stopping_criteria": StoppingCriteriaList([limit])}
         started = time.perf_counter()
         if self.audio is not None:
             assert audio_path is not None
@@ -111,8 +135,9 @@ class Captioner:
         choice = response["choices"][0]
         text = choice["message"]["content"] if self.chat and self.audio is None else choice["text"]
         usage = response["usage"]
-        return Generation(prompt, text or "", int(usage["prompt_tokens"]), int(usage["completion_tokens"]),
-                          str(choice.get("finish_reason") or "stop"), seconds)
+        finish = "length" if limit.tripped else str(choice.get("finish_reason") or "stop")
+        return Generation(prompt, text or "", int(usage["prompt_tokens"]), int(usage["completion_tokens"]), finish,
+                          seconds)
 
     def close(self) -> None:
         self._finalizer()

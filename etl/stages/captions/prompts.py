@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from etl.engine.errors import BadInput
+
 SHIPPED = Path(__file__).resolve().parent / "templates"
 FACTS = "facts"   # the shared facts block, included by `{facts}`
 AUDIO = "audio"   # where the audio goes (audio backend); elsewhere dropped like an empty fact
@@ -158,8 +160,9 @@ _SPECIAL = re.compile(
     r"|\[/?INST\]|<<SYS>>|<</SYS>>|<__media__>|<sound>|</?think>")
 
 
-class Rejected(ValueError):
-    """The model's output is not a usable caption; the reason says why."""
+class Rejected(BadInput):
+    """The model's output is not a usable caption; the reason says why (the item fails with it, for
+    good: at temperature 0 the same prompt gives the same output)."""
 
 
 @dataclass(frozen=True)
@@ -169,10 +172,10 @@ class Hygiene:
     max_prompt_overlap: float = 0.6    # above this share of word 4-grams found in the prompt: a copy
 
 
-def clean(output: str, prompt: str, rules: Hygiene = Hygiene()) -> str:
+def clean(output: str, prompt: str, rules: Hygiene = Hygiene(), truncated: bool = False) -> str:
     """The caption in `output`, or Rejected with the reason: prompt echo and control tokens stripped,
-    whitespace normalised, cut to `max_chars` at a sentence end; empty, repetitive or copied
-    outputs refused."""
+    whitespace normalised, cut to `max_chars` at a sentence end (and, where generation stopped at
+    max tokens (`truncated`), to its last whole sentence); empty, repetitive or copied outputs refused."""
     text = output
     # An echo of the prompt (some completion endpoints and chat templates repeat it): drop it, and
     # a repeated last prompt line ("Description:") at the start.
@@ -193,6 +196,8 @@ def clean(output: str, prompt: str, rules: Hygiene = Hygiene()) -> str:
         raise Rejected("empty caption")
     if len(text) > rules.max_chars:
         text = _cap(text, rules.max_chars)
+    elif truncated and not re.search(r"[.!?]$", text):
+        text = _cap(text, len(text), keep=0)
     repetitive = _repetition(text, rules)
     if repetitive:
         raise Rejected(f"degenerate caption: {repetitive}")
@@ -202,11 +207,12 @@ def clean(output: str, prompt: str, rules: Hygiene = Hygiene()) -> str:
     return text
 
 
-def _cap(text: str, max_chars: int) -> str:
-    """Cut at the last sentence end within `max_chars` (else the last word boundary)."""
+def _cap(text: str, max_chars: int, keep: float = 0.5) -> str:
+    """Cut at the last sentence end within `max_chars` that keeps at least `keep` of it (else at the
+    last word boundary)."""
     head = text[:max_chars]
     ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", head)]
-    if ends and ends[-1] > max_chars // 2:
+    if ends and ends[-1] > max_chars * keep:
         return head[:ends[-1]]
     space = head.rfind(" ")
     return head[:space] if space > max_chars // 2 else head
