@@ -244,16 +244,21 @@ def test_placeholders_read_whatever_columns_the_store_has(tmp_path: Path, store:
         return prompts.fill(template, item["facts"])
 
     with duckdb.connect(str(db)) as con:
-        without = prompt(con)
-        assert "- Artist: Mattias Westlund" in without and "- Title: Traveling Minstrels" in without
-        assert "- Genre tag: Classical" in without and "- Length: 5.0 seconds" in without
-        assert "Chords" not in without and "Production quality" not in without and "None" not in without
-        # As if the chords and aesthetics stages had added their columns to the view.
-        con.execute("ALTER VIEW crops_all_v RENAME TO crops_before_v")
-        con.execute("CREATE VIEW crops_all_v AS SELECT *, 'Am F C G' AS chords, 7.25 AS aes_pq, NULL::DOUBLE AS aes_pc "
-                    "FROM crops_before_v")
-        with_columns = prompt(con)
-    assert "- Chords: Am F C G\n" in with_columns and "- Production quality: 7.2 of 10\n" in with_columns
+        # This store ran neither chords nor aesthetics: their columns are NULL, their clauses go.
+        plain = prompt(con)
+        assert "- Artist: Mattias Westlund" in plain and "- Title: Traveling Minstrels" in plain
+        assert "- Genre tag: Classical" in plain and "- Length: 5.0 seconds" in plain
+        assert "Chords" not in plain and "Production quality" not in plain and "None" not in plain
+        con.execute("ALTER VIEW crops_all_v RENAME TO crops_stored_v")
+        # A store without those columns at all (as before those stages existed): the same prompt.
+        con.execute("CREATE VIEW crops_all_v AS SELECT * EXCLUDE (chords, aes_ce, aes_cu, aes_pc, aes_pq) "
+                    "FROM crops_stored_v")
+        assert prompt(con) == plain
+        # With their values: the clauses are there.
+        con.execute("CREATE OR REPLACE VIEW crops_all_v AS SELECT * REPLACE ('Am F C G' AS chords, 7.25 AS aes_pq) "
+                    "FROM crops_stored_v")
+        filled = prompt(con)
+    assert "- Chords: Am F C G\n" in filled and "- Production quality: 7.2 of 10\n" in filled
 
 
 def test_sample_fraction_takes_a_deterministic_share_of_uncaptioned_crops_per_run(tmp_path: Path, store: Path,

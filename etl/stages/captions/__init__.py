@@ -171,10 +171,19 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
         found = problem is None
         rows.append({"model": file.name if file else f"(no {role})", "library": f"llama-cpp-python {LLAMA_VERSION}",
                      "found": found, "where": str(file) if file else None,
-                     "files": [{"path": str(file), "bytes": file.stat().st_size}] if file and file.is_file() else [],
+                     "files": [_describe(file, checksums)] if file and file.is_file() else [],
                      "licence": "the model's own (see its publisher; `etl models` lists the catalog's)",
                      "problem": problem, "install": None if found else install_hint(params)})
     return rows
+
+
+def _describe(path: Path, checksums: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size}
+    if checksums:
+        from etl.stages.captions.llm import file_sha256
+
+        entry["sha256"] = file_sha256(str(path))
+    return entry
 
 
 def _load(params: Params) -> Captioner:

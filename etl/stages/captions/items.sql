@@ -32,9 +32,9 @@ facts AS (
     SELECT a.*, v.facts
     FROM admitted AS a
     LEFT JOIN (SELECT f.crop_id, f AS facts
-               FROM (SELECT COLUMNS(lambda c: c NOT IN ('path', 'track_path', 'caption', 'beat_times_s',
+               FROM (SELECT COLUMNS(lambda c: c NOT IN ('path', 'track_path', 'midi_path', 'caption', 'beat_times_s',
                                                         'beat_positions', 'downbeat_times_s', 'mfcc_mean',
-                                                        'chroma_mean', 'raw_tags')
+                                                        'chroma_mean', 'raw_tags', 'beat_chords', 'chord_segments')
                                               AND NOT starts_with(c, 'series_'))
                      FROM crops_all_v) AS f) AS v USING (crop_id)
 )
