@@ -97,12 +97,14 @@ def main() -> None:
                     **{f"captions.max_tokens_{kind}": str(args.max_tokens) for kind in captions.KINDS}}
         params = pipeline.load_config(None, settings).params("captions")
         items = payloads(db, params)
-        model = captions.captioner(params)  # the stage's worker model, warmed like the bare loops' one
+        captions.init_worker(params)  # what the inline executor calls: the stage's worker model, loaded once
+        model = captions.captioner(params)  # the same object the bare loops use
         model.caption(prompts.load_template("full").text, items[0]["facts"], 8, params)
+        prefix_s, tokens = bare(model, items, params, reset=False)
         started = time.perf_counter()
         [report] = run(db, ["captions"], settings)
         stage_s = time.perf_counter() - started
-        prefix_s, tokens = bare(model, items, params, reset=False)
+        assert captions.captioner(params) is model  # the stage ran on the warm model
         naive_s, naive_tokens = bare(model, items, params, reset=True)
         n = len({item["crop_id"] for item in items})
         print(f"{n} crops x {len(captions.KINDS)} kinds, max {args.max_tokens} tokens, {args.threads} thread(s); "

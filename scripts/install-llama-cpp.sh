@@ -21,7 +21,11 @@ KEY=$(printf '%s|%s|%s' "$VERSION" "$FLAGS" "$PY_TAG" | sha256sum | cut -c1-12)
 CACHE="${MUSIC_ETL_WHEEL_CACHE:-$HOME/.cache/music-etl/wheels}/llama-cpp-python-$VERSION-$KEY"
 
 if ! ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl >/dev/null 2>&1; then
-    echo "building llama-cpp-python $VERSION from source (portable CPU flags; 5-10 min) into $CACHE" >&2
+    if ! command -v c++ >/dev/null && ! command -v g++ >/dev/null; then
+        echo "llama-cpp-python $VERSION is built from source and needs a C++ compiler: apt-get install -y g++" >&2
+        exit 1
+    fi
+    echo "building llama-cpp-python $VERSION from source (portable CPU flags; 10 min of CPU) into $CACHE" >&2
     mkdir -p "$CACHE.tmp"
     start=$(date +%s)
     CMAKE_ARGS="$FLAGS" "$PYTHON" -m pip wheel --quiet --no-cache-dir --no-deps "llama-cpp-python==$VERSION" -w "$CACHE.tmp"

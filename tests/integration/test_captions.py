@@ -307,6 +307,9 @@ def test_missing_or_wrong_files_skip_the_stage_with_the_reason(tmp_path: Path, m
     text = tmp_path / "model.gguf"
     text.write_text("not a model")
     assert "is not a GGUF file" in captions.unavailable(params(text))
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(models["chain"].read_bytes()[:200])  # a download that stopped inside the header
+    assert "unreadable GGUF header" in captions.unavailable(params(cut))
     assert captions.unavailable(params(models["chain"])) is None
     with pytest.raises(ConfigError, match="unknown lyrics"):
         captions.Params(kinds=("full", "lyrics"))

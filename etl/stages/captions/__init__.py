@@ -103,8 +103,8 @@ def item_binds(params: Params) -> dict[str, Any]:
 
 
 def unavailable(params: Params) -> str | None:
-    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("gguf") is None:
-        return Reason(f"llama-cpp-python or gguf not installed: {INSTALL}",
+    if importlib.util.find_spec("llama_cpp") is None:
+        return Reason(f"llama-cpp-python not installed: {INSTALL}",
                        "llama-cpp-python not installed — `etl models` says how")
     if not params.kinds:
         return Reason("no prompt kinds enabled ([captions] kinds is empty)", "no prompt kinds enabled")
@@ -164,8 +164,6 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
                 ggufinfo.read(path)
         except ggufinfo.NotUsable as error:
             problem = str(error)
-        except ImportError:
-            problem = "the gguf package is not installed"
         if file is None:
             problem = f"no {role} configured ([captions] {role})"
         found = problem is None
