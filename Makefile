@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml | sha256sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml scripts/install-llama-cpp.sh | sha256sum | cut -c1-12)
 DEMO_DB    := data/demo.duckdb
 DEMO_MUSIC := data/demo-music
 DEMO_EXPORT := data/demo-export
@@ -15,10 +15,11 @@ DEMO_REPORT := data/demo-report
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml shims/madmom/pyproject.toml
+$(STAMP): pyproject.toml shims/madmom/pyproject.toml scripts/install-llama-cpp.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report,multitrack]' ./shims/madmom
+	scripts/install-llama-cpp.sh $(BIN)/python   # captions: built from source once, then a cached wheel
+	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report,multitrack,captions]' ./shims/madmom
 	$(BIN)/python -m pip install --quiet --no-deps 'basic-pitch==0.4.0'
 	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
 	# --no-deps: its declared torchaudio does not work beside CPU torch (see pyproject's aesthetics extra).
@@ -48,6 +49,7 @@ bench: install
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/captions.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
 	$(BIN)/python bench/transcription.py

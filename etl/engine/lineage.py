@@ -28,6 +28,11 @@ from etl.engine.resources import sql, used_binds
 from etl.engine.stage import Stage
 
 
+def item_binds(stage: Stage, params: Any) -> dict[str, Any]:
+    """The values the stage's items query takes from its params (`Stage.item_binds`)."""
+    return stage.item_binds(params) if stage.item_binds is not None else {}
+
+
 def stage_hash(stage: Stage, params: Any) -> str:
     models = f":{model_files_hash(stage.model_files(params))}" if stage.model_files is not None else ""
     return hashlib.sha256(f"{params_hash(params)}:v{stage.version}{models}".encode()).hexdigest()[:16]
@@ -72,13 +77,14 @@ COUNT_COLUMNS = ("pending", "running", "done", "failed", "skipped", "missing")
 def counts(con: Any, stage: Stage, params: Any) -> dict[str, int]:
     """Per status, as a run would find it now (what `etl status` shows)."""
     current = stage_hash(stage, params)
-    binds = {"stage": stage.name, "stage_hash": current}
+    binds = {"stage": stage.name, "stage_hash": current, **item_binds(stage, params)}
     if stage.reads and _checked(con, stage) == (current, upstream_versions(con, stage)):
         statement = stage_sql(stage, "counts_checked")
         *row, unchecked = con.execute(statement, used_binds(statement, binds)).fetchone()
         if not unchecked:
             return dict(zip(COUNT_COLUMNS, row))
-    return dict(zip(COUNT_COLUMNS, con.execute(stage_sql(stage, "counts"), binds).fetchone()))
+    statement = stage_sql(stage, "counts")
+    return dict(zip(COUNT_COLUMNS, con.execute(statement, used_binds(statement, binds)).fetchone()))
 
 
 def upstream_versions(con: Any, stage: Stage) -> str:

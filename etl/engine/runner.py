@@ -28,7 +28,7 @@ from etl.engine.config import Config, params_hash
 from etl.engine.errors import Interrupted
 from etl.engine.lineage import stage_sql
 from etl.engine.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
-from etl.engine.resources import execute, registered, statement_names
+from etl.engine.resources import execute, registered, statement_names, used_binds
 from etl.engine.signals import STOP_SIGNALS, handling_stop_signals
 from etl.engine.stage import Stage
 from etl.engine.store import Writer
@@ -196,6 +196,7 @@ class StageRunner:
         self.params = config.params(stage.name)
         self.params_hash = params_hash(self.params)
         self.stage_hash = lineage.stage_hash(stage, self.params)
+        self.item_binds = lineage.item_binds(stage, self.params)
         run = config.run
         self.batch_size = config.engine(stage.name, "batch_size", stage.batch_size or run.batch_size)
         self.workers = options.workers or config.engine(stage.name, "workers", run.workers)
@@ -216,6 +217,7 @@ class StageRunner:
             "max_attempts": self.max_attempts,
             "retry_failed": self.options.retry_failed,
             "limit": self.options.limit or _NO_LIMIT,
+            **self.item_binds,
         }
         record = None
         if self.stage.discover is not None:
@@ -229,7 +231,8 @@ class StageRunner:
             if record is not None:
                 record(con)
             self._retire(con)
-            pending = con.sql(stage_sql(self.stage, "pending"), params=binds).to_arrow_table().to_pylist()
+            statement = stage_sql(self.stage, "pending")
+            pending = con.sql(statement, params=used_binds(statement, binds)).to_arrow_table().to_pylist()
         self._remove_superseded()
         return pending
 
@@ -250,7 +253,8 @@ class StageRunner:
         """Items the stage no longer has: clear their rows and outputs, supersede their files."""
         import pyarrow as pa
 
-        gone = con.sql(stage_sql(self.stage, "gone"), params={"stage": self.stage.name}).fetchall()
+        statement = stage_sql(self.stage, "gone")
+        gone = con.sql(statement, params=used_binds(statement, {"stage": self.stage.name, **self.item_binds})).fetchall()
         self.report.retired = len(gone)
         if not gone:
             return
@@ -410,7 +414,8 @@ class StageRunner:
         wanted = pa.table({"item_id": [item["item_id"] for item in window]})
         con = self.writer.con
         with registered(con, claimed_batch=wanted):
-            rows = con.sql(stage_sql(self.stage, "payload")).to_arrow_table().to_pylist()
+            statement = stage_sql(self.stage, "payload")
+            rows = con.sql(statement, params=used_binds(statement, self.item_binds)).to_arrow_table().to_pylist()
         by_id = {row["item_id"]: row for row in rows}
         for item in window:
             item.update(by_id[item["item_id"]])

@@ -121,6 +121,11 @@ class Stage:
     # parameters (weights, label metadata, and which heads are installed). The engine folds their
     # fingerprint into the stage hash, so installing, replacing or removing one re-queues the items.
     model_files: Callable[[Any], list[str]] | None = None
+    # (params) -> named values the items query uses as `$name`, bound wherever the engine runs it
+    # (pending, counts, payloads, retiring). For what an item's fingerprint needs beyond the stage
+    # hash without being a stored output: the captions stage binds each prompt kind with its
+    # template's hash, so an edited template re-queues that kind's items and no other.
+    item_binds: Callable[[Any], dict[str, Any]] | None = None
     # Writes artifact files: each item gets `artifact_dir`, its own folder
     # (<data_dir>/<stage name>/<id[:2]>/<id>, absolute), which holds only its files.
     artifacts: bool = False

@@ -35,7 +35,9 @@ SELECT c.crop_id, c.track_id, c.crop_index, c.mode, artifact_path(c.path) AS pat
        CASE WHEN agreed_key_name(f.key_name, ch.key_madmom) = f.key_name THEN f.key_camelot
             ELSE ch.key_madmom_camelot END AS key_camelot,
        agreed_key_confidence(f.key_name, ch.key_madmom, ch.key_madmom_scores) AS key_confidence,
-       agreed_key_agreement(f.key_name, ch.key_madmom) AS key_agreement
+       agreed_key_agreement(f.key_name, ch.key_madmom) AS key_agreement,
+       -- captions: the `full` caption (NULL where none was written); every kind is in crop_captions
+       cap.caption
 FROM crops AS c
 LEFT JOIN tracks_all_v AS t USING (track_id)
 LEFT JOIN (SELECT crop_id, list(stem ORDER BY stem) AS stems FROM crop_stems GROUP BY crop_id) AS s USING (crop_id)
@@ -51,7 +53,8 @@ LEFT JOIN (SELECT crop_id,
            FROM crop_classes GROUP BY crop_id) AS k USING (crop_id)
 LEFT JOIN crop_aesthetics AS a USING (crop_id)
 LEFT JOIN crop_midi AS m ON m.crop_id = c.crop_id AND m.source = 'mix'
-LEFT JOIN crop_chords AS ch USING (crop_id);
+LEFT JOIN crop_chords AS ch USING (crop_id)
+LEFT JOIN (SELECT crop_id, text AS caption FROM crop_captions WHERE kind = 'full') AS cap USING (crop_id);
 
 CREATE OR REPLACE VIEW crops_v AS
 SELECT * FROM crops_all_v WHERE present

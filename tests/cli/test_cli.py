@@ -49,7 +49,7 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
     assert [row["stage"] for row in status] == ["ingest", "multitrack", "beats", "metadata", "stems", "crops",
-                                                "aesthetics", "chords", "classify", "features", "midi"]
+                                                "aesthetics", "chords", "classify", "features", "midi", "captions"]
     assert set(status[0]) >= {"stage", "pending", "running", "done", "failed", "skipped"}
     failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
     assert [Path(f["path"]).name for f in failures] == ["bad.mp3"]

@@ -16,7 +16,7 @@ import pytest
 
 from etl import stages as registry
 from etl.engine import artifacts, lineage, pipeline
-from etl.engine.config import Config
+from etl.engine.config import Config, not_hashed
 from etl.engine.errors import TransientError
 from etl.engine.runner import RunOptions, StageRunner, stage_counts, sweep_superseded
 from etl.engine.stage import Read, Stage
@@ -276,3 +276,30 @@ def test_every_artifact_stage_fingerprints_its_output_without_file_paths() -> No
     artifact_stages = [s for s in stages.all_stages() if s.artifacts]
     assert {"stems", "crops", "midi", "multitrack"} <= {s.name for s in artifact_stages}
     assert [s.name for s in artifact_stages if s.outputs is None] == []
+
+
+@dataclass(frozen=True)
+class VariantParams:
+    # variant=version; not in the stage hash: each variant's items take their own version as input
+    recipes: tuple[str, ...] = not_hashed(("a=1", "b=1"))
+
+
+VARIANT = Stage(name="variant", description="", process=lambda item, params: item["item_id"], Params=VariantParams,
+                item_binds=lambda params: {"variants": [dict(zip(("name", "fp"), r.split("="))) for r in params.recipes]},
+                items_sql="SELECT t.id || '/' || v.name AS item_id, v.fp AS input_fp FROM toy_items AS t "
+                          "CROSS JOIN (SELECT unnest(CAST($variants AS STRUCT(name VARCHAR, fp VARCHAR)[])) AS v)")
+
+
+def test_item_binds_give_items_their_own_inputs_from_the_params(writer) -> None:
+    """A value bound into the items query (Stage.item_binds) re-queues only the items it enters,
+    in `etl status` and in the run; an entry that goes away retires its items."""
+    def cfg(*recipes: str) -> Config:
+        return Config.load({**registry.params_types(), "variant": VariantParams}, environ={},
+                           cli={"run.executor": "inline", "variant.recipes": ",".join(recipes)})
+
+    assert run(writer, VARIANT, cfg("a=1", "b=1")).done == 12
+    assert pending(writer, VARIANT, cfg("a=1", "b=1")) == 0
+    assert pending(writer, VARIANT, cfg("a=1", "b=2")) == 6  # only b's items
+    assert run(writer, VARIANT, cfg("a=1", "b=2")).done == 6
+    report = run(writer, VARIANT, cfg("b=2"))
+    assert (report.done, report.retired) == (0, 6)

@@ -74,6 +74,10 @@ EXPECTED_COLUMNS = {
     "crop_chords": {
         "crop_id", "track_id", "chord_model", "chords", "beat_chords", "chords_text", "key_madmom",
         "key_madmom_camelot", "key_madmom_confidence", "key_madmom_scores", "params_hash"},
+    "crop_captions": {
+        "crop_id", "kind", "track_id", "text", "backend", "model_file", "model_sha256", "projector_file",
+        "projector_sha256", "template_hash", "prompt_tokens", "completion_tokens", "finish_reason", "generation_s",
+        "params_hash"},
 }
 EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v", "crop_midi_v"}
 
