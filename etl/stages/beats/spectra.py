@@ -53,8 +53,10 @@ def bands_of(pre_processor: Any, sample_rate: int) -> list[Band]:
         hop_size = stft.frames.hop_size
         if hop_size != int(hop_size):
             raise ValueError(f"madmom's hop of {hop_size} samples is not whole: strided frames need a whole hop")
-        window = stft.window if stft.window is not None else np.ones(stft.frames.frame_size)
-        bands.append(Band(int(stft.frames.frame_size), int(hop_size), np.asarray(window),
+        window = stft.window  # the window array, or its function once madmom's processor cached the array
+        size = int(stft.frames.frame_size)
+        window = np.ones(size) if window is None else window(size) if callable(window) else window
+        bands.append(Band(size, int(hop_size), np.asarray(window),
                           np.asarray(filtered.filterbank, dtype=np.float32), logarithmic.mul, logarithmic.add,
                           int(diff.diff_frames)))
     return bands

@@ -29,32 +29,32 @@ def _kernel() -> Any:
     if _compiled is None:
         from numba import njit
 
-        @njit("Tuple((uint32[::1], float64))(uint32[::1], uint32[::1], float64[::1], uint32[::1], float64[:, ::1], "
-              "float64[::1], int64[::1], int64)", cache=True)
-        def decode(states: np.ndarray, pointers: np.ndarray, log_probabilities: np.ndarray,
+        @njit("Tuple((uint32[::1], float64))(uint32[::1], uint32[::1], float64[::1], float64[::1], uint32[::1], "
+              "float64[:, ::1], float64[::1], int64[::1], int64[::1])", cache=True)
+        def decode(states: np.ndarray, pointers: np.ndarray, log_probabilities: np.ndarray, chain_log: np.ndarray,
                    observation_pointers: np.ndarray, densities: np.ndarray, initial: np.ndarray,
-                   slot: np.ndarray, searched: int) -> tuple[np.ndarray, float]:
+                   searched: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, float]:
             frames = densities.shape[0]
             count = len(pointers) - 1
             previous = initial.copy()
             current = np.empty(count)
-            back = np.empty((frames, searched), dtype=np.uint32)  # best predecessor of each searched state
+            back = np.empty((frames, len(searched)), dtype=np.uint32)  # best predecessor of each searched state
             for frame in range(frames):
-                for state in range(count):
-                    density = densities[frame, observation_pointers[state]]
-                    begin, end = pointers[state], pointers[state + 1]
+                row = densities[frame]
+                # every state as if its only predecessor were the one before it: a loop without
+                # branches the compiler vectorises; the searched states are redone below
+                for state in range(1, count):
+                    candidate = previous[state - 1] + chain_log[state] + row[observation_pointers[state]]
+                    current[state] = candidate if candidate > -np.inf else -np.inf  # NaN stays -inf, as madmom
+                for index in range(len(searched)):
+                    state = searched[index]
+                    density = row[observation_pointers[state]]
                     best = -np.inf
-                    if end - begin == 1:
-                        candidate = previous[states[begin]] + log_probabilities[begin] + density
-                        if candidate > best:
+                    for pointer in range(pointers[state], pointers[state + 1]):
+                        candidate = previous[states[pointer]] + log_probabilities[pointer] + density
+                        if candidate > best:  # strictly greater: the first of equal maxima stays
                             best = candidate
-                    else:
-                        index = slot[state]
-                        for pointer in range(begin, end):
-                            candidate = previous[states[pointer]] + log_probabilities[pointer] + density
-                            if candidate > best:  # strictly greater: the first of equal maxima stays
-                                best = candidate
-                                back[frame, index] = states[pointer]
+                            back[frame, index] = states[pointer]
                     current[state] = best
                 previous, current = current, previous
             state = np.argmax(previous)
@@ -63,7 +63,7 @@ def _kernel() -> Any:
             for frame in range(len(path) - 1, -1, -1):
                 path[frame] = state
                 index = slot[state]
-                state = states[pointers[state]] if index < 0 else back[frame, index]
+                state = state - 1 if index < 0 else back[frame, index]
             return path, log_probability
 
         _compiled = decode
@@ -78,20 +78,23 @@ class CompiledHMM:
         self.transition_model = hmm.transition_model
         self.observation_model = hmm.observation_model
         self.initial_distribution = hmm.initial_distribution
-        incoming = np.diff(self.transition_model.pointers)
-        searched = np.flatnonzero(incoming != 1)  # states with several (or no) predecessors
-        self.slot = np.full(len(incoming), -1, dtype=np.int64)
-        self.slot[searched] = np.arange(len(searched))
-        self.searched = len(searched)
+        model = self.transition_model
+        first = model.pointers[:-1]
+        # a chain state's only predecessor is the state before it; every other state is searched
+        chain = (np.diff(model.pointers) == 1) & (model.states[first] == np.arange(len(first)) - 1)
+        self.chain_log = np.where(chain, model.log_probabilities[first], -np.inf)
+        self.searched = np.flatnonzero(~chain).astype(np.int64)
+        self.slot = np.full(len(first), -1, dtype=np.int64)
+        self.slot[self.searched] = np.arange(len(self.searched))
 
     def viterbi(self, observations: np.ndarray) -> tuple[np.ndarray, float]:
         model = self.transition_model
         with np.errstate(divide="ignore"):  # a zero initial probability is log 0 = -inf, as madmom
             initial = np.log(self.initial_distribution)
         path, log_probability = _kernel()(
-            model.states, model.pointers, model.log_probabilities, self.observation_model.pointers,
+            model.states, model.pointers, model.log_probabilities, self.chain_log, self.observation_model.pointers,
             np.ascontiguousarray(self.observation_model.log_densities(observations), dtype=np.float64),
-            initial, self.slot, self.searched)
+            initial, self.searched, self.slot)
         if not np.isfinite(log_probability):
             warnings.warn("-inf log probability during Viterbi decoding cannot find a valid path", RuntimeWarning)
         return path, float(log_probability)
