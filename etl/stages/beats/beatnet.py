@@ -72,20 +72,29 @@ class BatchedEnsemble:
         carried = Carry([], [])
         for index, layer in enumerate(self.layers):
             lstms, size_in, four_h = layer["W"].shape
-            # x.W for all frames: the first layer's input is shared (one product for all LSTMs),
-            # later layers read their own network's outputs (one product per network, both directions)
-            weights = layer["W"].reshape(len(inputs), -1, size_in, four_h).transpose(0, 2, 1, 3)
-            projected = np.matmul(inputs, weights.reshape(len(inputs), size_in, -1))
-            projected = projected.reshape(len(inputs), frames, -1, four_h).transpose(0, 2, 1, 3).reshape(lstms, frames, four_h)
-            projected += layer["b"][:, None, :]  # (lstms, frames, 4H)
-            projected[1::2] = projected[1::2, ::-1]  # backward LSTMs read time reversed
+            size = four_h // 4
+            # x.W + b for all frames, laid out as the recurrence reads them: (frames, gate, lstm, H).
+            # The first layer's input is shared: one product for all LSTMs, its weight columns in
+            # that order already. Later layers read their own network's outputs: one product per
+            # network (both directions), then one transposition.
+            if len(inputs) == 1:
+                weights = layer["W"].reshape(lstms, size_in, 4, size).transpose(1, 2, 0, 3).reshape(size_in, -1)
+                steps = (inputs[0] @ weights).reshape(frames, 4, lstms, size)
+            else:
+                networks = len(inputs)
+                weights = layer["W"].reshape(networks, 2, size_in, four_h).transpose(0, 2, 1, 3)
+                projected = np.matmul(inputs, weights.reshape(networks, size_in, 2 * four_h))
+                steps = np.ascontiguousarray(
+                    projected.reshape(networks, frames, 2, 4, size).transpose(1, 3, 0, 2, 4)).reshape(frames, 4, lstms, size)
+            steps += layer["b"].reshape(lstms, 4, size).transpose(1, 0, 2)
+            steps[:, :, 1::2] = steps[::-1, :, 1::2]  # backward LSTMs read time reversed
             start = (carry.previous[index], carry.state[index]) if carry is not None else None
-            hidden, after = self._run(projected, layer, start, carry_at)
+            hidden, after = self._run(steps, layer, start, carry_at)  # (frames, lstms, H)
             if after is not None:
                 carried.previous.append(after[0])
                 carried.state.append(after[1])
-            hidden[1::2] = hidden[1::2, ::-1]
-            inputs = np.concatenate([hidden[0::2], hidden[1::2]], axis=2)  # (networks, frames, 2H)
+            # per network (networks, frames, 2H): forward outputs, then backward ones in time order
+            inputs = np.concatenate([hidden[:, 0::2], hidden[::-1, 1::2]], axis=2).transpose(1, 0, 2)
         logits = np.matmul(inputs, self.out_W) + self.out_b[:, None, :]
         logits -= logits.max(axis=2, keepdims=True)
         probabilities = np.exp(logits)
@@ -93,10 +102,11 @@ class BatchedEnsemble:
         assert probabilities.shape[1] == frames
         return probabilities.mean(axis=0), (carried if carry_at is not None else None)
 
-    def _run(self, projected: np.ndarray, layer: dict[str, np.ndarray], start: tuple[np.ndarray, np.ndarray] | None,
+    def _run(self, steps: np.ndarray, layer: dict[str, np.ndarray], start: tuple[np.ndarray, np.ndarray] | None,
              carry_at: int | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """The recurrence of all LSTMs of a layer, one time step per iteration: (outputs (lstms,
-        frames, H), the forward LSTMs' (output, state) after frame carry_at - 1 if asked).
+        """The recurrence of all LSTMs of a layer over `steps` (frames, gate, lstm, H: x.W + b,
+        backward LSTMs time reversed), one time step per iteration: (outputs (frames, lstms, H),
+        the forward LSTMs' (output, state) after frame carry_at - 1 if asked).
 
         Python overhead per numpy call is the cost here, and transcendental functions (scipy's
         expit, madmom's sigmoid: ~10 ns an element): every array the loop touches is allocated
@@ -105,9 +115,8 @@ class BatchedEnsemble:
         numpy's vectorised exp, the sign folded into the sigmoid gates' weights (`layer` holds
         them negated: exact). Additions in madmom's order: (x.W + b) + peephole * state + h.R.
         """
-        lstms, frames, four_h = projected.shape
-        size = four_h // 4
-        steps = np.ascontiguousarray(projected.reshape(lstms, frames, 4, size).transpose(1, 2, 0, 3))  # (t, gate, lstm, H)
+        frames, _, lstms, size = steps.shape
+        four_h = 4 * size
         recurrent = layer["R"]
         peep_if = np.stack([layer["peep_i"], layer["peep_f"]])  # (2, lstms, H)
         peep_o = layer["peep_o"]
@@ -122,7 +131,8 @@ class BatchedEnsemble:
         product_ifc, product_o = product_gates[:3], product_gates[3]
         z = np.empty((4, lstms, size), dtype=np.float32)
         input_forget, input_gate, forget_gate, cell, output_gate, z_ifc = z[:2], z[0], z[1], z[2], z[3], z[:3]
-        peephole = np.empty((2, lstms, size), dtype=np.float32)
+        peephole = np.zeros((3, lstms, size), dtype=np.float32)  # the cell input has none: its row stays 0
+        peephole_if = peephole[:2]
         one = np.float32(1)
         after = None
         begin = 0
@@ -131,9 +141,8 @@ class BatchedEnsemble:
                 for t in range(begin, stop):
                     step = steps[t]
                     matmul(previous[:, None, :], recurrent, out=product)
-                    multiply(state, peep_if, out=peephole)
-                    add(step[:2], peephole, out=input_forget)
-                    cell[...] = step[2]
+                    multiply(state, peep_if, out=peephole_if)
+                    add(step[:3], peephole, out=z_ifc)
                     add(z_ifc, product_ifc, out=z_ifc)
                     exp(input_forget, out=input_forget)
                     add(input_forget, one, out=input_forget)
@@ -154,7 +163,7 @@ class BatchedEnsemble:
                 if stop == carry_at:
                     after = (previous[0::2].copy(), state[0::2].copy())
                 begin = stop
-        return hidden.transpose(1, 0, 2), after
+        return hidden, after
 
 
 class DownbeatNetwork:

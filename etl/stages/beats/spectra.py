@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-BLOCK_BYTES = 1 << 24  # windowed frames per FFT call (float64): bounds memory on any track length
+BLOCK_BYTES = 1 << 21  # windowed frames per FFT call (float64): cache-sized, and bounds memory on any track
 
 
 @dataclass(frozen=True)
