@@ -175,7 +175,7 @@ class _Activations:
 
     The batched network evaluates each segment's kept span plus its right margin (the backward
     LSTMs' context), the forward LSTMs carried over from the previous segment (exact), so the
-    spectra and the network see each frame about once where both-sided margins cost a third more.
+    spectra and the network cover 70 s per 60 s kept instead of 80 s with margins on both sides.
     Chunk k overwrites chunk k - 1's right margin only after segment k - 1 was decoded, so each
     segment's DBN sees there what its own chunk computed, as before; its left margin is what the
     previous chunk kept. A chunk whose audio is silent is not evaluated (zeros), and the next one
