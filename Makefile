@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make demo   - venv, install, fetch openly licensed real music, run every stage, show results
+#   make demo   - venv, install, fetch openly licensed real music, run every stage, show results, write a report
 #   make test   - venv, install (if needed), run the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml |
 DEMO_DB    := data/demo.duckdb
 DEMO_MUSIC := data/demo-music
 DEMO_EXPORT := data/demo-export
+DEMO_REPORT := data/demo-report
 
 .PHONY: install demo test bench clean
 
@@ -17,8 +18,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml shims/madmom/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet --no-deps 'basic-pitch==0.4.0'
 	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
+	# --no-deps: its declared torchaudio does not work beside CPU torch (see pyproject's aesthetics extra).
+	$(BIN)/python -m pip install --quiet --no-deps 'audiobox-aesthetics==0.0.4'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -28,6 +32,7 @@ demo: install
 	$(BIN)/etl --db $(DEMO_DB) status
 	$(BIN)/etl --db $(DEMO_DB) query --name track_features
 	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 85/15 --group-by folder --link --out $(DEMO_EXPORT) --force
+	$(BIN)/etl --db $(DEMO_DB) report --out $(DEMO_REPORT)   # prints the page's path
 
 # Twice: in file order, then shuffled (pytest-randomly prints its seed; rerun one order with
 # `pytest -p randomly --randomly-seed=N`), so a test that leans on another's leftovers fails.
@@ -45,6 +50,10 @@ bench: install
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/engine.py --noop-rerun --features
 	$(BIN)/python bench/status.py
+	$(BIN)/python bench/transcription.py
+	$(BIN)/python bench/transcription_chords.py
+	$(BIN)/python bench/aesthetics.py
+	$(BIN)/python bench/executors.py
 
 clean:
 	rm -rf $(VENV) data

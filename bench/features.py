@@ -21,10 +21,7 @@ worker, user + system) is reported too: audio seconds per CPU second is "x realt
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import shutil
-import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +29,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
-from library import audio_files, default_folders, link_library
+from library import (
+    Timed,
+    audio_files,
+    default_folders,
+    link_library,
+    side_by_side,
+    summary,
+)
 
 from etl.engine import pipeline
 from etl.engine.runner import RunOptions
@@ -40,23 +44,6 @@ from etl.stages.features import Params, init_worker
 from etl.stages.features import extractors as features
 
 Crop = tuple[str, float | None]
-
-
-def cpu_seconds() -> float:
-    """User + system time of this process and of its finished (reaped) children."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-
-
-class Timed:
-    """Wall and CPU seconds of a block (children count once they have exited)."""
-
-    def __enter__(self) -> Timed:
-        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
 
 
 def bare_worker(crops: list[Crop]) -> dict[str, float]:
@@ -90,12 +77,14 @@ def bare_run(crops: list[Crop]) -> tuple[Timed, dict[str, float]]:
     return timed, spent
 
 
-def stage_run(prepared: Path, db: Path, count: int) -> Timed:
+def stage_run(prepared: Path, db: Path, count: int, stage: str = "features",
+              settings: dict[str, str] | None = None) -> Timed:
+    """One worker of `stage` on the first `count` crops of a fresh copy of the prepared database."""
     shutil.copyfile(prepared, db)
-    config = pipeline.load_config(None)
+    config = pipeline.load_config(None, settings or {})
     with Timed() as timed:
-        [report] = pipeline.run(db, config, stage_names=["features"],
-                                options=RunOptions(run_id="features", workers=1, limit=count))
+        [report] = pipeline.run(db, config, stage_names=[stage],
+                                options=RunOptions(run_id=stage, workers=1, limit=count))
     assert report.done == count, f"{report.done} of {count} crops done"
     return timed
 
@@ -113,17 +102,6 @@ def prepare(folders: list[Path], tmp: Path, count: int) -> tuple[Path, list[Crop
     return db, [(path, bpm) for path, bpm, _ in chosen], sum(row[2] for row in chosen)
 
 
-def line(label: str, runs: list[Timed], count: int, audio_s: float) -> str:
-    wall, cpu = statistics.median(t.wall for t in runs), statistics.median(t.cpu for t in runs)
-    return (f"  {label:30s} {wall:6.1f} s  {count / wall:5.2f} crops/s  {audio_s / wall:6.1f}x realtime"
-            f"  | CPU {cpu:6.1f} s  {audio_s / cpu:6.1f}x realtime per core")
-
-
-def ratios(stage: list[Timed], bare: list[Timed], what: str) -> str:
-    per_repeat = [getattr(s, what) / getattr(b, what) for s, b in zip(stage, bare)]
-    return f"{statistics.median(per_repeat):.2f}x (" + ", ".join(f"{r:.2f}" for r in per_repeat) + ")"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
@@ -132,24 +110,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         prepared, crops, audio_s = prepare(args.folders or default_folders(), Path(tmp), args.crops)
-        bare, stage, spent = [], [], {}
-        for repeat in range(args.repeats):
-            bare_t, spent = bare_run(crops)
-            stage_t = stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops))
-            bare.append(bare_t), stage.append(stage_t)
-            print(f"  repeat {repeat + 1}: bare {bare_t.wall:.1f} s (CPU {bare_t.cpu:.1f} s), stage "
-                  f"{stage_t.wall:.1f} s (CPU {stage_t.cpu:.1f} s), load average {os.getloadavg()[0]:.1f}",
-                  flush=True)
-    n = len(crops)
-    print(f"features on {n} crops, {audio_s / 60:.1f} min of audio, one worker, both from a fresh process, "
-          f"median of {args.repeats}:")
-    print(line("bare loop (same extractors):", bare, n, audio_s))
-    print(line("features stage (etl run):", stage, n, audio_s))
-    print(f"  stage / bare, wall: {ratios(stage, bare, 'wall')}; CPU: {ratios(stage, bare, 'cpu')}")
-    print("  time per group in the last bare loop: " + ", ".join(
-        f"{name} {seconds / sum(spent.values()):.0%} ("
-        + (f"{seconds:.1f} s" if name == "imports" else f"{audio_s / seconds:.0f}x realtime") + ")"
-        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])))
+        bare, stage, spent = side_by_side(
+            args.repeats, lambda: bare_run(crops),
+            lambda repeat: stage_run(prepared, Path(tmp) / f"run{repeat}.duckdb", len(crops)))
+    summary("features", ("bare loop (same extractors):", "features stage (etl run):"), bare, stage, spent,
+            len(crops), audio_s)
 
 
 if __name__ == "__main__":

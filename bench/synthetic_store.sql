@@ -27,7 +27,7 @@ FROM range($tracks) t(i);
 -- name: beat_grids
 INSERT INTO beat_grids
 SELECT 'trk' || lpad(CAST(i AS VARCHAR), 8, '0'), [0.5, 1.0, 1.5, 2.0], [1, 2, 3, 4], [0.5], 4,
-       80 + (hash(i) % 9000) / 100.0, 0.9, true, 0.6, 480, 120, 'bench', now()
+       80 + (hash(i) % 9000) / 100.0, 0.9, true, 0.6, 480, 120, 'bench', now(), 'fit'
 FROM range($tracks) t(i);
 
 -- name: crops
@@ -38,7 +38,7 @@ SELECT 'crop' || lpad(CAST(n AS VARCHAR), 10, '0'), 'trk' || lpad(CAST(n // $cro
        [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], [1, 2, 3, 4, 1, 2, 3, 4], [0.0, 2.0],
        'crops/tr/trk' || lpad(CAST(n // $crops_per_track AS VARCHAR), 8, '0') || '/crop' || n || '.flac', 'flac',
        44100, 2, 'bench', now(),
-       sha256('crop' || n)
+       sha256('crop' || n), 'fit', -1.0, false
 FROM range($tracks * $crops_per_track) t(n);
 
 -- name: crop_features

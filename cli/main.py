@@ -571,6 +571,57 @@ def _relocate_export(ctx: typer.Context, folder: Path, as_json: bool) -> None:
     err.print(plain(result.message()), highlight=False)
 
 
+@app.command()
+@handle_errors
+def report(
+    ctx: typer.Context,
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Folder to write index.html into (created if "
+                                        "needed; a previous report there is replaced). Required."),
+    where: str | None = typer.Option(None, "--where", "-w", help="SQL condition over crops_v (the same read-only "
+                                     "gate as `etl query`), e.g. \"genre ILIKE '%house%'\". Default: every crop."),
+    param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE", help="Bind $NAME in --where."),
+    x: str = typer.Option("bpm", "--x", help="Scatter plot: numeric crops_v column on the x axis."),
+    y: str = typer.Option("loudness_integrated_lufs", "--y", help="Scatter plot: numeric crops_v column on the y axis."),
+    embed_audio: bool = typer.Option(False, "--embed-audio", help="Put the crops' audio (and MIDI) inside the page "
+                                     "(base64) instead of linking the store's files relative to it: the page "
+                                     "then travels alone, ~1.4x the files' size bigger."),
+    samples: int = typer.Option(12, "--samples", help="Sample crops listed with a player."),
+    outliers: int = typer.Option(5, "--outliers", help="Crops per outlier list (quietest, loudest, most clipped, "
+                                 "tempo disagreements)."),
+    top: int = typer.Option(15, "--top", help="Labels per top-N chart, genres in the BPM × genre map."),
+    points: int = typer.Option(2000, "--points", help="Most crops drawn per scatter plot (the same ones each time)."),
+    force: bool = typer.Option(False, "--force", help="Replace an index.html in --out that etl report did not write."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written (path, size, sections, what was "
+                                 "left out) as JSON on stdout."),
+) -> None:
+    """Write a self-contained HTML page about the store: counts, hours, charts, crops to listen to.
+
+    One file, OUT/index.html, with the charts' JavaScript (Vega-Lite) inside: it opens from disk in any
+    browser with no server and no network. Sections follow the columns the store has: one whose
+    columns are absent or all NULL (a stage not run, a model not installed) is left out with a note.
+    """
+    from etl.engine.errors import ReportError
+    from etl.engine.pipeline import status as stage_status
+    from etl.read.readonly import parse_params
+    from etl.read.report import ReportRequest, write_report
+
+    if out_dir is None:
+        raise ReportError("--out DIR required")
+    state = _state(ctx)
+    request = ReportRequest(out=out_dir, where=where, params=parse_params(param), x=x, y=y, embed_audio=embed_audio,
+                            samples=samples, outliers=outliers, top=top, points=points, force=force)
+    summary = write_report(state.db, request, stage_status(state.db, _config(state)))
+    if as_json:
+        _print_json(asdict(summary))
+        return
+    for note in summary.left_out:
+        err.print(f"  {plain(note)}", highlight=False)
+    left_out = f", {len(summary.left_out)} left out (above)" if summary.left_out else ""
+    err.print(f"{summary.crops:,} crops, {len(summary.sections)} sections{left_out}; {summary.bytes / 1e6:.1f} MB",
+              highlight=False)
+    out.print(plain(summary.path), highlight=False, soft_wrap=True)
+
+
 @sources_app.command("list")
 @handle_errors
 def sources_list(

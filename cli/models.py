@@ -32,7 +32,8 @@ def show(config: Any, as_json: bool, out: Console, print_json: Any,
         _say(out, f"{row['stage']}: {row['model']} ({row['library']}) — {state}")
         for entry in row["files"]:
             checksum = f", sha256 {entry['sha256']}" if "sha256" in entry else ""
-            _say(out, f"    {entry['path']} ({entry['size_bytes']:,} bytes{checksum})")
+            size = "missing" if entry["size_bytes"] is None else f"{entry['size_bytes']:,} bytes"
+            _say(out, f"    {entry['path']} ({size}{checksum})")
         for label in ("problem", "licence", "install"):
             if row[label]:
                 _say(out, f"    {label}: {row[label]}")

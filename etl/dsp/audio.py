@@ -185,6 +185,14 @@ def read_block(handle: Any, frames: int = -1) -> Any:
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 
 
+def read_mono_at(path: str, sample_rate: int) -> Any:
+    """A whole file downmixed to mono and resampled to `sample_rate` (what the models' front ends
+    take), float32."""
+    with open_audio(path) as handle:
+        block, rate = read_block(handle), handle.samplerate
+    return resample(block.mean(axis=1), rate, sample_rate)
+
+
 def read_mono(path: str, start_frame: int, frames: int) -> tuple[Any, int]:
     """`frames` samples from `start_frame` (fewer at the end), downmixed to mono float32."""
     with open_audio(path) as handle:

@@ -73,7 +73,8 @@ class RunSettings:
     commit_interval_s: float = ranged(2.0, 0, 86400)   # commit finished work at least this often
     max_attempts: int = ranged(3, 1, 1000)             # a failed item is retried until it has failed this often
     data_dir: str = "etl-data"       # artifacts (stems, crops, MIDI); relative to the database's folder
-    executor: str = "process"        # process (a spawn pool) | inline (in the coordinator, for debugging)
+    executor: str = "process"        # process (a spawn pool) | inline (in the coordinator, for debugging) | ray
+    ray_address: str = ""            # a Ray cluster's address; "": $RAY_ADDRESS, else a local cluster
     # An item still running after this long is failed, its worker killed.
     item_timeout_s: float = ranged(600.0, 0.001, 7 * 86400)
     # A file gone from a reachable source folder keeps its track (and crops, stems...) this long, out
@@ -84,7 +85,10 @@ class RunSettings:
 
 # Keys every stage table accepts besides its parameters; they change how, not what, is computed,
 # so they are not part of the params hash.
-ENGINE_KEYS: dict[str, type] = {"workers": int, "batch_size": int, "item_timeout_s": float}
+ENGINE_KEYS: dict[str, type] = {"workers": int, "batch_size": int, "item_timeout_s": float, "executor": str,
+                                # per actor on Ray (see etl/engine/ray_pool.py); 0 GPUs / 0 MB: none asked
+                                "ray_num_cpus": float, "ray_num_gpus": float, "ray_memory_mb": float}
+EXECUTORS = ("process", "inline", "ray")
 
 
 @dataclass(frozen=True)
@@ -260,8 +264,8 @@ class Config:
             raise ConfigError("[run] workers, batch_size and max_attempts must be at least 1")
         if not settings.item_timeout_s > 0:
             raise ConfigError("[run] item_timeout_s must be more than 0 seconds")
-        if settings.executor not in {"process", "inline"}:
-            raise ConfigError(f"[run] executor must be 'process' or 'inline', not {settings.executor!r}")
+        if settings.executor not in EXECUTORS:
+            raise ConfigError(f"[run] executor must be one of {', '.join(EXECUTORS)}, not {settings.executor!r}")
         return settings
 
     def params(self, stage: str) -> Any:
@@ -270,10 +274,16 @@ class Config:
         return params_type(**{k: s.value for k, s in self._tables[stage].items() if k in names})
 
     def engine(self, stage: str, key: str, default: Any) -> Any:
-        """An engine key of a stage table (`workers`, `batch_size`, `item_timeout_s`), else `default`."""
+        """An engine key of a stage table (`workers`, `executor`, ...: ENGINE_KEYS), else `default`."""
         setting = self._tables[stage].get(key)
         value = default if setting is None else setting.value
-        if ENGINE_KEYS.get(key) is float:
+        if key == "executor":
+            if value not in EXECUTORS:
+                raise ConfigError(f"[{stage}] executor must be one of {', '.join(EXECUTORS)}, not {value!r}")
+        elif key.startswith("ray_"):
+            if not value >= 0:
+                raise ConfigError(f"[{stage}] {key} must be 0 or more")
+        elif ENGINE_KEYS.get(key) is float:
             if not value > 0:
                 raise ConfigError(f"[{stage}] {key} must be more than 0")
         elif value < 1:

@@ -83,6 +83,10 @@ class ExportError(EtlError):
     """An export cannot be written (non-empty target without --force, bad split, ...)."""
 
 
+class ReportError(EtlError):
+    """A report cannot be written (a foreign index.html without --force, a missing library, ...)."""
+
+
 # --- file errors: one reason per cause, whoever meets them -------------------------------------
 #
 # Every failure to read a source file or write an artifact goes through `file_error`, so the same

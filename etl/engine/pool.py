@@ -24,6 +24,9 @@ from typing import Any, Protocol
 from etl.engine.errors import ItemError, SkipItem, classify
 
 ProcessFn = Callable[[dict[str, Any], Any], Any]
+# A stage's `process_batch`: (items, params) -> one result per item, in order, or the exception that
+# item raised (a model runs once on the whole chunk; see `process_chunk`).
+BatchFn = Callable[[list[dict[str, Any]], Any], list[Any]]
 InitFn = Callable[[Any], None]
 
 
@@ -40,24 +43,50 @@ class Outcome:
     item: dict[str, Any] | None = None  # the claimed item, attached by the coordinator for `write`
 
 
+def _outcome(item_id: str, result: Any, elapsed_s: float) -> Outcome:
+    """An item's outcome from what its processing returned, or the exception it raised."""
+    if isinstance(result, SkipItem):
+        return Outcome(item_id, "skipped", error=result.reason, elapsed_s=elapsed_s)
+    if isinstance(result, ItemError):
+        return Outcome(item_id, "failed", error=result.reason, retryable=result.retryable, elapsed_s=elapsed_s)
+    if isinstance(result, Exception):  # classified in one place (etl/errors.py); the run goes on
+        reason, retryable = classify(result)
+        return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=elapsed_s)
+    return Outcome(item_id, "done", result=result, elapsed_s=elapsed_s)
+
+
 def process_one(process: ProcessFn, item: dict[str, Any], params: Any) -> Outcome:
     """Run `process` on one item and turn every exception into an Outcome (never raises)."""
     started = time.perf_counter()
-    item_id = item["item_id"]
     try:
         result = process(item, params)
-        return Outcome(item_id, "done", result=result, elapsed_s=time.perf_counter() - started)
-    except SkipItem as skip:
-        return Outcome(item_id, "skipped", error=skip.reason, elapsed_s=time.perf_counter() - started)
-    except ItemError as error:
-        return Outcome(item_id, "failed", error=error.reason, retryable=error.retryable,
-                       elapsed_s=time.perf_counter() - started)
-    except Exception as error:  # classified in one place (etl/errors.py); the run goes on
-        reason, retryable = classify(error)
-        return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=time.perf_counter() - started)
+    except Exception as error:
+        result = error
+    return _outcome(item["item_id"], result, time.perf_counter() - started)
 
 
-def process_chunk(process: ProcessFn, items: list[dict[str, Any]], params: Any) -> list[Outcome]:
+def process_batched(batch: BatchFn, items: list[dict[str, Any]], params: Any) -> list[Outcome] | None:
+    """Run a stage's `process_batch` on a chunk: one outcome per item, each item's own exception
+    failing (or skipping) that item alone. None when the batch as a whole raised (a model call over
+    several items cannot say which item broke it): the caller then runs the items one by one, so the
+    failure lands on the item that causes it. Each item is charged an equal share of the time."""
+    started = time.perf_counter()
+    try:
+        results = batch(items, params)
+    except Exception:
+        return None
+    if len(results) != len(items):  # a bug in the stage: said on every item of the chunk
+        results = [RuntimeError(f"process_batch returned {len(results)} results for {len(items)} items")] * len(items)
+    share_s = (time.perf_counter() - started) / max(1, len(items))
+    return [_outcome(item["item_id"], result, share_s) for item, result in zip(items, results)]
+
+
+def process_chunk(process: ProcessFn, items: list[dict[str, Any]], params: Any,
+                  batch: BatchFn | None = None) -> list[Outcome]:
+    if batch is not None and len(items) > 1:
+        outcomes = process_batched(batch, items, params)
+        if outcomes is not None:
+            return outcomes
     return [process_one(process, item, params) for item in items]
 
 
@@ -78,15 +107,17 @@ class InlineExecutor:
 
     workers = 1
 
-    def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None) -> None:
+    def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None,
+                 batch: BatchFn | None = None) -> None:
         self._process = process
+        self._batch = batch
         self._params = params
         if init is not None:
             init(params)
 
     def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
         future: Future[list[Outcome]] = Future()
-        future.set_result(process_chunk(self._process, items, self._params))
+        future.set_result(process_chunk(self._process, items, self._params, self._batch))
         return future
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -158,9 +189,17 @@ def _noop() -> None:
     return None
 
 
-def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]], token: int = 0) -> list[Outcome]:
+def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]], token: int = 0,
+                   batch: BatchFn | None = None) -> list[Outcome]:
     outcomes = []
     try:
+        if batch is not None and len(items) > 1:
+            # The deadline watches the chunk's first item while the batch runs: a batch that hangs
+            # fails that item, and the rest of the chunk is resubmitted (and batched) again.
+            _mark(token, 0)
+            batched = process_batched(batch, items, _worker_params)
+            if batched is not None:
+                return batched
         for index, item in enumerate(items):
             _mark(token, index)
             outcomes.append(process_one(process, item, _worker_params))
@@ -232,9 +271,11 @@ class ProcessExecutor:
     """
 
     def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None, workers: int = 1,
-                 quiet_stderr: bool = True, item_timeout_s: float | None = None) -> None:
+                 quiet_stderr: bool = True, item_timeout_s: float | None = None,
+                 batch: BatchFn | None = None) -> None:
         self.workers = workers
         self._process = process
+        self._batch = batch
         self._init = init
         self._params = params
         self._quiet_stderr = quiet_stderr
@@ -282,7 +323,7 @@ class ProcessExecutor:
     def _send(self, job: _Job) -> None:
         """Hand a job's pending items to the current pool (with the lock held)."""
         token = next(self._tokens)
-        inner = self._pool.submit(_run_in_worker, self._process, job.pending, token)
+        inner = self._pool.submit(_run_in_worker, self._process, job.pending, token, self._batch)
         job.token, job.inner = token, inner
         self._jobs[token] = job
         inner.add_done_callback(lambda future, job=job: self._collect(job, future))

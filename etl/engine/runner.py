@@ -87,12 +87,19 @@ class ProgressSink:
 ExecutorFactory = Callable[[Stage, Any, int], Executor]
 
 
-def default_executor_factory(kind: str, quiet_stderr: bool = True,
-                             item_timeout_s: float | None = None) -> ExecutorFactory:
+def default_executor_factory(kind: str, quiet_stderr: bool = True, item_timeout_s: float | None = None,
+                             resources: Any = None) -> ExecutorFactory:
+    """`resources`: a RayResources for kind "ray" (etl/engine/ray_pool.py)."""
     def make(stage: Stage, params: Any, workers: int) -> Executor:
         if kind == "inline":  # cannot enforce item_timeout_s (see InlineExecutor)
-            return InlineExecutor(stage.process, params, stage.init_worker)
-        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr, item_timeout_s)
+            return InlineExecutor(stage.process, params, stage.init_worker, stage.process_batch)
+        if kind == "ray":
+            from etl.engine.ray_pool import RayExecutor
+
+            return RayExecutor(stage.process, params, stage.init_worker, workers, resources, item_timeout_s,
+                               stage.process_batch)
+        return ProcessExecutor(stage.process, params, stage.init_worker, workers, quiet_stderr, item_timeout_s,
+                               stage.process_batch)
     return make
 
 
@@ -138,7 +145,7 @@ class RunOptions:
     retry_failed: bool = False
     dry_run: bool = False
     workers: int | None = None  # CLI --workers: overrides every stage's setting
-    executor: str = "process"   # process | inline
+    executor: str = "process"   # process | inline | ray ([<stage>] executor overrides it)
     quiet_worker_stderr: bool = True
     progress: ProgressSink = field(default_factory=ProgressSink)
     stop: StopSignal = field(default_factory=StopSignal)
@@ -168,6 +175,16 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def ray_resources(config: Config, stage: str) -> Any:
+    """What each Ray actor of `stage` asks for (only read when the stage runs on Ray)."""
+    from etl.engine.ray_pool import RayResources
+
+    return RayResources(num_cpus=config.engine(stage, "ray_num_cpus", 1.0),
+                        num_gpus=config.engine(stage, "ray_num_gpus", 0.0),
+                        memory_mb=config.engine(stage, "ray_memory_mb", 0.0),
+                        address=config.run.ray_address)
+
+
 class StageRunner:
     """Runs one stage to completion (or until interrupted) against the writer."""
 
@@ -186,8 +203,8 @@ class StageRunner:
         self.data_dir = (writer.db_path.parent / run.data_dir).resolve()
         self.max_attempts = run.max_attempts
         self.executor_factory = executor_factory or default_executor_factory(
-            options.executor, options.quiet_worker_stderr,
-            config.engine(stage.name, "item_timeout_s", run.item_timeout_s))
+            config.engine(stage.name, "executor", options.executor), options.quiet_worker_stderr,
+            config.engine(stage.name, "item_timeout_s", run.item_timeout_s), ray_resources(config, stage.name))
         self.report = StageReport(stage.name)
 
     # --- database steps (each its own transaction) --------------------------------------
@@ -449,7 +466,7 @@ class StageRunner:
         last_commit = time.monotonic()
         executor = self._new_executor(len(pending))
         inline = isinstance(executor, InlineExecutor)
-        chunk_size = self.batch_size if inline else self.stage.chunk_size
+        chunk_size = self.batch_size if inline else self.stage.chunk_items(self.params)
         try:
             while queue or inflight or suspects:
                 if self.options.stop.requested:

@@ -121,7 +121,15 @@ class Stage:
     # (<data_dir>/<stage name>/<id[:2]>/<id>, absolute), which holds only its files.
     artifacts: bool = False
     batch_size: int | None = None  # default: [run] batch_size
-    chunk_size: int = 1            # items per pool task: >1 for items that take milliseconds
+    # Items per pool task: >1 for items that take milliseconds, or for `process_batch`; a function of
+    # the params where a setting decides it (a model's batch).
+    chunk_size: int | Callable[[Any], int] = 1
+    # Optional, for models that run faster on several items at once: (items of one chunk, params) ->
+    # one result per item, in order, or the exception that item raised (it alone fails). Raising
+    # as a whole makes the engine run the chunk's items one by one through `process`, so a failure
+    # the batch cannot pin on one item still lands on the right one. `process` must give each item
+    # the result the batch gives it.
+    process_batch: Callable[[list[dict[str, Any]], Any], list[Any]] | None = None
 
     def __post_init__(self) -> None:
         folder = f"stages/{self.name}"
@@ -129,6 +137,10 @@ class Stage:
             object.__setattr__(self, "items_sql", f"{folder}/items.sql")
         if self.clear_sql is None and resources.has_sql(f"{folder}/write.sql"):
             object.__setattr__(self, "clear_sql", f"{folder}/write.sql")
+
+    def chunk_items(self, params: Any) -> int:
+        """Items per pool task under these params."""
+        return max(1, self.chunk_size(params) if callable(self.chunk_size) else self.chunk_size)
 
     @property
     def upstream(self) -> tuple[str, ...]:

@@ -55,6 +55,7 @@ WHERE split IS NOT DISTINCT FROM $export_split
 -- relative to it and inside its folder, then the crop's columns (long per-beat and per-frame lists left out).
 SELECT path AS file_name,
        * EXCLUDE (path, frames, split{private}, beat_times_s, beat_positions, downbeat_times_s, stems, empty_stems,
-                  mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz)
+                  mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz,
+                  beat_chords, chord_segments)
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split

@@ -30,11 +30,14 @@ def library(tmp_path: Path) -> Path:
 def test_help_explains_every_command() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("init", "run", "status", "failures", "config", "models", "query", "export"):
+    for command in ("init", "run", "status", "failures", "config", "models", "query", "export", "report"):
         assert command in result.output
     run_help = invoke("run", "--help").output
     for flag in ("--source", "--stage", "--workers", "--retry-failed", "--limit", "--dry-run"):
         assert flag in run_help
+    report_help = invoke("report", "--help").output
+    for flag in ("--out", "--where", "--param", "--x", "--y", "--embed-audio", "--samples", "--force", "--json"):
+        assert flag in report_help
 
 
 def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
@@ -45,7 +48,8 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     reports = {r["stage"]: r for r in json.loads(result.stdout)}
     assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
-    assert [row["stage"] for row in status] == ["ingest", "beats", "metadata", "stems", "crops", "classify", "features"]
+    assert [row["stage"] for row in status] == ["ingest", "beats", "metadata", "stems", "crops", "aesthetics",
+                                                "chords", "classify", "features", "midi"]
     assert set(status[0]) >= {"stage", "pending", "running", "done", "failed", "skipped"}
     failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
     assert [Path(f["path"]).name for f in failures] == ["bad.mp3"]

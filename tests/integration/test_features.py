@@ -106,7 +106,8 @@ def test_groups_switch_on_later_and_only_that_group_is_computed(tmp_path: Path, 
 
     run(**{"features.tonal": "false"})
     before = rows(db, "SELECT * FROM crops_v ORDER BY crop_index")
-    assert before and all(r["key_name"] is None and r["loudness_integrated_lufs"] is not None for r in before)
+    # key_essentia: the features stage's own key (crops_v.key_name is the key agreed with the chords stage's)
+    assert before and all(r["key_essentia"] is None and r["loudness_integrated_lufs"] is not None for r in before)
     # The in-process executor runs the worker here, so the extractors can be counted.
     calls: dict[str, int] = {}
     for group in stage.GROUPS:
@@ -117,7 +118,7 @@ def test_groups_switch_on_later_and_only_that_group_is_computed(tmp_path: Path, 
     run()
     assert calls == {"tonal": len(before)}
     after = rows(db, "SELECT * FROM crops_v ORDER BY crop_index")
-    assert all(r["key_name"] for r in after)
+    assert all(r["key_essentia"] for r in after)
     assert [r["loudness_integrated_lufs"] for r in after] == [r["loudness_integrated_lufs"] for r in before]
     assert after[0]["track_bpm"] == pytest.approx(120.0, rel=0.01) and after[0]["meter"] == 4
 

@@ -21,6 +21,7 @@ def test_wheel_ships_migrations_and_sql(tmp_path: Path) -> None:
         assert f"etl/_sql/{statement.relative_to(REPO / 'sql').as_posix()}" in names
     assert "cli/main.py" in names and "etl/engine/runner.py" in names and "etl/stages/crops/items.sql" in names and "etl/stages/crops/write.sql" in names
     assert "etl/engine/model_catalog.toml" in names  # the table behind `etl models fetch`
+    assert "etl/read/report/page.html.j2" in names  # the report page's template
 
 
 def test_installed_layout_is_preferred(tmp_path: Path, monkeypatch) -> None:

@@ -181,3 +181,19 @@ def test_the_executor_resubmits_what_was_in_flight_when_it_restarts(tmp_path: Pa
     assert executor.restarts == 1
     started = (tmp_path / "started.txt").read_text().split()
     assert started.count("slow") == 2 and started.count("hang") == 1  # killed mid-way, run again once
+
+
+def report_batch(items: list[dict[str, Any]], params: Any) -> list[Any]:
+    """Each item's result says how many items its worker's batch held; `bad` fails alone."""
+    return [ValueError("a bad item in a batch") if item["item_id"] == "bad" else
+            {"pid": os.getpid(), "loads": len(items)} for item in items]
+
+
+def test_process_batch_runs_in_the_workers_one_chunk_at_a_time(db: Path) -> None:
+    stage = Stage(name="probe", description="", process=report_worker, process_batch=report_batch, write=collect,
+                  items_sql=_items("bad", n=11), chunk_size=lambda params: 4)
+    report, rows, failed = run(db, stage)
+    assert (report.done, report.failed) == (11, 1)
+    assert failed == [("bad", "bad input: ValueError: a bad item in a batch")]
+    # batch_size 10 claims [bad, i00..i08] then [i09, i10]: chunks of 4, 4, 2, then 2.
+    assert sorted(size for _, _, size in rows) == sorted([4] * 3 + [4] * 4 + [2] * 2 + [2] * 2)

@@ -221,3 +221,71 @@ def test_a_stage_that_cannot_run_here_is_skipped_with_its_reason(writer) -> None
     assert report.skipped_reason == "model toy.pt not found in /models; see README"
     assert report.processed == 0
     assert writer.con.execute("SELECT count(*) FROM stage_items").fetchone()[0] == 0
+
+
+# --- process_batch: a chunk of items at once -------------------------------------------------
+
+_batch_calls: list[list[int]] = []
+
+
+def double_batch(items: list[dict[str, Any]], params: ToyParams) -> list[Any]:
+    """`double` on a whole chunk: an item's own error is returned in its place; 55 breaks the batch
+    as a whole (as a model call does on an input it cannot take), so nothing says which item did it."""
+    values = [item["value"] for item in items]
+    _batch_calls.append(values)
+    if 55 in values:
+        raise RuntimeError("the batched call broke")
+    results: list[Any] = []
+    for item in items:
+        try:
+            results.append(double(item, params))
+        except Exception as error:
+            results.append(error)
+    return results
+
+
+def double_unless_55(item: dict[str, Any], params: ToyParams) -> int:
+    if item["value"] == 55:
+        raise BadInput("fifty-five cannot be doubled")
+    return double(item, params)
+
+
+BATCHED = Stage(name="toy", description="doubles numbers in chunks", process=double_unless_55,
+                process_batch=double_batch, write=write_doubled, Params=ToyParams, items_sql=TOY.items_sql,
+                chunk_size=lambda params: params.factor + 1)
+
+
+def test_process_batch_gives_each_item_its_own_outcome(writer) -> None:
+    writer.con.execute("UPDATE toy_items SET value = 13 WHERE id = 'i003'")
+    writer.con.execute("UPDATE toy_items SET value = 0 WHERE id = 'i004'")
+    _batch_calls.clear()
+    report = run_toy(writer, stage=BATCHED)
+    batched = (states(writer), writer.con.execute("SELECT * FROM doubled ORDER BY id").fetchall())
+    # The inline executor hands the whole claim batch ([run] batch_size = 2) to process_batch.
+    assert _batch_calls == [[1, 2], [13, 0], [5, 6], [7, 8], [9, 10]]
+    assert (report.done, report.failed, report.skipped) == (7, 2, 1)
+    st = batched[0]
+    assert st["i003"] == ("failed", 1, "thirteen is unlucky", False)
+    assert st["i004"][0] == "skipped" and st["i004"][2] == "nothing to do for zero"
+    assert st["i007"] == ("failed", 1, "seven is busy", True)
+    # The same items one by one (the plain stage) end exactly the same way.
+    writer.con.execute("DELETE FROM doubled")
+    writer.con.execute("DELETE FROM stage_items")
+    run_toy(writer, run_id="plain")
+    assert (states(writer), writer.con.execute("SELECT * FROM doubled ORDER BY id").fetchall()) == batched
+
+
+def test_a_batch_that_breaks_as_a_whole_is_run_one_by_one(writer) -> None:
+    writer.con.execute("UPDATE toy_items SET value = 55 WHERE id = 'i006'")
+    _batch_calls.clear()
+    report = run_toy(writer, stage=BATCHED)
+    assert [5, 55] in _batch_calls
+    assert (report.done, report.failed) == (8, 2)  # 55 and the retryable 7
+    st = states(writer)
+    assert st["i006"] == ("failed", 1, "fifty-five cannot be doubled", False)
+    assert writer.con.execute("SELECT doubled FROM doubled WHERE id = 'i005'").fetchone() == (10,)
+
+
+def test_chunk_size_may_follow_the_params() -> None:
+    assert BATCHED.chunk_items(ToyParams(factor=3)) == 4
+    assert TOY.chunk_items(ToyParams()) == 1

@@ -59,8 +59,19 @@ EXPECTED_COLUMNS = {
     "crop_classes": {
         "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
     "crop_embeddings": {"crop_id", "track_id", "embedding_model", "embedding"},
+    "crop_aesthetics": {
+        "crop_id", "track_id", "aes_ce", "aes_cu", "aes_pc", "aes_pq", "windows", "checkpoint_sha256", "params_hash"},
+    "crop_midi": {
+        "crop_id", "source", "track_id", "path", "sha256", "n_notes", "pitch_min", "pitch_max", "mean_polyphony",
+        "note_density_per_s", "pitch_class_histogram", "params_hash"},
+    "crop_midi_notes": {
+        "crop_id", "source", "note_index", "start_s", "end_s", "pitch", "velocity", "start_beat", "end_beat", "bar",
+        "beat_in_bar"},
+    "crop_chords": {
+        "crop_id", "track_id", "chord_model", "chords", "beat_chords", "chords_text", "key_madmom",
+        "key_madmom_camelot", "key_madmom_confidence", "key_madmom_scores", "params_hash"},
 }
-EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v"}
+EXPECTED_VIEWS = {"tracks_v", "failures_v", "stage_status_v", "track_paths_v", "crops_v", "crop_midi_v"}
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

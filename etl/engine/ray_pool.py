@@ -1,0 +1,254 @@
+"""The executor for a Ray cluster: the same `submit` / `shutdown` as the local pool.
+
+The coordinator stays the only DuckDB writer. Each worker is a Ray actor that loads the stage's
+model once (`init_worker`) and runs chunks of items with the same pure `process` function as a
+local worker, returning `Outcome`s. A dispatcher thread hands queued chunks to idle actors,
+resolves each chunk's future as it finishes (in any order), and watches for two things:
+
+- an actor (or its node) that dies: its chunk goes back to the queue for another actor and a
+  replacement actor is started; an item that was in flight in two actor deaths is failed as the
+  culprit ("the worker died while processing this item"), so a crashing item cannot loop;
+- an item past `[run] item_timeout_s`: its actor is killed and replaced, the item failed "timed
+  out" (a chunk of several items is first split, so only the slow one is failed).
+
+Nothing is committed twice: an outcome reaches the engine once, through its chunk's future, and
+the engine commits it once. Ray is optional (`pip install 'music-etl[ray]'`) and imported here only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from etl.engine.errors import ConfigError
+from etl.engine.pool import BatchFn, InitFn, Outcome, ProcessFn, process_chunk
+
+INSTALL = "pip install 'music-etl[ray]' (ray==2.60.0)"
+_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class RayResources:
+    """What one actor of a stage asks the cluster for ([<stage>] ray_num_cpus / ray_num_gpus / ray_memory_mb)."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0      # fractional allowed: 0.25 puts four actors on one GPU
+    memory_mb: float = 0.0     # 0: no memory reservation
+    address: str = ""          # "" : $RAY_ADDRESS, else a local cluster started for this run
+
+
+class _Worker:
+    """The actor: one per worker slot, holding the stage's model."""
+
+    def __init__(self, process: ProcessFn, init: InitFn | None, params: Any, batch: BatchFn | None) -> None:
+        self._process, self._params, self._batch = process, params, batch
+        if init is not None:
+            init(params)
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, items: list[dict[str, Any]]) -> list[Outcome]:
+        return process_chunk(self._process, items, self._params, self._batch)
+
+
+@dataclass
+class _Job:
+    items: list[dict[str, Any]]
+    future: Future[list[Outcome]]
+    results: list[Outcome]
+
+
+@dataclass
+class _Running:
+    job: _Job
+    actor: Any
+    started: float
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"executor = \"ray\" needs Ray: {INSTALL}") from None
+    return ray
+
+
+class RayExecutor:
+    def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None, workers: int = 1,
+                 resources: RayResources | None = None, item_timeout_s: float | None = None,
+                 batch: BatchFn | None = None) -> None:
+        ray = self._ray = _ray()
+        resources = resources or RayResources()
+        self.workers = workers
+        self._timeout = item_timeout_s if item_timeout_s and item_timeout_s > 0 else None
+        if not ray.is_initialized():
+            # "local": a new cluster for this process, never one a stale `ray start` left its address for.
+            address = resources.address or os.environ.get("RAY_ADDRESS") or "local"
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        options: dict[str, Any] = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus,
+                                   "max_restarts": 0, "max_task_retries": 0}
+        if resources.memory_mb > 0:
+            options["memory"] = int(resources.memory_mb * 2**20)
+        self._actor_class = ray.remote(_Worker).options(**options)
+        self._args = (process, init, params, batch)
+        self._lock = threading.Lock()
+        self._queue: deque[_Job] = deque()
+        self._idle: deque[Any] = deque()
+        self._starting: dict[Any, Any] = {}         # ready() ref -> actor still being placed / loading
+        self._running: dict[Any, _Running] = {}     # run() ref -> what it runs where
+        self._deaths: dict[str, int] = {}           # item id -> actor deaths it was in flight for
+        self._closed = False
+        self._error: BaseException | None = None
+        for _ in range(workers):
+            self._start_actor()
+        self._thread = threading.Thread(target=self._dispatch, name="etl-ray-dispatch", daemon=True)
+        self._thread.start()
+
+    # --- the engine's side ----------------------------------------------------------------
+
+    def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
+        job = _Job(list(items), Future(), [])
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor is shut down")
+            if self._error is not None:
+                raise RuntimeError(f"the Ray executor failed: {self._error}")
+            self._queue.append(job)
+        return job.future
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if not cancel:
+            while True:  # let chunks in flight finish
+                with self._lock:
+                    if not (self._queue or self._running) or self._error is not None:
+                        break
+                time.sleep(_POLL_S)
+        with self._lock:
+            self._closed = True
+            actors = [*self._idle, *self._starting.values(), *(r.actor for r in self._running.values())]
+            jobs = [*self._queue, *(r.job for r in self._running.values())]
+            self._queue.clear()
+            self._running.clear()
+            self._idle.clear()
+            self._starting.clear()
+        self._thread.join(timeout=5)
+        for job in jobs:
+            job.future.cancel()
+        for actor in actors:
+            self._ray.kill(actor, no_restart=True)
+        # A local cluster started for this run serves its later stages too; Ray stops it at exit.
+
+    # --- the dispatcher thread --------------------------------------------------------------
+
+    def _start_actor(self) -> None:
+        actor = self._actor_class.remote(*self._args)
+        self._starting[actor.ready.remote()] = actor
+
+    def _dispatch(self) -> None:
+        ray = self._ray
+        try:
+            while True:
+                with self._lock:
+                    if self._closed:
+                        return
+                    while self._queue and self._idle:
+                        job, actor = self._queue.popleft(), self._idle.popleft()
+                        self._running[actor.run.remote(job.items)] = _Running(job, actor, time.monotonic())
+                    refs = [*self._running, *self._starting]
+                if not refs:
+                    time.sleep(_POLL_S)
+                    continue
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=_POLL_S, fetch_local=False)
+                with self._lock:
+                    if self._closed:
+                        return
+                    for ref in ready:
+                        self._finished(ref)
+                    self._enforce_deadlines()
+        except BaseException as error:  # noqa: BLE001  (reported to every waiting future)
+            with self._lock:
+                self._error = error
+                jobs = [*self._queue, *(r.job for r in self._running.values())]
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(error)
+
+    def _finished(self, ref: Any) -> None:
+        ray = self._ray
+        if ref in self._starting:
+            actor = self._starting.pop(ref)
+            try:
+                ray.get(ref)
+                self._idle.append(actor)
+            except ray.exceptions.RayActorError:
+                self._start_actor()  # died while loading (its node went away): try again
+            return
+        running = self._running.pop(ref, None)
+        if running is None:
+            return
+        try:
+            outcomes = ray.get(ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
+            self._lost(running)
+            return
+        self._idle.append(running.actor)
+        running.job.future.set_result(running.job.results + outcomes)
+
+    def _lost(self, running: _Running) -> None:
+        """The actor died with this chunk: back to the queue, or failed when it keeps killing actors."""
+        self._start_actor()
+        job = running.job
+        if len(job.items) > 1:  # find the culprit: one item per chunk from now on
+            for item in job.items:
+                self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
+            return
+        item = job.items[0]
+        deaths = self._deaths[item["item_id"]] = self._deaths.get(item["item_id"], 0) + 1
+        if deaths >= 2:
+            job.results.append(Outcome(item["item_id"], "failed", retryable=True,
+                                       error="the worker died while processing this item (twice: a crash in a "
+                                             "decoder or library, or killed for memory)"))
+            job.future.set_result(job.results)
+        else:
+            self._queue.appendleft(job)  # its node went away, most likely: another actor takes it
+
+    def _enforce_deadlines(self) -> None:
+        if self._timeout is None:
+            return
+        now = time.monotonic()
+        for ref, running in list(self._running.items()):
+            if now - running.started <= self._timeout * len(running.job.items):
+                continue
+            del self._running[ref]
+            self._ray.kill(running.actor, no_restart=True)
+            self._start_actor()
+            job = running.job
+            if len(job.items) > 1:
+                for item in job.items:
+                    self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
+            else:
+                job.results.append(Outcome(job.items[0]["item_id"], "failed", retryable=False,
+                                           error=f"timed out after {self._timeout:g} s", elapsed_s=now - running.started))
+                job.future.set_result(job.results)
+
+
+class _Single(Future):  # type: ignore[type-arg]
+    """The future of one item split off a chunk: its outcome joins the chunk's, whose future is
+    resolved when the last of its items is in."""
+
+    def __init__(self, parent: _Job, item_id: str) -> None:
+        super().__init__()
+        self._parent, self._item_id = parent, item_id
+
+    def set_result(self, result: list[Outcome]) -> None:  # type: ignore[override]
+        super().set_result(result)
+        parent = self._parent
+        parent.results.extend(result)
+        if len(parent.results) == len(parent.items) and not parent.future.done():
+            parent.future.set_result(parent.results)

@@ -1,0 +1,50 @@
+-- The agreed key of a crop from its two opinions: essentia's KeyExtractor (crop_features.key_name,
+-- features stage; NULL where its strength is under 0.3) and madmom's CNN key recogniser
+-- (crop_chords.key_madmom, chords stage, with a probability for each of the 24 keys).
+--
+--   agree                     -> that key                        key_agreement 'agree'
+--   differ in mode only       -> essentia's key                  'mode'    (same tonic: parallel keys,
+--                                                                           or same scale: relative keys)
+--   differ otherwise          -> madmom's key                    'differ'  (e.g. a fifth apart)
+--   one opinion only          -> that one                        'essentia only' / 'madmom only'
+--
+-- Chosen on the real recordings with a known key (tests/key_eval.py, 12 crop-length windows):
+-- madmom's wrong keys there were relative or parallel to the right one, essentia's a fifth away.
+-- key_confidence: the share of the two opinions backing the key, madmom backing it with its
+-- probability and essentia with its vote: (P_madmom(key) + [essentia names it]) / 2; with madmom's
+-- opinion alone its probability; with essentia's alone NULL (its strength, key_strength, is a
+-- profile correlation, not a probability).
+CREATE OR REPLACE MACRO key_pitch_class(key) AS
+    list_position(['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'], split_part(key, ' ', 1)) - 1;
+
+CREATE OR REPLACE MACRO keys_differ_in_mode_only(a, b) AS
+    split_part(a, ' ', 2) <> split_part(b, ' ', 2)
+    AND (key_pitch_class(a) = key_pitch_class(b)                                   -- parallel: C major / C minor
+         OR (CASE WHEN split_part(a, ' ', 2) = 'major' THEN key_pitch_class(a) - key_pitch_class(b)
+                  ELSE key_pitch_class(b) - key_pitch_class(a) END + 12) % 12 = 3); -- relative: C major / A minor
+
+CREATE OR REPLACE MACRO agreed_key_name(essentia, madmom) AS
+    CASE WHEN madmom IS NULL THEN essentia
+         WHEN essentia IS NULL THEN madmom
+         WHEN keys_differ_in_mode_only(essentia, madmom) THEN essentia
+         ELSE madmom END;
+
+CREATE OR REPLACE MACRO agreed_key_confidence(essentia, madmom, madmom_scores) AS
+    CASE WHEN madmom IS NULL THEN NULL
+         WHEN essentia IS NULL THEN madmom_scores[madmom]
+         ELSE (madmom_scores[agreed_key_name(essentia, madmom)]
+               + CASE WHEN agreed_key_name(essentia, madmom) = essentia THEN 1 ELSE 0 END) / 2 END;
+
+CREATE OR REPLACE MACRO agreed_key_agreement(essentia, madmom) AS
+    CASE WHEN essentia IS NULL AND madmom IS NULL THEN NULL
+         WHEN madmom IS NULL THEN 'essentia only'
+         WHEN essentia IS NULL THEN 'madmom only'
+         WHEN essentia = madmom THEN 'agree'
+         WHEN agreed_key_name(essentia, madmom) = essentia THEN 'mode'
+         ELSE 'differ' END;
+
+-- All three in one struct (tests/key_eval.py).
+CREATE OR REPLACE MACRO agreed_key(essentia, madmom, madmom_scores) AS
+    {'key_name': agreed_key_name(essentia, madmom),
+     'key_confidence': agreed_key_confidence(essentia, madmom, madmom_scores),
+     'key_agreement': agreed_key_agreement(essentia, madmom)};
