@@ -18,6 +18,7 @@ round counts, which evens out a machine shared with other work. CPU seconds of t
 reported beside wall seconds: on a loaded machine CPU time is the steadier per-core figure.
 --agreement compares the beat grids: today's and this branch's, and both against one whole-track
 pass (network and DBN over the whole track, no segments: what madmom gives with unbounded memory).
+--dbn times the DBN per meter (madmom's Viterbi and the compiled one) on 80 s of real activations.
 --long-minutes measures the peak memory (RSS) of one process tracking a track that long (real
 tracks concatenated), for this branch and for today's stage.
 """
@@ -206,6 +207,45 @@ def long_track_memory(minutes: float, sources: list[Path], today: Path) -> None:
                   f"peak memory {int(peak_kb) / 1024:,.0f} MB")
 
 
+def dbn_cost(path: Path, seconds: float = 80.0) -> None:
+    """The DBN per meter on one segment's worth of real activations (80 s: 60 s kept, 10 s margins):
+    state-space size, madmom's Viterbi and the compiled one (same path), best of three, CPU s."""
+    import numpy as np
+    import soundfile as sf
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
+    from threadpoolctl import threadpool_limits
+
+    from etl.dsp import audio
+    from etl.stages.beats import Params
+    from etl.stages.beats.beatnet import downbeat_processor
+    from etl.stages.beats.viterbi import CompiledHMM
+
+    threadpool_limits(1)
+    data, rate = sf.read(path, dtype="float32", always_2d=True, frames=int(seconds * sf.info(path).samplerate))
+    activations = downbeat_processor()(audio.resample(data.mean(axis=1), rate, 44100))
+    params = Params()
+    tracker = DBNDownBeatTrackingProcessor(beats_per_bar=list(params.meters), min_bpm=params.min_bpm,
+                                           max_bpm=params.max_bpm, transition_lambda=params.transition_lambda,
+                                           fps=100)
+
+    def best(decode: object) -> tuple[float, object]:
+        times, result = [], None
+        for _ in range(3):
+            started = time.process_time()
+            result = decode(activations)  # type: ignore[operator]
+            times.append(time.process_time() - started)
+        return min(times), result
+
+    print(f"  DBN on {len(activations) / 100:.0f} s of {path.name}, per meter (CPU s, best of 3):")
+    for meter, hmm in zip(params.meters, tracker.hmms):
+        model = hmm.transition_model
+        madmom_s, (path_madmom, _) = best(hmm.viterbi)
+        compiled_s, (path_compiled, _) = best(CompiledHMM(hmm).viterbi)
+        print(f"    {meter} beats per bar: {model.num_states:,} states, {len(model.states):,} transitions; madmom "
+              f"{madmom_s:.3f} s, compiled {compiled_s:.3f} s ({madmom_s / compiled_s:.1f}x), same path: "
+              f"{np.array_equal(path_madmom, path_compiled)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
@@ -213,6 +253,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three sides (best counts)")
     parser.add_argument("--long-minutes", type=float, default=0)
     parser.add_argument("--agreement", action="store_true", help="compare the beat grids (today, branch, whole)")
+    parser.add_argument("--dbn", action="store_true", help="time the DBN per meter, madmom's and compiled")
     parser.add_argument("--side", choices=("stage", "today", "madmom"), help=argparse.SUPPRESS)  # a child
     args = parser.parse_args()
     if args.side:
@@ -245,6 +286,8 @@ def main() -> None:
         if args.agreement:
             sys.path.insert(0, str(today))
             agreement(paths)
+        if args.dbn:
+            dbn_cost(paths[-1])
         if args.long_minutes:
             long_track_memory(args.long_minutes, paths, today)
 
