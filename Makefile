@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml shims/madmom/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report]' ./shims/madmom
+	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report,multitrack]' ./shims/madmom
 	$(BIN)/python -m pip install --quiet --no-deps 'basic-pitch==0.4.0'
 	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
 	# --no-deps: its declared torchaudio does not work beside CPU torch (see pyproject's aesthetics extra).

@@ -35,6 +35,12 @@ def not_hashed(default: Any, **kwargs: Any) -> Any:
     return field(default=default, metadata={"hash": False}, **kwargs)
 
 
+def added_later(default: Any) -> Any:
+    """A stage parameter added after stores were filled: hashed only when set to another value than
+    `default`, so adding it to the code re-queues nothing, and setting it re-queues what it changes."""
+    return field(default=default, metadata={"hash": "unless_default"})
+
+
 def allowed_range(spec: dataclasses.Field) -> str | None:
     """'8000 to 384000, or 0' for a field declared with `ranged`; None for one without a range."""
     if "range" not in spec.metadata:
@@ -99,7 +105,8 @@ class Setting:
 
 def params_hash(params: Any) -> str:
     """Stable hash of a stage's result-affecting parameters."""
-    hashed = {f.name: getattr(params, f.name) for f in fields(params) if f.metadata.get("hash", True)}
+    hashed = {f.name: getattr(params, f.name) for f in fields(params) if f.metadata.get("hash", True)
+              and not (f.metadata.get("hash") == "unless_default" and getattr(params, f.name) == f.default)}
     blob = json.dumps(hashed, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -99,7 +99,8 @@ def stage_sql(stage: Stage, name: str) -> str:
         names = {"n": str(n), "stage": read.stage, "key": read.key}
         join = "read_join_shared" if _shares_keys(read.stage) else "read_join"
         joins.append(_fill(sql("engine/lineage.sql", join), names))
-        columns.append(_fill(sql("engine/lineage.sql", "read_column"), names))
+        column = "read_column_optional" if read.optional else "read_column"
+        columns.append(_fill(sql("engine/lineage.sql", column), names))
     return _fill(sql("engine/state.sql", name), {
         "items": text.rstrip().rstrip(";"),
         "lineage_joins": "\n".join(joins),

@@ -57,6 +57,10 @@ class Read:
 
     stage: str
     key: str = "item_id"
+    # Optional: a key the upstream stage produced nothing under adds nothing to the fingerprint
+    # (instead of "absent"). For a read that only some items have (the multitrack stage's tracks),
+    # added to a stage with a store full of results: those results stay current.
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ LEFT JOIN (SELECT key, min(output_fp) AS output_fp FROM stage_outputs WHERE stag
 -- name: read_column
 || '|{stage}=' || coalesce(read_{n}.output_fp, '-')
 
+-- name: read_column_optional
+-- An optional read (`Read(optional=True)`): nothing where the upstream produced nothing for the key.
+|| coalesce('|{stage}=' || read_{n}.output_fp, '')
+
 -- name: clear_outputs
 DELETE FROM stage_outputs WHERE stage = $stage AND item_id IN (SELECT item_id FROM cleared);
 

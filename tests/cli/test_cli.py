@@ -48,8 +48,8 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     reports = {r["stage"]: r for r in json.loads(result.stdout)}
     assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
-    assert [row["stage"] for row in status] == ["ingest", "beats", "metadata", "stems", "crops", "aesthetics",
-                                                "chords", "classify", "features", "midi"]
+    assert [row["stage"] for row in status] == ["ingest", "multitrack", "beats", "metadata", "stems", "crops",
+                                                "aesthetics", "chords", "classify", "features", "midi"]
     assert set(status[0]) >= {"stage", "pending", "running", "done", "failed", "skipped"}
     failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
     assert [Path(f["path"]).name for f in failures] == ["bad.mp3"]

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from tests import essentia_models as em
-from tests.helpers import require, rows, run_stages, write_tone
+from tests.helpers import corpus, require, rows, run_stages, write_tone
 
 require("essentia")
 
@@ -120,6 +120,28 @@ def test_embedding_is_the_mean_over_patches(model_dir: Path) -> None:
                                                 output="PartitionedCall:1")(signal)
     assert patches.shape[0] > 1 and patches.shape[1] == 1280
     np.testing.assert_allclose(model.embedding(signal), patches.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("seconds, patches", [(10.0, 9), (65.0, 64), (70.0, 69)])
+def test_a_fixed_batch_of_64_patches_is_padded_and_trimmed(tmp_path: Path, seconds: float, patches: int) -> None:
+    """The published discogs-effnet-bs64-1 runs exactly 64 patches at a time: a crop with fewer (or a
+    last batch with fewer) is zero-padded by essentia and only its own patches are averaged. The
+    reference is the same weights in a graph of any batch size, run one patch at a time."""
+    import essentia.standard as es
+
+    fixed, free = tmp_path / "fixed", tmp_path / "free"
+    em.write_embedding_model(fixed, batch=64)
+    em.write_embedding_model(free)
+    music = classify.read_16k_mono(str(corpus("librosa_data", "Karissa_Hobbs_-_Lets_Go_Fishin.hq.ogg")))
+    crop = music[16000 * 20:][:int(seconds * 16000)]
+    one_by_one = es.TensorflowPredictEffnetDiscogs(graphFilename=str(free / f"{em.EMBEDDING}.pb"),
+                                                   output="PartitionedCall:1", batchSize=1)(crop)
+    assert one_by_one.shape == (patches, 1280)
+    embedding = classify.Classifier(params(fixed)).embedding(crop)
+    np.testing.assert_allclose(embedding, one_by_one.mean(axis=0), rtol=1e-4, atol=1e-6)
+    if patches % 64:  # had the zero patches padding the last batch been averaged in, the mean would differ
+        padded = -(-patches // 64) * 64
+        assert not np.allclose(embedding, one_by_one.sum(axis=0) / padded, rtol=1e-3)
 
 
 def test_batching_equals_one_by_one(model_dir: Path) -> None:

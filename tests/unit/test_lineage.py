@@ -265,3 +265,14 @@ def test_status_counts_without_lineage_joins_only_while_nothing_upstream_moved(w
     run(writer, UP)
     StageRunner(writer, DOWN, config(), RunOptions(run_id="part", executor="inline", limit=1)).run()
     assert not agree() and pending(writer, DOWN) == 1  # a partial pass records nothing
+
+
+def test_every_artifact_stage_fingerprints_its_output_without_file_paths() -> None:
+    """A result naming its files by absolute path would make a store and a fresh run of the same
+    music (another data folder) disagree on every output fingerprint, and re-queue dependants after
+    a move: stages writing files must say what their output is (`outputs`), content hashes in."""
+    from etl import stages
+
+    artifact_stages = [s for s in stages.all_stages() if s.artifacts]
+    assert {"stems", "crops", "midi", "multitrack"} <= {s.name for s in artifact_stages}
+    assert [s.name for s in artifact_stages if s.outputs is None] == []

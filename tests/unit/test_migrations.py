@@ -16,7 +16,8 @@ EXPECTED_COLUMNS = {
     "sources": {"path", "added_at"},
     "files": {"path", "source", "size_bytes", "mtime_ns", "scan_error", "present", "track_id",
               "first_seen_at", "last_seen_at", "ctime_ns", "inode", "stat_version", "missing_since", "sha256",
-              "sample_hash", "ingested_size_bytes", "ingested_mtime_ns"},
+              "sample_hash", "ingested_size_bytes", "ingested_mtime_ns", "multitrack_group", "multitrack_role",
+              "multitrack_stem", "multitrack_layout", "audio_sha256"},
     "tracks": {"track_id", "size_bytes", "container", "codec", "duration_s", "frames", "sample_rate",
                "channels", "bit_rate_kbps", "decode_checked", "params_hash", "ingested_at", "identity"},
     "track_tags": {"track_id", "tag_format", "artist", "title", "album", "album_artist", "year", "date_text",
@@ -55,7 +56,10 @@ EXPECTED_COLUMNS = {
     "track_stems": {
         "track_id", "stem", "path", "format", "sample_rate", "channels", "frames", "loudness_integrated_lufs",
         "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "empty", "folded_into", "model", "params_hash",
-        "created_at", "sha256"},
+        "created_at", "sha256", "source", "given_as", "alignment", "sdr_db"},
+    "multitrack_groups": {
+        "group_id", "track_id", "layout", "mix", "mix_path", "mix_sha256", "mix_sample_hash", "mix_size_bytes",
+        "mix_mtime_ns", "tags_path", "n_stems", "note", "params_hash", "created_at"},
     "crop_classes": {
         "crop_id", "track_id", "head", "embedding_model", "labels", "scores", "top", "params_hash"},
     "crop_embeddings": {"crop_id", "track_id", "embedding_model", "embedding"},

@@ -283,7 +283,7 @@ STAGE = Stage(
     description="beat and downbeat grid, meter and BPM with madmom",
     process=process,
     write=write,
-    reads=(Read("ingest", "track_id"),),
+    reads=(Read("ingest", "track_id"), Read("multitrack", "track_id", optional=True)),
     presence=True,
     Params=Params,
     init_worker=init_worker,

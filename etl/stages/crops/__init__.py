@@ -227,8 +227,15 @@ def _inside(times: list[float], positions: list[int], start_s: float, end_s: flo
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    # Provided stems that are the user's own files are checked like the mix (rendered ones are ours).
+    stem_files = [s["file"] for s in item.get("stems") or [] if s.get("file")]
     with sourcefile.unchanged(item["source"]):
-        return cut(item, params)
+        for stem_file in stem_files:
+            sourcefile.check(stem_file)
+        result = cut(item, params)
+        for stem_file in stem_files:
+            sourcefile.check(stem_file)
+        return result
 
 
 def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
@@ -330,7 +337,8 @@ STAGE = Stage(
     description="beat-aligned training crops (and their stem crops) as audio files",
     process=process,
     write=write,
-    reads=(Read("ingest", "track_id"), Read("beats", "track_id"), Read("stems", "track_id")),
+    reads=(Read("ingest", "track_id"), Read("beats", "track_id"), Read("stems", "track_id"),
+           Read("multitrack", "track_id", optional=True), Read("multitrack", "stems_key", optional=True)),
     presence=True,
     outputs=outputs,
     files=files,

@@ -24,6 +24,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Stage
 from etl.engine.tables import rows_like
+from etl.stages.ingest import multitrack
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,6 +38,13 @@ class Params:
     # data; 0 reads headers only.
     verify_s: float = ranged(1.0, 0, 3600)
     include_hidden: bool = not_hashed(False)  # scan dot-files and dot-folders too
+    # The user's multitrack layouts ([[ingest.multitrack]] tables: name, mix, stems; see
+    # multitrack.py), tried before the built-in ones. Not hashed: a file whose part in a group
+    # changes is ingested again through its own input (items.sql), no other file is.
+    multitrack: tuple[Any, ...] = not_hashed(())
+
+    def __post_init__(self) -> None:
+        multitrack.user_layouts(self.multitrack)  # a bad rule is refused when the config is read
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
         if inside:
             log.info("source folder %s holds this store: its database and data folder are not scanned", source)
         entries = list(scan_folder(source, params.include_hidden, inside))
+        # Multitrack groups by file names alone: nothing is read here.
+        members = multitrack.recognise((e.path for e in entries if e.scan_error is None), params.multitrack)
+        member = [members.get(e.path) for e in entries]
         scans.append((source, pa.table({
             "path": pa.array([e.path for e in entries], pa.string()),
             "size_bytes": pa.array([e.size_bytes for e in entries], pa.int64()),
@@ -130,6 +141,8 @@ def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
             "ctime_ns": pa.array([e.ctime_ns for e in entries], pa.int64()),
             "inode": pa.array([e.inode for e in entries], pa.int64()),
             "scan_error": pa.array([e.scan_error for e in entries], pa.string()),
+            **{f"multitrack_{name}": pa.array([getattr(m, name) if m else None for m in member], pa.string())
+               for name in ("group", "role", "stem", "layout")},
         })))
 
     def record(con: duckdb.DuckDBPyConnection) -> None:
@@ -195,6 +208,9 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
                        ("mtime_ns", pa.int64())):
         column = [o.item["path"] if name == "path" else o.result[name] for o in done]
         ingested = ingested.append_column(name, pa.array(column, kind))
+    # A multitrack group's stems (and NI Stems files) hold no track of their own: the multitrack
+    # stage makes the group's track. Their audio hash is kept on the file.
+    ingested = ingested.append_column("holds_track", pa.array([not _member(o.item) for o in done], pa.bool_()))
     # The engine clears done and skipped paths; a path found permanently unreadable (corrupt now)
     # no longer holds its track either. A transient failure keeps the link and what hangs off it.
     unusable = pa.table({"item_id": pa.array(
@@ -211,9 +227,18 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
 _TRACK_OUTPUT = ("container", "codec", "duration_s", "frames", "sample_rate", "channels")
 
 
+def _member(item: dict[str, Any]) -> bool:
+    """A file that is part of a multitrack group's track rather than a track of its own."""
+    return item.get("multitrack_role") in ("stem", multitrack.STREAMS)
+
+
 def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    """A path's output is its track's audio facts (the same for every path holding the same audio)."""
-    return {result["track_id"]: {name: result[name] for name in _TRACK_OUTPUT}}
+    """A path's output is its track's audio facts (the same for every path holding the same audio);
+    a group member's is under its path (the multitrack stage hashes its members' audio itself)."""
+    facts = {name: result[name] for name in _TRACK_OUTPUT}
+    if _member(item):
+        return {item["item_id"]: {**facts, "audio_sha256": result["track_id"]}}
+    return {result["track_id"]: facts}
 
 
 STAGE = Stage(

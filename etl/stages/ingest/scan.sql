@@ -1,8 +1,11 @@
 -- name: upsert_files
 -- A path whose stat changed since the last scan (size, mtime, ctime, inode: any rewrite or
 -- replacement, even one that puts size and mtime back) gets a new stat_version: its ingest input.
-INSERT INTO files (path, source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, present, stat_version)
-SELECT path, $source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, true, 0 FROM scanned
+-- Multitrack membership (etl/stages/ingest/multitrack.py) is what this scan recognised.
+INSERT INTO files (path, source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, present, stat_version,
+                   multitrack_group, multitrack_role, multitrack_stem, multitrack_layout)
+SELECT path, $source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, true, 0,
+       multitrack_group, multitrack_role, multitrack_stem, multitrack_layout FROM scanned
 ON CONFLICT (path) DO UPDATE SET
     stat_version = CASE
         WHEN files.size_bytes IS NOT DISTINCT FROM excluded.size_bytes
@@ -17,6 +20,10 @@ ON CONFLICT (path) DO UPDATE SET
     ctime_ns = excluded.ctime_ns,
     inode = excluded.inode,
     scan_error = excluded.scan_error,
+    multitrack_group = excluded.multitrack_group,
+    multitrack_role = excluded.multitrack_role,
+    multitrack_stem = excluded.multitrack_stem,
+    multitrack_layout = excluded.multitrack_layout,
     present = true,
     missing_since = NULL,
     last_seen_at = now();

@@ -206,6 +206,7 @@ STAGE = Stage(
     process=process,
     write=write,
     reads=(Read("ingest", "track_id"),),
+    needs=("multitrack",),  # a multitrack group's track: its tags come from the file the group names
     presence=True,
     version=2,  # 2: values that do not fit are NULL with the raw text in raw_tags (stores read before re-read)
     Params=Params,

@@ -146,6 +146,12 @@ def files(result: dict[str, Any]) -> list[str]:
     return [result["path"]]
 
 
+def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The notes and statistics with the file's content hash; not its path, which names the data
+    folder (a store and a fresh run of the same music must agree)."""
+    return {item["item_id"]: {k: v for k, v in result.items() if k != "path"}}
+
+
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
     done = [o for o in outcomes if o.status == "done"]
     keys = [{"crop_id": o.item["crop_id"], "source": o.item["source"], "track_id": o.item["track_id"]} for o in done]
@@ -167,6 +173,7 @@ STAGE = Stage(
     # The stems' rows too: whether a stem is flagged empty decides whether its crop is transcribed.
     reads=(Read("crops", "crop_id"), Read("stems", "track_id")),
     files=files,
+    outputs=outputs,
     Params=Params,
     init_worker=init_worker,
     unavailable=unavailable,

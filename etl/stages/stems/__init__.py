@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import sourcefile
 from etl.engine import artifacts
-from etl.engine.config import not_hashed, params_hash, ranged
-from etl.engine.errors import ConfigError
+from etl.engine.config import added_later, not_hashed, params_hash, ranged
+from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
@@ -56,6 +56,9 @@ class Params:
     seed: int = ranged(0, 0, 2**32 - 1)  # random shifts are drawn from this seed per track (reproducible)
     device: str = not_hashed("auto")  # auto | cpu | cuda | cuda:N | mps
     threads: int = ranged(0, 0, 1024, hashed=False)  # torch threads per worker; 0: torch's default
+    # Tracks whose source provides its stems (a multitrack source) are skipped; true separates them
+    # too, keeping both (source 'demucs' beside 'provided') with each stem's SDR against the real one.
+    separate_provided: bool = added_later(False)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -141,11 +144,18 @@ def options(params: Params) -> Any:
                        fold_empty=params.fold_empty)
 
 
+PROVIDED = "stems provided by the source"
+
+
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     import random
 
+    from etl.dsp.sdr import sdr_files
     from etl.stages.stems.separation import separate_track
 
+    provided = {s["stem"]: s for s in item.get("provided") or []}
+    if provided and not params.separate_provided:
+        raise SkipItem(f"{PROVIDED} ([stems] separate_provided = true separates them too)")
     model, device = _model.get(params)
     track_id = item["item_id"]
     folder = Path(item["artifact_dir"])
@@ -154,6 +164,12 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         rows = separate_track(path, folder, model, device, shifts=params.shifts, overlap=params.overlap,
                               segment=params.segment, options=options(params),
                               rng=random.Random(f"{params.seed}:{track_id}"))
+    for row in rows:  # separated beside the real stems: how close each one came
+        real = provided.get(row["stem"])
+        if real is not None and row["path"]:
+            if real.get("file"):
+                sourcefile.check(real["file"])
+            row["sdr_db"] = round(sdr_files(real["path"], row["path"]), 4)
     return {"stems": rows}
 
 
@@ -167,7 +183,8 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"track_id": o.item_id, **row, "path": row["path"] and artifacts.store_path(row["path"])}
+    rows = [{"track_id": o.item_id, **row, "path": row["path"] and artifacts.store_path(row["path"]),
+             "source": "demucs"}
             for o in outcomes if o.status == "done" for row in o.result["stems"]]
     with registered(con, new_stems=rows_like(con, "track_stems", rows)):
         execute(con, "stages/stems/write.sql", "insert_stems",
@@ -179,7 +196,8 @@ STAGE = Stage(
     description="drums / bass / other / vocals stems with demucs",
     process=process,
     write=write,
-    reads=(Read("ingest", "track_id"),),
+    reads=(Read("ingest", "track_id"), Read("multitrack", "track_id", optional=True),
+           Read("multitrack", "stems_key", optional=True)),
     presence=True,
     outputs=outputs,
     files=files,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from etl.dsp import audio, loudness
+from etl.dsp.sdr import sdr  # noqa: F401  (here before etl/dsp/sdr.py: bench/stems.py, tests)
 from etl.engine import artifacts
 
 READ_FRAMES = 1 << 17           # source frames decoded at a time
@@ -104,15 +105,6 @@ class Levels:
     @property
     def rms(self) -> float:
         return math.sqrt(self.square_sum / self.count) if self.count else 0.0
-
-
-def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Signal-to-distortion ratio in dB as MUSDB18 / museval's SiSEC 2021 "new SDR" reports it:
-    10 log10(sum reference^2 / sum (reference - estimate)^2), over the whole track and all channels."""
-    n = min(len(reference), len(estimate))
-    reference, estimate = reference[:n].astype(np.float64), estimate[:n].astype(np.float64)
-    error = np.sum(np.square(reference - estimate))
-    return float(10 * np.log10((np.sum(np.square(reference)) + 1e-10) / (error + 1e-10)))
 
 
 def dbfs(value: float) -> float | None:
