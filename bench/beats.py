@@ -6,8 +6,8 @@ FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/co
 like, side by side in one run:
   - "stage": the beats stage's worker function (`beats.process`: decode, resample, network, DBN,
     summary) as on this branch;
-  - "today": the same function as it is on the main branch (etl/stages/beats from `git show
-    main:`, imported as a separate package);
+  - "today": the same function before these changes (etl/stages/beats from `git show 05b43ca:`,
+    main before issue 19, imported as a separate package; --today-ref picks another commit);
   - "bare madmom": a loop of madmom's own calls (RNNDownBeatProcessor, DBNDownBeatTrackingProcessor)
     over the same 60 s segments with the same 10 s margins on both sides.
 Each side runs in its own fresh process with one maths-library thread (OMP_NUM_THREADS=1 and
@@ -52,15 +52,18 @@ def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
     return found
 
 
-def today_package(dest: Path) -> Path:
-    """etl/stages/beats as on the main branch, written to `dest`/beats_today (its own imports of
-    the package rewritten), so today's stage runs beside this branch's in the same checkout."""
+TODAY = "05b43ca"  # main before issue 19 (beats at twice the speed): the stage these changes are measured against
+
+
+def today_package(dest: Path, ref: str = TODAY) -> Path:
+    """etl/stages/beats as at commit `ref`, written to `dest`/beats_today (its own imports of the
+    package rewritten), so that stage runs beside this checkout's with the same engine."""
     package = dest / "beats_today"
     package.mkdir(parents=True, exist_ok=True)
-    listed = subprocess.run(["git", "ls-tree", "--name-only", "main", "etl/stages/beats/"], cwd=REPO,
+    listed = subprocess.run(["git", "ls-tree", "--name-only", ref, "etl/stages/beats/"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
     for name in listed:
-        text = subprocess.run(["git", "show", f"main:{name}"], cwd=REPO, capture_output=True, text=True,
+        text = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout
         (package / Path(name).name).write_text(text.replace("etl.stages.beats.", "beats_today."))
     return dest
@@ -254,6 +257,7 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=0)
     parser.add_argument("--agreement", action="store_true", help="compare the beat grids (today, branch, whole)")
     parser.add_argument("--dbn", action="store_true", help="time the DBN per meter, madmom's and compiled")
+    parser.add_argument("--today-ref", default=TODAY, help="the commit whose beats stage is 'today'")
     parser.add_argument("--side", choices=("stage", "today", "madmom"), help=argparse.SUPPRESS)  # a child
     args = parser.parse_args()
     if args.side:
@@ -265,7 +269,7 @@ def main() -> None:
         return
     paths = tracks(args.folders or default_folders())[:args.tracks or None]
     with tempfile.TemporaryDirectory() as tmp:
-        today = today_package(Path(tmp))
+        today = today_package(Path(tmp), args.today_ref)
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
             for side in ("stage", "today", "madmom"):
@@ -275,7 +279,7 @@ def main() -> None:
         audio_s = best["stage"]["audio_s"]
         print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one process and one maths thread "
               f"per side, warm, best of {args.rounds} alternating round(s):")
-        for side, label in (("stage", "beats stage (this branch)"), ("today", "beats stage (main, today)"),
+        for side, label in (("stage", "beats stage (this branch)"), ("today", f"beats stage ({args.today_ref}, today)"),
                             ("madmom", "bare madmom, same segments")):
             figures = best[side]
             print(f"  {label:27s} {figures['cpu_s']:7.1f} CPU s {audio_s / figures['cpu_s']:6.1f}x realtime per core"
