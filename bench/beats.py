@@ -1,29 +1,42 @@
-"""Beat tracking throughput: the beats stage against bare loops of the same calls.
+"""Beat tracking throughput: the beats stage against today's stage and against bare madmom.
 
-    python bench/beats.py [--long-minutes 60] [--tracks N] [FOLDER ...]
+    python bench/beats.py [--tracks N] [--rounds R] [--long-minutes 60] [--agreement] [FOLDER ...]
 
-FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Every side
-runs in a fresh process with one worker and is timed from before its imports, so loading madmom
-and its 8 downbeat networks is inside the timer on both sides (the stage's spawn worker pays it
-too). Each decodes each track once with soundfile, downmixes, resamples to 44.1 kHz where needed
-and runs a downbeat RNN + DBN (one network pass gives beats and downbeats). Two comparisons:
-  - the stage (network = "batched") against a bare loop of the same batched ensemble
-    (etl/stages/beats/beatnet.py): what the stage's bookkeeping costs;
-  - the batched ensemble against madmom's own RNNDownBeatProcessor, both bare: what batching gains.
-The naive pair (separate beat and downbeat networks) is timed too, for reference. With
---long-minutes, the peak memory of tracking one track that long is measured in a fresh process.
+FOLDER defaults to data/demo-music (`make demo` fetches it) or else ../shared/corpus. Like for
+like, side by side in one run:
+  - "stage": the beats stage's worker function (`beats.process`: decode, resample, network, DBN,
+    summary) as on this branch;
+  - "today": the same function before these changes (etl/stages/beats from `git show 05b43ca:`,
+    main before issue 19, imported as a separate package; --today-ref picks another commit);
+  - "bare madmom": a loop of madmom's own calls (RNNDownBeatProcessor, DBNDownBeatTrackingProcessor)
+    over the same 60 s segments with the same 10 s margins on both sides.
+Each side runs in its own fresh process with one maths-library thread (OMP_NUM_THREADS=1 and
+threadpoolctl), loads its models and decodes a first stretch of audio before the clock starts
+(warm: imports, model loading and numba's compile-cache load are outside every timer), then
+processes every track once. Rounds alternate the sides (A B C A B C ...) and each side's best
+round counts, which evens out a machine shared with other work. CPU seconds of the process are
+reported beside wall seconds: on a loaded machine CPU time is the steadier per-core figure.
+--agreement compares the beat grids: today's and this branch's, and both against one whole-track
+pass (network and DBN over the whole track, no segments: what madmom gives with unbounded memory).
+--dbn times the DBN per meter (madmom's Viterbi and the compiled one) on 80 s of real activations.
+--long-minutes measures the peak memory (RSS) of one process tracking a track that long (real
+tracks concatenated), for this branch and for today's stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from library import REPO, audio_files, default_folders, link_library
+from library import REPO, audio_files, default_folders
+
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
@@ -39,63 +52,136 @@ def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
     return found
 
 
-def bare_loop(paths: list[Path], network_kind: str = "madmom", naive: bool = False) -> tuple[float, float]:
-    """In this process, timed from before the imports: `network_kind` "madmom" (madmom's own
-    RNNDownBeatProcessor) or "batched" (the stage's ensemble, etl/stages/beats/beatnet.py)."""
-    started = time.perf_counter()
+TODAY = "05b43ca"  # main before issue 19 (beats at twice the speed): the stage these changes are measured against
+
+
+def today_package(dest: Path, ref: str = TODAY) -> Path:
+    """etl/stages/beats as at commit `ref`, written to `dest`/beats_today (its own imports of the
+    package rewritten), so that stage runs beside this checkout's with the same engine."""
+    package = dest / "beats_today"
+    package.mkdir(parents=True, exist_ok=True)
+    listed = subprocess.run(["git", "ls-tree", "--name-only", ref, "etl/stages/beats/"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        text = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout
+        (package / Path(name).name).write_text(text.replace("etl.stages.beats.", "beats_today."))
+    return dest
+
+
+def item_of(path: Path) -> dict:
     import soundfile as sf
+
+    from etl.dsp import sourcefile
+
+    info = sf.info(path)
+    return {"item_id": path.name, "path": str(path), "source": sourcefile.describe(str(path)), "duration_s": info.duration,
+            "sample_rate": info.samplerate}
+
+
+def side_stage(module_name: str, paths: list[Path]) -> dict:
+    """One stage side in this process: warm, then every track through `process`."""
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    module = importlib.import_module(module_name)
+    params = module.Params()
+    module.init_worker(params)
+    items = [item_of(path) for path in paths]
+    module.find_beats(str(paths[0]), 15.0, items[0]["sample_rate"], params)  # warm: first calls, caches
+    cpu, wall = time.process_time(), time.perf_counter()
+    for item in items:
+        module.process(item, params)
+    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
+            "audio_s": sum(item["duration_s"] for item in items)}
+
+
+def side_madmom(paths: list[Path]) -> dict:
+    """Bare madmom over the stage's segments (60 s kept, 10 s margins on both sides)."""
+    import numpy as np
     from madmom.audio.signal import Signal
-    from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
     from madmom.features.downbeats import (
         DBNDownBeatTrackingProcessor,
         RNNDownBeatProcessor,
     )
+    from threadpoolctl import threadpool_limits
 
-    from etl.dsp.audio import resample
-    from etl.stages.beats import Params
-    from etl.stages.beats.beatnet import downbeat_processor
+    from etl.dsp import audio
+    from etl.stages.beats import Params, _segments
 
-    params = Params()  # the stage's tracker settings
-    network = downbeat_processor() if network_kind == "batched" else RNNDownBeatProcessor()
+    threadpool_limits(1)
+    params = Params()
+    network = RNNDownBeatProcessor()
     tracker = DBNDownBeatTrackingProcessor(beats_per_bar=list(params.meters), min_bpm=params.min_bpm,
                                            max_bpm=params.max_bpm, transition_lambda=params.transition_lambda,
                                            fps=100)
-    if naive:
-        beat_network, beat_tracker = RNNBeatProcessor(), DBNBeatTrackingProcessor(fps=100)
-    audio_s = 0.0
+
+    def track(path: Path, duration_s: float) -> None:
+        for keep_start, keep_end in _segments(duration_s, params.segment_s):
+            start, end = max(0.0, keep_start - params.margin_s), min(duration_s, keep_end + params.margin_s)
+            rate = item_rates[path]
+            mono, _ = audio.read_mono(str(path), int(start * rate), int(np.ceil((end - start) * rate)))
+            tracker(network(Signal(audio.resample(mono, rate, 44100), sample_rate=44100, num_channels=1)))
+
+    import soundfile as sf
+
+    item_rates = {path: sf.info(path).samplerate for path in paths}
+    durations = {path: sf.info(path).duration for path in paths}
+    track(paths[0], 15.0)  # warm
+    cpu, wall = time.process_time(), time.perf_counter()
     for path in paths:
+        track(path, durations[path])
+    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
+            "audio_s": sum(durations.values())}
+
+
+def run_side(side: str, paths: list[Path], today: Path) -> dict:
+    """A side in a fresh interpreter with one maths thread; its figures come back as JSON."""
+    env = {**os.environ, **SINGLE_THREAD,
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(today), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, __file__, "--side", side, *map(str, paths)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def agreement(paths: list[Path]) -> None:
+    """Beat F-measure (mir_eval, 70 ms) between today's grids, this branch's and a whole-track pass."""
+    import beats_today
+    import mir_eval
+    import numpy as np
+    import soundfile as sf
+
+    from etl.dsp import audio
+    from etl.stages import beats
+
+    def f(a: list[float], b: list[float]) -> float:
+        return mir_eval.beat.f_measure(np.asarray(a), np.asarray(b), f_measure_threshold=0.07)
+
+    print("  beat F-measure (70 ms): today vs this branch | whole-track pass vs today | vs this branch; "
+          "same BPM and meter")
+    for path in paths:
+        info = sf.info(path)
+        grids = {}
+        for name, module in (("today", beats_today), ("new", beats)):
+            params = module.Params()
+            grids[name] = module.summarise(module.find_beats(str(path), info.duration, info.samplerate, params),
+                                           params)
         data, rate = sf.read(path, dtype="float32", always_2d=True)
-        audio_s += len(data) / rate
-        signal = Signal(resample(data.mean(axis=1), rate, 44100), sample_rate=44100, num_channels=1)
-        tracker(network(signal))
-        if naive:
-            beat_tracker(beat_network(signal))
-    return time.perf_counter() - started, audio_s
+        network, tracker = beats.loaded(beats.Params())
+        whole = tracker(network(audio.resample(data.mean(axis=1), rate, 44100)))[:, 0].tolist()
+        today, new = grids["today"], grids["new"]
+        same = today["bpm"] == new["bpm"] and today["meter"] == new["meter"]
+        print(f"    {path.parent.name}/{path.name} ({info.duration / 60:.1f} min): "
+              f"{f(today['beat_times_s'], new['beat_times_s']):.4f} | {f(whole, today['beat_times_s']):.4f} | "
+              f"{f(whole, new['beat_times_s']):.4f}; downbeats {f(today['downbeat_times_s'], new['downbeat_times_s']):.4f}; "
+              f"BPM {today['bpm']:.2f} / {new['bpm']:.2f}, meter {today['meter']} / {new['meter']}"
+              f"{'' if same else '  (differs)'}")
 
 
-def fresh_bare_loop(paths: list[Path], network_kind: str, naive: bool = False) -> tuple[float, float]:
-    """`bare_loop` in a new interpreter (nothing imported or loaded yet, like a stage worker)."""
-    command = [sys.executable, __file__, "--bare", network_kind, *(["--naive"] if naive else []), *map(str, paths)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
-    seconds, audio_s = out.stdout.split()[-2:]
-    return float(seconds), float(audio_s)
-
-
-def stage_run(folder: Path, db: Path) -> float:
-    from etl.engine import pipeline
-    from etl.engine.runner import RunOptions
-
-    config = pipeline.load_config(None, {"beats.network": "batched"})
-    pipeline.run(db, config, stage_names=["ingest"], sources=[folder], options=RunOptions(run_id="i"))
-    started = time.perf_counter()
-    [report] = pipeline.run(db, config, stage_names=["beats"], options=RunOptions(run_id="b", workers=1))
-    elapsed = time.perf_counter() - started
-    assert report.failed == 0, report
-    return elapsed
-
-
-def long_track_memory(minutes: float, sources: list[Path]) -> None:
-    """Peak RSS of one process tracking a `minutes`-long track (made by repeating real tracks)."""
+def long_track_memory(minutes: float, sources: list[Path], today: Path) -> None:
+    """Peak RSS of one process tracking a `minutes`-long track (real tracks repeated), per side."""
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,48 +194,106 @@ def long_track_memory(minutes: float, sources: list[Path]) -> None:
                     if rate == 44100:
                         out.write(data.mean(axis=1))
                         written += len(data)
-        code = (
-            "import resource, time; from etl.stages import beats; p = beats.Params(); beats.init_worker(p)\n"
-            f"t = time.perf_counter(); g = beats.find_beats({str(path)!r}, {written / 44100}, 44100, p)\n"
-            "print(len(g.beat_times_s), time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-        )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-        beats_found, seconds, peak_kb = out.stdout.split()
-        print(f"  {minutes:.0f}-minute track: {int(beats_found):,} beats in {float(seconds):.0f} s, "
-              f"peak memory {int(peak_kb) / 1024:,.0f} MB")
+        env = {**os.environ, **SINGLE_THREAD,
+               "PYTHONPATH": os.pathsep.join([str(REPO), str(today), os.environ.get("PYTHONPATH", "")])}
+        for label, module in (("this branch", "etl.stages.beats"), ("today", "beats_today")):
+            code = (
+                f"import resource, time, importlib; beats = importlib.import_module({module!r}); p = beats.Params()\n"
+                "beats.init_worker(p); t = time.process_time()\n"
+                f"g = beats.find_beats({str(path)!r}, {written / 44100}, 44100, p)\n"
+                "print(len(g.beat_times_s), time.process_time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 cwd=REPO, env=env)
+            beats_found, seconds, peak_kb = out.stdout.split()[-3:]
+            print(f"  {label}: {minutes:.0f}-minute track, {int(beats_found):,} beats in {float(seconds):.0f} CPU s, "
+                  f"peak memory {int(peak_kb) / 1024:,.0f} MB")
+
+
+def dbn_cost(path: Path, seconds: float = 80.0) -> None:
+    """The DBN per meter on one segment's worth of real activations (80 s: 60 s kept, 10 s margins):
+    state-space size, madmom's Viterbi and the compiled one (same path), best of three, CPU s."""
+    import numpy as np
+    import soundfile as sf
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
+    from threadpoolctl import threadpool_limits
+
+    from etl.dsp import audio
+    from etl.stages.beats import Params
+    from etl.stages.beats.beatnet import downbeat_processor
+    from etl.stages.beats.viterbi import CompiledHMM
+
+    threadpool_limits(1)
+    data, rate = sf.read(path, dtype="float32", always_2d=True, frames=int(seconds * sf.info(path).samplerate))
+    activations = downbeat_processor()(audio.resample(data.mean(axis=1), rate, 44100))
+    params = Params()
+    tracker = DBNDownBeatTrackingProcessor(beats_per_bar=list(params.meters), min_bpm=params.min_bpm,
+                                           max_bpm=params.max_bpm, transition_lambda=params.transition_lambda,
+                                           fps=100)
+
+    def best(decode: object) -> tuple[float, object]:
+        times, result = [], None
+        for _ in range(3):
+            started = time.process_time()
+            result = decode(activations)  # type: ignore[operator]
+            times.append(time.process_time() - started)
+        return min(times), result
+
+    print(f"  DBN on {len(activations) / 100:.0f} s of {path.name}, per meter (CPU s, best of 3):")
+    for meter, hmm in zip(params.meters, tracker.hmms):
+        model = hmm.transition_model
+        madmom_s, (path_madmom, _) = best(hmm.viterbi)
+        compiled_s, (path_compiled, _) = best(CompiledHMM(hmm).viterbi)
+        print(f"    {meter} beats per bar: {model.num_states:,} states, {len(model.states):,} transitions; madmom "
+              f"{madmom_s:.3f} s, compiled {compiled_s:.3f} s ({madmom_s / compiled_s:.1f}x), same path: "
+              f"{np.array_equal(path_madmom, path_compiled)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
-    parser.add_argument("--long-minutes", type=float, default=0)
-    parser.add_argument("--naive", action="store_true", help="also time the separate beat + downbeat networks")
     parser.add_argument("--tracks", type=int, default=0, help="use only the first N tracks (0: all)")
-    parser.add_argument("--bare", choices=("madmom", "batched"), help=argparse.SUPPRESS)  # a child's loop
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three sides (best counts)")
+    parser.add_argument("--long-minutes", type=float, default=0)
+    parser.add_argument("--agreement", action="store_true", help="compare the beat grids (today, branch, whole)")
+    parser.add_argument("--dbn", action="store_true", help="time the DBN per meter, madmom's and compiled")
+    parser.add_argument("--today-ref", default=TODAY, help="the commit whose beats stage is 'today'")
+    parser.add_argument("--side", choices=("stage", "today", "madmom"), help=argparse.SUPPRESS)  # a child
     args = parser.parse_args()
-    if args.bare:
-        seconds, audio_s = bare_loop(args.folders, args.bare, args.naive)
-        print(seconds, audio_s)
+    if args.side:
+        if args.side == "madmom":
+            result = side_madmom(args.folders)
+        else:
+            result = side_stage("etl.stages.beats" if args.side == "stage" else "beats_today", args.folders)
+        print(json.dumps(result))
         return
-    folders = args.folders or default_folders()
-    paths = tracks(folders)[:args.tracks or None]
+    paths = tracks(args.folders or default_folders())[:args.tracks or None]
     with tempfile.TemporaryDirectory() as tmp:
-        library = link_library(paths, Path(tmp) / "library")
-        batched_s, audio_s = fresh_bare_loop(paths, "batched")
-        madmom_s, _ = fresh_bare_loop(paths, "madmom")
-        stage_s = stage_run(library, Path(tmp) / "bench.duckdb")
-    print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one worker, each side in a fresh "
-          "process with imports and model loading inside its timer:")
-    print(f"  beats stage (batched ensemble):           {stage_s:7.1f} s  {audio_s / stage_s:6.1f}x realtime")
-    print(f"  bare loop, the same batched ensemble:     {batched_s:7.1f} s  {audio_s / batched_s:6.1f}x realtime")
-    print(f"  bare loop, madmom's RNNDownBeatProcessor: {madmom_s:7.1f} s  {audio_s / madmom_s:6.1f}x realtime")
-    print(f"  stage / bare batched loop: {stage_s / batched_s:.2f}x (the stage's own cost);  "
-          f"madmom's processors / batched: {madmom_s / batched_s:.2f}x (what batching gains)")
-    if args.naive:
-        naive_s, _ = fresh_bare_loop(paths, "madmom", naive=True)
-        print(f"  naive pair (beat RNN+DBN, downbeat RNN+DBN): {audio_s / naive_s:.1f}x realtime")
-    if args.long_minutes:
-        long_track_memory(args.long_minutes, paths)
+        today = today_package(Path(tmp), args.today_ref)
+        best: dict[str, dict] = {}
+        for _ in range(args.rounds):
+            for side in ("stage", "today", "madmom"):
+                result = run_side(side, paths, today)
+                if side not in best or result["cpu_s"] < best[side]["cpu_s"]:
+                    best[side] = result
+        audio_s = best["stage"]["audio_s"]
+        print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one process and one maths thread "
+              f"per side, warm, best of {args.rounds} alternating round(s):")
+        for side, label in (("stage", "beats stage (this branch)"), ("today", f"beats stage ({args.today_ref}, today)"),
+                            ("madmom", "bare madmom, same segments")):
+            figures = best[side]
+            print(f"  {label:27s} {figures['cpu_s']:7.1f} CPU s {audio_s / figures['cpu_s']:6.1f}x realtime per core"
+                  f"   ({figures['wall_s']:.1f} s wall)")
+        print(f"  this branch / today: {best['today']['cpu_s'] / best['stage']['cpu_s']:.2f}x;  "
+              f"this branch / bare madmom: {best['madmom']['cpu_s'] / best['stage']['cpu_s']:.2f}x;  "
+              f"today / bare madmom: {best['madmom']['cpu_s'] / best['today']['cpu_s']:.2f}x (per core)")
+        if args.agreement:
+            sys.path.insert(0, str(today))
+            agreement(paths)
+        if args.dbn:
+            dbn_cost(paths[-1])
+        if args.long_minutes:
+            long_track_memory(args.long_minutes, paths, today)
 
 
 if __name__ == "__main__":

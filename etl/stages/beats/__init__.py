@@ -2,9 +2,13 @@
 
 One network pass serves both: madmom's downbeat RNN outputs beat and downbeat activations, and
 its DBN downbeat tracker turns them into beats with their position in the bar. Long tracks are
-processed in segments (with margins on both sides that are decoded but not kept), so memory
-stays bounded on an hour-long mix; a track shorter than one segment is one plain madmom call.
-Silence, noise and tracks too short for a grid are skipped with the reason, not failed.
+decoded in segments (with margins on both sides that are decoded but not kept), so memory stays
+bounded on an hour-long mix; the network runs each segment once plus a right margin, its forward
+state carried from the previous segment (_Activations). A track shorter than one segment is one
+pass. What runs is madmom's, made faster without changing its results: the pre-processing
+vectorised (spectra.py), the 8 networks stepped together (beatnet.py), the Viterbi decoding
+compiled (viterbi.py). Silence, noise and tracks too short for a grid are skipped with the
+reason, not failed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
-from etl.engine.stage import Read, Stage
+from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.engine.worker_model import WorkerModel
 
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 MADMOM_RATE = 44100  # the rate madmom's networks were trained at
 FPS = 100            # activation frames per second of madmom's beat networks
+HOP = MADMOM_RATE // FPS  # samples per activation frame
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ class Params:
     steady_fraction: float = ranged(0.8, 0, 1)  # this share on tempo makes the tempo "steady"
     segment_s: float = ranged(60.0, 5, 86400)  # long tracks are tracked in segments of this length...
     margin_s: float = ranged(10.0, 0, 3600)  # ...each decoded with this much context on both sides
-    # "batched": madmom's networks stepped together (etl/beatnet.py, ~4x faster, same activations
-    # to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
+    # "batched": madmom's pre-processing and networks vectorised (spectra.py, beatnet.py: bench/beats.py times
+    # them; same activations to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
     network: str = not_hashed("batched")
 
     def __post_init__(self) -> None:
@@ -71,7 +76,13 @@ def downbeat_model_files() -> list[str] | None:
 
 
 def unavailable(params: Params) -> str | None:
-    return madmom_models.unavailable("downbeat", DOWNBEATS)
+    import importlib.util
+
+    problem = madmom_models.unavailable("downbeat", DOWNBEATS)
+    if problem is None and importlib.util.find_spec("numba") is None:
+        return Reason("numba is not installed (the beat tracker's compiled decoding): pip install 'music-etl[beats]'",
+                      "numba not installed — `etl models` says how")
+    return problem
 
 
 def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
@@ -91,14 +102,15 @@ def _build_processors(params: Params) -> tuple[Any, Any]:
         RNNDownBeatProcessor,
     )
 
-    from etl.stages.beats.beatnet import downbeat_processor
+    from etl.stages.beats.beatnet import DownbeatNetwork
+    from etl.stages.beats.viterbi import compile_tracker
 
-    network = downbeat_processor() if params.network == "batched" else RNNDownBeatProcessor()
+    network = DownbeatNetwork() if params.network == "batched" else RNNDownBeatProcessor()
     tracker = DBNDownBeatTrackingProcessor(
         beats_per_bar=list(params.meters), min_bpm=params.min_bpm, max_bpm=params.max_bpm,
         transition_lambda=params.transition_lambda, fps=FPS,
     )
-    return network, tracker
+    return network, compile_tracker(tracker)  # madmom's Viterbi path, compiled (viterbi.py)
 
 
 _processors = WorkerModel(_build_processors, _processor_settings)
@@ -113,16 +125,6 @@ def loaded(params: Params) -> tuple[Any, Any]:
     return _processors.get(params)
 
 
-def track_segment(mono: np.ndarray, sample_rate: int, params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """madmom on one stretch of audio: (beats as [time_s, position] rows, activations)."""
-    from madmom.audio.signal import Signal
-
-    network, tracker = loaded(params)
-    signal = Signal(audio.resample(mono, sample_rate, MADMOM_RATE), sample_rate=MADMOM_RATE, num_channels=1)
-    activations = network(signal)
-    return tracker(activations), activations
-
-
 def _segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
     """Spans to keep; a short tail joins the previous span instead of standing alone."""
     count = max(1, math.ceil(duration_s / segment_s - 0.25))
@@ -130,32 +132,96 @@ def _segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+CONTEXT_S = 1.0  # audio read before a chunk for the spectra's windows (46 ms) and differences (20 ms)
+
+
+class _Activations:
+    """Beat and downbeat activations of a whole track, filled one segment at a time.
+
+    The batched network evaluates each segment's kept span plus its right margin (the backward
+    LSTMs' context), the forward LSTMs carried over from the previous segment (exact), so the
+    spectra and the network cover 70 s per 60 s kept instead of 80 s with margins on both sides.
+    Chunk k overwrites chunk k - 1's right margin only after segment k - 1 was decoded, so each
+    segment's DBN sees there what its own chunk computed, as before; its left margin is what the
+    previous chunk kept. A chunk whose audio is silent is not evaluated (zeros), and the next one
+    starts afresh. madmom's own processor (network = "madmom") carries no state: it runs on each
+    segment with both margins, as this stage always did.
+    """
+
+    def __init__(self, path: str, duration_s: float, sample_rate: int, params: Params) -> None:
+        import numpy as np
+
+        self.path, self.sample_rate, self.params = path, sample_rate, params
+        self.network, _ = loaded(params)
+        frames = math.ceil(duration_s * FPS) + 2
+        self.values = np.zeros((frames, 2), np.float32)
+        self.energy = np.zeros(frames)  # sum of the squared 44.1 kHz samples of each frame (silence)
+        self.frames = 0  # frames read so far
+        self.carry: Any = None
+
+    def level_dbfs(self, first: int, end: int) -> float:
+        return _dbfs(float(self.energy[first:end].sum()) / max(1, (end - first) * HOP))
+
+    def segment(self, start_s: float, keep_start_s: float, keep_end_s: float, end_s: float,
+                last: bool) -> tuple[int, np.ndarray]:
+        """(first frame, activations) of the segment [start_s, end_s), computing what is new."""
+        import numpy as np
+
+        batched = self.params.network == "batched"
+        first = round((keep_start_s if batched else start_s) * FPS)  # the first frame evaluated now
+        # whole seconds of context before a chunk, so the read starts on a whole sample at any rate
+        read_s = max(0, math.floor(first / FPS - CONTEXT_S)) if batched and first else first / FPS
+        mono, rate = audio.read_mono(self.path, round(read_s * self.sample_rate),
+                                     math.ceil((end_s - read_s) * self.sample_rate))
+        signal = audio.resample(mono, rate, MADMOM_RATE)
+        padded = np.zeros(-(-len(signal) // HOP) * HOP)
+        padded[:len(signal)] = signal
+        skip = first - round(read_s * FPS)
+        energy = np.square(padded.reshape(-1, HOP)).sum(axis=1)[skip:]
+        end = first + len(energy)
+        if end > len(self.values):
+            self.values = np.resize(self.values, (end, 2))
+            self.energy = np.resize(self.energy, end)
+        self.energy[first:end] = energy
+        self.frames = max(self.frames, end)
+        if self.level_dbfs(first, end) < self.params.silence_dbfs:
+            self.values[first:end], self.carry = 0, None  # nothing to evaluate, nothing to carry
+        elif batched:
+            carry_at = None if last else round(keep_end_s * FPS) - first
+            self.values[first:end], self.carry = self.network.chunk(signal, skip, self.carry, carry_at)
+        else:
+            from madmom.audio.signal import Signal
+
+            return first, self.network(Signal(signal, sample_rate=MADMOM_RATE, num_channels=1))
+        start = round(start_s * FPS)
+        return start, self.values[start:end]
+
+
 def find_beats(path: str, duration_s: float, sample_rate: int, params: Params) -> Grid:
     import numpy as np
 
+    _, tracker = loaded(params)
+    track = _Activations(path, duration_s, sample_rate, params)
     times: list[float] = []
     positions: list[int] = []
     pulses: list[float] = []
-    square_sum, sample_count = 0.0, 0
     for keep_start, keep_end in _segments(duration_s, params.segment_s):
         start = max(0.0, keep_start - params.margin_s)
         end = min(duration_s, keep_end + params.margin_s)
-        mono, rate = audio.read_mono(path, int(start * sample_rate), int(math.ceil((end - start) * sample_rate)))
-        square_sum += float(np.dot(mono, mono))
-        sample_count += len(mono)
-        if len(mono) == 0 or _dbfs(float(np.dot(mono, mono)) / len(mono)) < params.silence_dbfs:
-            continue  # a silent stretch has no beats; do not spend the network on it
-        beats, activations = track_segment(mono, rate, params)
+        last = keep_end >= duration_s
+        first, activations = track.segment(start, keep_start, keep_end, end, last)
+        if len(activations) == 0 or track.level_dbfs(first, first + len(activations)) < params.silence_dbfs:
+            continue  # a silent stretch has no beats; do not spend the DBN on it
+        beats = tracker(activations)
         if len(beats) == 0:
             continue
-        absolute = beats[:, 0] + start
-        last = keep_end >= duration_s
+        absolute = beats[:, 0] + first / FPS
         keep = (absolute >= keep_start) & ((absolute < keep_end) | last)
         frames = np.clip(np.round(beats[keep, 0] * FPS).astype(int), 0, len(activations) - 1)
         times.extend(absolute[keep].tolist())
         positions.extend(beats[keep, 1].astype(int).tolist())
         pulses.extend(activations[frames].sum(axis=1).tolist())
-    if sample_count == 0 or _dbfs(square_sum / sample_count) < params.silence_dbfs:
+    if track.frames == 0 or track.level_dbfs(0, track.frames) < params.silence_dbfs:
         raise SkipItem(f"silence: the track's level is below {params.silence_dbfs:g} dBFS RMS")
     pulse = float(np.mean(pulses)) if pulses else 0.0
     if len(times) < 4:
@@ -224,5 +290,8 @@ STAGE = Stage(
     unavailable=unavailable,
     models=models,
     batch_size=8,
-    version=2,  # 2: tempo from a least-squares fit of the beat times on steady grids (bpm_method)
+    # 2: tempo from a least-squares fit of the beat times on steady grids (bpm_method)
+    # 3: the network's forward state carried across segments (tracks longer than a segment: closer
+    #    to one pass over the whole track; shorter ones give what version 2 gave)
+    version=3,
 )
