@@ -111,6 +111,7 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_random_model(tmp_path_factory.mktemp("models"))
 
 
+@pytest.mark.timeout(1500)  # 16 pipeline runs of every stage
 def test_every_change_equals_a_fresh_run_and_recomputes_only_what_changed(tmp_path: Path, model_repo: Path) -> None:
     require("madmom")
     require("librosa")
@@ -119,8 +120,11 @@ def test_every_change_equals_a_fresh_run_and_recomputes_only_what_changed(tmp_pa
     shutil.copyfile(corpus("mp3_tagged", "sectoid_feelings_40s_ffmpeg.mp3"), src / "feelings.mp3")
     shutil.copyfile(corpus("mp3_tagged", "wesnoth_traveling_minstrels_30s_lame.mp3"), src / "minstrels.mp3")
     store = tmp_path / "store" / "etl.duckdb"
+    # Every stage runs; the per-crop model stages on their cheaper settings (MIDI of the mix only, deep
+    # chroma chords), since each change runs the pipeline twice (the store and a fresh one).
     settings = {"crops.bars": "4", "crops.bars_multiple": "4", "features.series": "false",
-                "stems.model": "absent", "stems.repo": str(model_repo), "stems.shifts": "0"}
+                "stems.model": "absent", "stems.repo": str(model_repo), "stems.shifts": "0",
+                "midi.stems": "", "chords.chord_model": "deepchroma"}
     first = run(store, src, settings)
     assert first["ingest"] == 2 and first["crops"] == 2 and first["features"] > 4
 
