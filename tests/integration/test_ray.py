@@ -7,6 +7,7 @@ only its item.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,10 +58,11 @@ class Cluster:
 
     def alive_nodes(self) -> int:
         probe = ("import ray; ray.init(address='%s', log_to_driver=False); "
-                 "print(sum(n['Alive'] for n in ray.nodes()))" % self.address)
+                 "print('ALIVE_NODES=%%d' %% sum(n['Alive'] for n in ray.nodes()))" % self.address)
         result = subprocess.run([os.sys.executable, "-c", probe], env=self.env, capture_output=True, text=True,
                                 timeout=120)
-        return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 and result.stdout.strip() else 0
+        found = re.search(r"ALIVE_NODES=(\d+)", result.stdout)  # Ray may print warnings around it
+        return int(found.group(1)) if result.returncode == 0 and found else 0
 
     def _wait_for(self, nodes: int) -> None:
         deadline = time.monotonic() + 180
@@ -70,7 +72,26 @@ class Cluster:
             time.sleep(1)
 
     def kill_second(self) -> None:
-        os.killpg(self.second.pid, signal.SIGKILL)
+        """SIGKILL the second node: its `ray start`, raylet and every worker under it (workers may
+        run in sessions of their own, so the process group alone would leave them computing)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(parent, []).append(int(entry.name))
+        doomed, stack = [], [self.second.pid]
+        while stack:
+            pid = stack.pop()
+            doomed.append(pid)
+            stack.extend(children.get(pid, []))
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         for node in (self.second, self.head):
@@ -174,7 +195,10 @@ def test_killing_a_node_mid_stage_loses_and_duplicates_nothing(cluster: Cluster,
     assert done < total // 2 and run.poll() is None
     output, _ = run.communicate(timeout=900)
     assert run.returncode == 0, output
-    assert cluster.alive_nodes() == 1
+    deadline = time.monotonic() + 180  # the head notices a dead node after its health checks fail
+    while cluster.alive_nodes() != 1:
+        assert time.monotonic() < deadline, "the second node is still alive"
+        time.sleep(2)
     ours, local = tables(db), tables(local_store)
     assert ours["features"] == local["features"]  # every crop once, the same values
     assert {r["status"] for r in ours["states"]} == {"done"}
