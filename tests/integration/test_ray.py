@@ -64,6 +64,17 @@ class Cluster:
         found = re.search(r"ALIVE_NODES=(\d+)", result.stdout)  # Ray may print warnings around it
         return int(found.group(1)) if result.returncode == 0 and found else 0
 
+    def cpus_in_use(self) -> float:
+        """CPUs held on the cluster (each etl actor holds its ray_num_cpus): 0 when nothing of ours is left."""
+        probe = ("import ray; ray.init(address='%s', log_to_driver=False); "
+                 "print('CPUS_IN_USE=%%g' %% (ray.cluster_resources().get('CPU', 0) - "
+                 "ray.available_resources().get('CPU', 0)))" % self.address)
+        result = subprocess.run([os.sys.executable, "-c", probe], env=self.env, capture_output=True, text=True,
+                                timeout=120)
+        found = re.search(r"CPUS_IN_USE=([0-9.e+-]+)", result.stdout)
+        assert result.returncode == 0 and found, result.stdout + result.stderr
+        return float(found.group(1))
+
     def _wait_for(self, nodes: int) -> None:
         deadline = time.monotonic() + 180
         while self.alive_nodes() < nodes:
@@ -174,6 +185,31 @@ def _features_done(db: Path) -> int:
 
     with open_reader(db) as con:
         return con.execute("SELECT count(*) FROM stage_items WHERE stage = 'features' AND status = 'done'").fetchone()[0]
+
+
+def test_ctrl_c_commits_what_finished_and_leaves_the_cluster_clean(cluster: Cluster, music: Path,
+                                                                     local_store: Path, tmp_path: Path) -> None:
+    db = tmp_path / "etl.duckdb"
+    on_ray(cluster, "run", "--source", str(music), "--stage", "ingest", "--stage", "crops", db=db, check=True,
+           timeout=900)
+    command = [os.sys.executable, "-m", "cli.main", "--db", str(db), *SETTINGS, "--set", "run.executor=ray",
+               "--set", "features.batch_size=4", "run", "--stage", "features"]
+    env = {**os.environ, "RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "disabled"}
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while _features_done(db) < 4:
+        assert run.poll() is None, run.communicate()[0]
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=300)
+    assert run.returncode == 130, output
+    deadline = time.monotonic() + 60
+    while (held := cluster.cpus_in_use()) != 0:  # the run's actors are gone, the cluster is as it was
+        assert time.monotonic() < deadline, f"the interrupted run's actors still hold {held:g} CPU(s)"
+        time.sleep(2)
+    assert cluster.alive_nodes() == 2
+    # Running again finishes the work: the same features as the local pool, each once.
+    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True, timeout=900)
+    assert tables(db)["features"] == tables(local_store)["features"]
 
 
 def test_killing_a_node_mid_stage_loses_and_duplicates_nothing(cluster: Cluster, music: Path, local_store: Path,
