@@ -27,13 +27,11 @@ $(STAMP): pyproject.toml shims/madmom/pyproject.toml scripts/install-llama-cpp.s
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Extra `etl run` options for the demo, e.g. DEMO_ARGS="--skip chords" (CI, until chords is fast).
+DEMO_ARGS ?=
 demo: install
-	scripts/fetch-demo-music.sh $(DEMO_MUSIC)
-	$(BIN)/etl --db $(DEMO_DB) run --source $(DEMO_MUSIC)
-	$(BIN)/etl --db $(DEMO_DB) status
-	$(BIN)/etl --db $(DEMO_DB) query --name track_features
-	$(BIN)/etl --db $(DEMO_DB) export --format jsonl --split 85/15 --group-by folder --link --out $(DEMO_EXPORT) --force
-	$(BIN)/etl --db $(DEMO_DB) report --out $(DEMO_REPORT)   # prints the page's path
+	BIN=$(BIN) DEMO_DB=$(DEMO_DB) DEMO_MUSIC=$(DEMO_MUSIC) DEMO_EXPORT=$(DEMO_EXPORT) DEMO_REPORT=$(DEMO_REPORT) \
+		scripts/demo.sh $(DEMO_ARGS)
 
 # Twice: in file order, then shuffled (pytest-randomly prints its seed; rerun one order with
 # `pytest -p randomly --randomly-seed=N`), so a test that leans on another's leftovers fails.

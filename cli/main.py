@@ -225,36 +225,55 @@ def init(ctx: typer.Context) -> None:
         err.print(f"{state.db}: schema is up to date", highlight=False)
 
 
+# `etl run`'s exit status when items failed in this run (the run went on past them; `etl failures`).
+ITEMS_FAILED_EXIT = 3
+
+
 @app.command()
 @handle_errors
 def run(
     ctx: typer.Context,
     source: list[Path] = typer.Option([], "--source", "-s", help="Folder of music to add (remembered in the database)."),
     stage: list[str] = typer.Option([], "--stage", help="Run only this stage (repeatable). Default: all, in order."),
+    skip: list[str] = typer.Option([], "--skip", help="Run every stage but this one (repeatable); its dependants "
+                                   "run on what it made before."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker processes for every stage."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry failed items (up to [run] max_attempts)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Process at most N items per stage."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be processed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-stage summary as JSON on stdout."),
 ) -> None:
-    """Run the pipeline (every stage in order, or --stage ones): resumable, Ctrl-C safe."""
+    """Run the pipeline (every stage in order, or --stage ones): resumable, Ctrl-C safe.
+
+    Exit status: 0 when every item processed in this run is done or skipped; 3 when some failed
+    (the run still went on past them: `etl failures` lists them); 1 when a stage stopped on an
+    error (the stages that do not need it still ran); 128 + N after signal N (130: Ctrl-C).
+    """
     import uuid
 
+    from cli import summary
     from cli.progress import RichProgress
+    from etl import stages as registry
     from etl.engine import pipeline
     from etl.engine.runner import RunOptions, StageReport
 
     state = _state(ctx)
     config = _config(state)
+    registry.select(skip)  # an unknown name is an error
+    names = [name for name in (stage or registry.stage_names()) if name not in skip] if skip else stage
     progress = RichProgress(err.real())
     options = RunOptions(
         run_id=uuid.uuid4().hex[:12], limit=limit, retry_failed=retry_failed, dry_run=dry_run,
         workers=workers, executor=config.run.executor, quiet_worker_stderr=not state.debug, progress=progress,
     )
+    reports: list[StageReport] = []
 
     def report_line(report: StageReport) -> None:
+        reports.append(report)
         if report.skipped_reason:
-            err.print(f"[yellow]{report.stage}: skipped[/] — {plain(report.skipped_reason)}", highlight=False)
+            verb = "stopped" if report.skipped_reason.startswith("stopped") else "skipped"
+            reason = report.skipped_reason.removeprefix("stopped: ")
+            err.print(f"[yellow]{report.stage}: {verb}[/] — {plain(reason)}", highlight=False)
         elif dry_run:
             err.print(f"{report.stage}: {report.pending} pending", highlight=False)
         elif report.pending == 0:
@@ -265,15 +284,17 @@ def run(
                       f"in {report.elapsed_s:.1f} s ({rate:,.1f} items/s)", highlight=False)
 
     try:
-        reports = pipeline.run(state.db, config, stage_names=stage or None, sources=source,
-                               options=options, on_stage_done=report_line)
+        pipeline.run(state.db, config, stage_names=names or None, sources=source,
+                     options=options, on_stage_done=report_line)
     finally:
         progress.close()
+        if reports and not dry_run:
+            err.print(summary.line(summary.rows(reports)), highlight=False)
     failed = sum(r.failed for r in reports)
-    if failed and not dry_run:
-        err.print(f"{failed} item(s) failed: see `etl failures`", highlight=False)
     if as_json:
-        _print_json([asdict(r) for r in reports])
+        _print_json(summary.rows(reports))
+    if failed and not dry_run:
+        raise typer.Exit(ITEMS_FAILED_EXIT)
 
 
 def _print_csv(rows: list[dict[str, Any]]) -> None:

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from etl import stages as registry
+from etl.engine import numba_cache
 from etl.engine.config import Config
+
+# The test process compiles (librosa, the beats Viterbi) into a numba cache folder of its own, as
+# every process of the engine does: never into the install's __pycache__ (etl/engine/numba_cache.py).
+numba_cache.claim()
 
 
 @pytest.fixture

@@ -47,6 +47,20 @@ class StageFailed(EtlError):
     """One or more stages stopped on an unexpected error; the stages that do not need them ran."""
 
 
+class StageStopped(EtlError):
+    """A stage stopped before its items, which stay pending: the run goes on with the stages that do
+    not need it. Not an item's fault, so nothing is failed for it."""
+
+
+class WorkerStartFailed(StageStopped):
+    """The stage's workers could not start (its `init_worker` raised: a model that fails to load)."""
+
+
+class CrashLoop(StageStopped):
+    """The stage's first items each killed their worker and none succeeded: the stage (a library,
+    a broken cache), not the items, is at fault."""
+
+
 class ItemError(Exception):
     """Processing one item failed; the run goes on. Permanent unless `retryable`."""
 

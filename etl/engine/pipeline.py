@@ -13,7 +13,7 @@ from typing import Any
 from etl import stages as registry
 from etl.engine import artifacts
 from etl.engine.config import Config
-from etl.engine.errors import ConfigError, DatabaseError, Interrupted, StageFailed
+from etl.engine.errors import ConfigError, DatabaseError, Interrupted, StageFailed, StageStopped
 from etl.engine.resources import execute, sql
 from etl.engine.runner import (
     ExecutorFactory,
@@ -153,6 +153,8 @@ def run(
 
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
+    if isinstance(error, StageStopped):  # says what happened itself
+        return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
@@ -168,7 +170,8 @@ def _run_stage(writer: Writer, stage: Any, config: Config, options: RunOptions,
     except Exception as error:  # a bug in the stage, its write raising, ...: the others go on
         crashed[stage.name] = _one_line(error)
         report = runner.report if runner is not None else StageReport(stage.name)
-        report.skipped_reason = f"stopped by an error: {crashed[stage.name]}"
+        report.skipped_reason = (f"stopped: {crashed[stage.name]}" if isinstance(error, StageStopped)
+                                 else f"stopped by an error: {crashed[stage.name]}")
         if not options.dry_run:
             # Items it claimed and did not commit go back to the queue (the failed transaction
             # was rolled back; the claims were committed before).

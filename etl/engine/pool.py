@@ -13,7 +13,9 @@ import itertools
 import multiprocessing
 import os
 import signal
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +23,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from etl.engine.errors import ItemError, SkipItem, classify
+from etl.engine import worker
+from etl.engine.errors import ItemError, SkipItem, WorkerStartFailed, classify
 
 ProcessFn = Callable[[dict[str, Any], Any], Any]
 # A stage's `process_batch`: (items, params) -> one result per item, in order, or the exception that
@@ -41,6 +44,10 @@ class Outcome:
     retryable: bool = False
     elapsed_s: float = 0.0
     item: dict[str, Any] | None = None  # the claimed item, attached by the coordinator for `write`
+    # Decided without a worker's answer: the item killed its worker (`death` says how) or ran past
+    # its deadline. Such outcomes say nothing about whether the stage works (the runner's crash loop).
+    from_worker: bool = True
+    death: str | None = None
 
 
 def _outcome(item_id: str, result: Any, elapsed_s: float) -> Outcome:
@@ -112,8 +119,9 @@ class InlineExecutor:
         self._process = process
         self._batch = batch
         self._params = params
-        if init is not None:
-            init(params)
+        failure = worker.start(init, params)
+        if failure is not None:
+            raise WorkerStartFailed(f"its model or worker could not start: {failure}")
 
     def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
         future: Future[list[Outcome]] = Future()
@@ -127,6 +135,7 @@ class InlineExecutor:
 # --- process pool -------------------------------------------------------------------------
 
 _worker_params: Any = None
+_start_error: str | None = None  # what the stage's init raised in this worker (said once, by the engine)
 # Where this worker says which item it is on: (shared array, offset of its slot) or None.
 _worker_slot: tuple[Any, int] | None = None
 _SLOT = 4  # seq (odd while being written), chunk token (0: idle), item index, start (monotonic s)
@@ -148,8 +157,9 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, slots: Any = None, taken: Any = None) -> None:
-    global _worker_params, _worker_slot
+def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, fault_dir: str | None = None,
+                 slots: Any = None, taken: Any = None) -> None:
+    global _worker_params, _worker_slot, _start_error
     # Ctrl-C goes to the whole process group; only the coordinator decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
@@ -165,8 +175,7 @@ def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, slots: An
         if (index + 1) * _SLOT <= len(slots):
             _worker_slot = (slots, index * _SLOT)
     _worker_params = params
-    if init is not None:
-        init(params)
+    _start_error = worker.start(init, params, fault_dir)
 
 
 def _mark(token: int, index: int) -> None:
@@ -191,6 +200,8 @@ def _noop() -> None:
 
 def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]], token: int = 0,
                    batch: BatchFn | None = None) -> list[Outcome]:
+    if _start_error is not None:  # the stage's error: the engine stops the stage, items stay pending
+        raise WorkerStartFailed(f"its model or worker could not start: {_start_error}")
     outcomes = []
     try:
         if batch is not None and len(items) > 1:
@@ -286,6 +297,9 @@ class ProcessExecutor:
         self._closed = False
         self.restarts = 0  # pools replaced after a timeout
         self._slots: Any = None
+        # Each worker's faulthandler report (etl/engine/worker.py), read when one dies.
+        self._fault_dir = tempfile.mkdtemp(prefix="etl-worker-faults-")
+        self._processes: list[Any] = []  # the current pool's worker processes
         self._pool = self._start_pool()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -295,7 +309,7 @@ class ProcessExecutor:
 
     def _start_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
-        initargs: tuple[Any, ...] = (self._init, self._params, self._quiet_stderr)
+        initargs: tuple[Any, ...] = (self._init, self._params, self._quiet_stderr, self._fault_dir)
         if self._timeout is not None:
             self._slots = context.RawArray("d", _SLOT * self.workers)
             initargs += (self._slots, context.Value("i", 0))
@@ -308,7 +322,21 @@ class ProcessExecutor:
                 pool.submit(_noop)
 
         _with_sigint_ignored(start)
+        self._processes = list((getattr(pool, "_processes", None) or {}).values())
         return pool
+
+    def death(self) -> str | None:
+        """After the pool broke: how its worker died ("SIGSEGV in librosa.core.pitch.estimate_tuning"),
+        from the workers' exit codes and fault reports; None when no worker died on its own."""
+        for process in self._processes:
+            process.join(timeout=2)  # the pool terminates the survivors; let the codes settle
+        faults = worker.read_faults(self._fault_dir, [p.pid for p in self._processes if p.pid])
+        for process in self._processes:
+            code = process.exitcode
+            # The survivors were terminated by the pool (SIGTERM) after the death: not the cause.
+            if process.pid in faults or (code is not None and code != 0 and code != -signal.SIGTERM):
+                return worker.describe_death(faults.get(process.pid, ""), code)
+        return None
 
     # --- submitting and collecting ----------------------------------------------------------
 
@@ -375,7 +403,7 @@ class ProcessExecutor:
                     continue  # it finished meanwhile
                 item = job.pending.pop(index)
                 job.results.append(Outcome(item["item_id"], "failed", error=f"timed out after {self._timeout:g} s",
-                                           retryable=False, elapsed_s=now - started))
+                                           retryable=False, elapsed_s=now - started, from_worker=False))
             old_pool, jobs = self._pool, list(self._jobs.values())
             old_processes = list((getattr(old_pool, "_processes", None) or {}).values())
             self._jobs = {}
@@ -421,3 +449,4 @@ class ProcessExecutor:
         self._stop.set()
         if self._watchdog is not None and self._watchdog is not threading.current_thread():
             self._watchdog.join(timeout=5)
+        shutil.rmtree(self._fault_dir, ignore_errors=True)

@@ -25,7 +25,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from etl.engine.errors import ConfigError
+from etl.engine import worker
+from etl.engine.errors import ConfigError, WorkerStartFailed
 from etl.engine.pool import BatchFn, InitFn, Outcome, ProcessFn, process_chunk
 
 INSTALL = "pip install 'music-etl[ray]' (ray==2.60.0)"
@@ -50,11 +51,11 @@ class _Worker:
 
     def __init__(self, process: ProcessFn, init: InitFn | None, params: Any, batch: BatchFn | None) -> None:
         self._process, self._params, self._batch = process, params, batch
-        if init is not None:
-            init(params)
+        self._start_error = worker.start(init, params)
 
-    def ready(self) -> bool:
-        return True
+    def ready(self) -> str | None:
+        """None once the model is loaded; else why it could not be (the stage's error)."""
+        return self._start_error
 
     def run(self, items: list[dict[str, Any]]) -> list[Outcome]:
         return process_chunk(self._process, items, self._params, self._batch)
@@ -121,6 +122,8 @@ class RayExecutor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the executor is shut down")
+            if isinstance(self._error, WorkerStartFailed):
+                raise self._error
             if self._error is not None:
                 raise RuntimeError(f"the Ray executor failed: {self._error}")
             self._queue.append(job)
@@ -193,10 +196,13 @@ class RayExecutor:
         if ref in self._starting:
             actor = self._starting.pop(ref)
             try:
-                ray.get(ref)
-                self._idle.extend([actor] * _PER_ACTOR)
+                failure = ray.get(ref)
             except ray.exceptions.RayActorError:
                 self._start_actor()  # died while loading (its node went away): try again
+                return
+            if failure is not None:  # to every waiting future (see _dispatch), said once by the engine
+                raise WorkerStartFailed(f"its model or worker could not start: {failure}")
+            self._idle.extend([actor] * _PER_ACTOR)
             return
         running = self._running.pop(ref, None)
         if running is None:
@@ -236,7 +242,8 @@ class RayExecutor:
             return
         deaths = self._deaths[item["item_id"]] = self._deaths.get(item["item_id"], 0) + 1
         if deaths >= 2:
-            job.results.append(Outcome(item["item_id"], "failed", retryable=True,
+            job.results.append(Outcome(item["item_id"], "failed", retryable=True, from_worker=False,
+                                       death="the worker died twice",
                                        error="the worker died while processing this item (twice: a crash in a "
                                              "decoder or library, or killed for memory)"))
             job.future.set_result(job.results)
@@ -258,7 +265,8 @@ class RayExecutor:
                     self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
             else:
                 job.results.append(Outcome(job.items[0]["item_id"], "failed", retryable=False,
-                                           error=f"timed out after {self._timeout:g} s", elapsed_s=now - running.started))
+                                           error=f"timed out after {self._timeout:g} s", elapsed_s=now - running.started,
+                                           from_worker=False))
                 job.future.set_result(job.results)
 
 

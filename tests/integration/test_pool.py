@@ -197,3 +197,89 @@ def test_process_batch_runs_in_the_workers_one_chunk_at_a_time(db: Path) -> None
     assert failed == [("bad", "bad input: ValueError: a bad item in a batch")]
     # batch_size 10 claims [bad, i00..i08] then [i09, i10]: chunks of 4, 4, 2, then 2.
     assert sorted(size for _, _, size in rows) == sorted([4] * 3 + [4] * 4 + [2] * 2 + [2] * 2)
+
+
+# --- a stage that cannot work: a crash loop, a model that fails to load -----------------------
+
+def crash_on_c(item: dict[str, Any], params: Any) -> dict[str, int]:
+    """Items named c... kill their worker, as a segfault in a library would."""
+    if item["item_id"].startswith("c"):
+        segfault_in_a_library()
+    return {"pid": os.getpid(), "loads": _loads}
+
+
+def segfault_in_a_library() -> None:
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def run_as_pipeline(db: Path, stage: Stage, workers: int = 2) -> tuple[Any, dict[str, str]]:
+    """The stage as `etl run` runs it: an error stopping it is recorded, its claims released."""
+    from etl.engine.pipeline import _run_stage
+
+    writer = open_writer(db, create=True)
+    writer.con.execute("CREATE TABLE IF NOT EXISTS seen (item_id VARCHAR, pid INTEGER, loads INTEGER)")
+    config = Config.load({**registry.params_types(), "probe": stage.Params}, environ={},
+                         cli={"run.batch_size": 10})
+    stopped: dict[str, str] = {}
+    try:
+        report = _run_stage(writer, stage, config, RunOptions(run_id="p", workers=workers), None, stopped)
+    finally:
+        writer.close()
+    return report, stopped
+
+
+def _pending_and_failed(db: Path) -> tuple[int, int]:
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT count(*) FILTER (status = 'pending'), count(*) FILTER (status = 'failed') "
+                           "FROM stage_items WHERE stage = 'probe'").fetchone()
+
+
+def test_a_crash_loop_stops_the_stage_early_and_fails_nothing(db: Path) -> None:
+    import pytest
+
+    from etl.engine.errors import CrashLoop
+
+    items = "SELECT 'c' || lpad(CAST(i AS VARCHAR), 2, '0') AS item_id, '' AS input_fp FROM range(20) t(i)"
+    stage = Stage(name="probe", description="", process=crash_on_c, write=collect, items_sql=items)
+    with pytest.raises(CrashLoop):
+        run(db.with_name("direct.duckdb"), stage)  # what the runner raises
+    report, stopped = run_as_pipeline(db, stage)
+    reason = stopped["probe"]
+    assert report.skipped_reason == f"stopped: {reason}"
+    # the signal and the last Python frame, from the workers' faulthandler reports
+    assert "SIGSEGV in ctypes.string_at" in reason, reason
+    assert "first 3 items" in reason and "pending" in reason
+    assert _pending_and_failed(db) == (20, 0)  # released as pending; nothing failed
+
+
+def test_a_crashing_first_item_still_fails_alone_once_others_succeed(db: Path) -> None:
+    items = ("SELECT item_id, '' AS input_fp FROM (SELECT 'i' || lpad(CAST(i AS VARCHAR), 2, '0') AS item_id "
+             "FROM range(12) t(i) UNION ALL SELECT 'c-bad') ORDER BY item_id")  # c-bad comes first
+    stage = Stage(name="probe", description="", process=crash_on_c, write=collect, items_sql=items, chunk_size=2)
+    report, rows, failed = run(db, stage)
+    assert (report.done, report.failed) == (12, 1)
+    assert failed[0][0] == "c-bad"
+    assert "worker process died (SIGSEGV in ctypes.string_at)" in failed[0][1]
+
+
+def fail_to_load(params: Any) -> None:
+    raise ValueError("Failed to load model from file: /models/half.gguf")
+
+
+def test_a_model_that_fails_to_load_stops_the_stage_once_with_its_reason(db: Path) -> None:
+    import pytest
+
+    from etl.engine.errors import WorkerStartFailed
+
+    stage = Stage(name="probe", description="", process=report_worker, write=collect, init_worker=fail_to_load,
+                  items_sql=_items(n=10))
+    with pytest.raises(WorkerStartFailed) as raised:
+        run(db.with_name("direct.duckdb"), stage)
+    assert "could not start: ValueError: Failed to load model from file: /models/half.gguf" in str(raised.value)
+    report, stopped = run_as_pipeline(db, stage)
+    assert stopped["probe"].startswith("its model or worker could not start: ValueError: Failed to load model")
+    assert _pending_and_failed(db) == (10, 0)
