@@ -15,7 +15,7 @@ its own and points `NUMBA_CACHE_DIR` at it:
 - a folder is marked in use while claimed and unmarked when its process exits cleanly. A folder
   found marked was left by a process that crashed or was killed: its contents are not trusted
   (a crash may have come from them) and are removed, so the cache is rebuilt;
-- the root is `$ETL_NUMBA_CACHE_DIR`, else `$NUMBA_CACHE_DIR` (a user's choice of place), else
+- the root is `$MUSIC_ETL_NUMBA_CACHE_DIR`, else `$NUMBA_CACHE_DIR` (a user's choice of place), else
   `~/.cache/music-etl/numba`; a subfolder per numba and Python version keeps builds apart. The
   library's `__pycache__` is never read, so a cache broken there by an earlier version or by
   another program cannot crash a run.
@@ -37,7 +37,7 @@ _lock_fd: int | None = None
 
 
 def root() -> Path:
-    explicit = os.environ.get("ETL_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
+    explicit = os.environ.get("MUSIC_ETL_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
     return Path("~/.cache/music-etl/numba").expanduser()
@@ -65,7 +65,7 @@ def claim() -> Path:
     if _claimed is not None:
         return _claimed
     # Children (pool workers) inherit the root, not this process's own folder.
-    os.environ["ETL_NUMBA_CACHE_DIR"] = str(root())
+    os.environ["MUSIC_ETL_NUMBA_CACHE_DIR"] = str(root())
     base = _versioned(root())
     base.mkdir(parents=True, exist_ok=True)
     index = 0

@@ -44,9 +44,12 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     db = str(tmp_path / "x.duckdb")
     assert invoke("--db", db, "init").exit_code == 0
     result = invoke("--db", db, "--set", "run.executor=inline", "run", "--source", str(library), "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # an item failed: the run went on, and says so
     reports = {r["stage"]: r for r in json.loads(result.stdout)}
     assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ran: ingest 2, ") and last.endswith("failed: 1 item(s) (`etl failures` lists them)")
+    assert "skipped or stopped: " in last and "captions (no caption model configured" in last
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
     assert [row["stage"] for row in status] == ["ingest", "multitrack", "beats", "metadata", "stems", "crops",
                                                 "aesthetics", "chords", "classify", "features", "midi", "captions"]
@@ -62,7 +65,7 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
 def test_status_names_a_source_that_is_not_reachable(tmp_path: Path, library: Path) -> None:
     db = str(tmp_path / "x.duckdb")
     assert invoke("--db", db, "--set", "run.executor=inline", "run", "--stage", "ingest", "--source",
-                  str(library)).exit_code == 0
+                  str(library)).exit_code == 3  # the library's bad.mp3 fails
     assert "not reachable" not in invoke("--db", db, "status").stderr
     library.rename(tmp_path / "elsewhere")
     result = invoke("--db", db, "status")
@@ -189,3 +192,13 @@ def test_query_stops_a_long_statement_at_a_signal(tmp_path: Path, signame: str, 
     assert process.returncode == 128 + signum, stderr
     assert stderr.startswith("stopped") and signame in stderr and "Traceback" not in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_skip_runs_every_stage_but_the_one_named(tmp_path: Path, library: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    result = invoke("--db", db, "--set", "run.executor=inline", "run", "--source", str(library), "--skip", "beats",
+                    "--skip", "metadata", "--json", "--dry-run")
+    stages = [r["stage"] for r in json.loads(result.stdout)]
+    assert "beats" not in stages and "metadata" not in stages and "ingest" in stages and "features" in stages
+    wrong = invoke("--db", db, "run", "--skip", "beat")
+    assert wrong.exit_code == 1 and "unknown stage beat" in wrong.stderr

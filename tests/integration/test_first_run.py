@@ -44,7 +44,7 @@ def test_two_workers_on_an_empty_numba_cache_fail_no_item(cropped: Path, tmp_pat
     # What a fresh install has: no cache anywhere numba will look (the variable is what numba
     # itself honours; the engine keeps a folder per process beneath it).
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
-    monkeypatch.delenv("ETL_NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("MUSIC_ETL_NUMBA_CACHE_DIR", raising=False)
     config = pipeline.load_config(None, {"run.executor": "process", "features.workers": "2",
                                          "features.batch_size": "4"})
     for round_ in range(ROUNDS):

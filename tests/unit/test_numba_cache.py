@@ -14,9 +14,9 @@ CLAIM = "from etl.engine import numba_cache; import os, sys; print(numba_cache.c
 
 def claim_in_child(root: Path, then: str = "", **env: str) -> subprocess.Popen:
     code = CLAIM + "; sys.stdout.flush(); " + (then or "pass")
-    environ = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "ETL_NUMBA_CACHE_DIR")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "MUSIC_ETL_NUMBA_CACHE_DIR")}
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**environ, "ETL_NUMBA_CACHE_DIR": str(root), **env})
+                            env={**environ, "MUSIC_ETL_NUMBA_CACHE_DIR": str(root), **env})
 
 
 def test_concurrent_processes_get_folders_of_their_own(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_a_folder_is_reused_after_a_clean_exit_and_emptied_after_a_crash(tmp_pat
 
 
 def test_a_users_numba_cache_dir_is_the_root(tmp_path: Path) -> None:
-    child = claim_in_child(tmp_path / "unused", NUMBA_CACHE_DIR=str(tmp_path / "mine"), ETL_NUMBA_CACHE_DIR="")
+    child = claim_in_child(tmp_path / "unused", NUMBA_CACHE_DIR=str(tmp_path / "mine"), MUSIC_ETL_NUMBA_CACHE_DIR="")
     folder = Path(child.stdout.readline().strip())
     child.wait(timeout=30)
     assert folder.parent.parent == tmp_path / "mine"
