@@ -79,3 +79,12 @@ def _librosa_cache(item: dict, params: object) -> tuple[str, str, str]:
     time.sleep(0.2)  # both workers take items
     return (os.environ["NUMBA_CACHE_DIR"], librosa.util.utils.__count_unique._cache._cache_path,
             os.path.dirname(librosa.__file__))
+
+
+def test_no_stage_module_imports_numba_before_a_worker_claims_its_folder() -> None:
+    """A worker imports its stage's module (unpickling its functions) before it claims a folder:
+    a cached function defined then would be cached where the coordinator's is."""
+    code = ("import sys; from etl import stages; stages.all_stages(); "
+            "print(sorted(m for m in ('numba', 'librosa', 'resampy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
