@@ -94,15 +94,21 @@ def etl_command(*args: str, db: Path) -> list[str]:
     return [sys.executable, "-m", "cli.main", "--db", str(db), *args]
 
 
+# `etl run`'s exit status when items failed in the run (it went on past them).
+ITEMS_FAILED = 3
+
+
 def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None = None,
-        check: bool = False, prefix: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
-    """Run the real `etl` entry point in a subprocess (as a user would)."""
+        check: bool = False, prefix: list[str] | None = None, ok: tuple[int, ...] = (0,),
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `etl` entry point in a subprocess (as a user would); `check`: fail unless it exits
+    with one of `ok` (add ITEMS_FAILED where the input holds files that fail)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
         [*(prefix or []), *etl_command(*args, db=db)],
         capture_output=True, text=True, timeout=timeout, env=full_env, cwd=kwargs.pop("cwd", REPO), **kwargs,
     )
-    if check and result.returncode != 0:
+    if check and result.returncode not in ok:
         raise AssertionError(f"etl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
 

@@ -12,6 +12,7 @@ import pytest
 
 from etl.engine import artifacts, pipeline
 from tests.helpers import (
+    ITEMS_FAILED,
     copy_corpus,
     etl,
     require,
@@ -45,7 +46,7 @@ def test_a_full_disk_fails_crops_retryably_and_a_later_run_finishes(tmp_path: Pa
     stages = ("--stage", "ingest", "--stage", "beats", "--stage", "crops", "--stage", "features")
     with small_disk(disk, "1m"):
         full = etl("--set", f"run.data_dir={disk}", "run", "--source", str(src), *stages, db=db)
-        assert full.returncode == 0, full.stderr  # failed items are reported, not a crash
+        assert full.returncode == ITEMS_FAILED, full.stderr  # failed items are reported, not a crash
         assert "Traceback" not in full.stderr
         assert "crops: 0 done, 1 failed" in full.stderr and "features" in full.stderr, full.stderr
         [failure] = json.loads(etl("failures", "--json", db=db, check=True).stdout)
