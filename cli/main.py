@@ -243,6 +243,7 @@ def run(
     from cli.progress import RichProgress
     from etl.engine import pipeline
     from etl.engine.runner import RunOptions, StageReport
+    from etl.engine.stage import short_reason
 
     state = _state(ctx)
     config = _config(state)
@@ -253,8 +254,9 @@ def run(
     )
 
     def report_line(report: StageReport) -> None:
-        if report.skipped_reason:
-            err.print(f"[yellow]{report.stage}: skipped[/] — {plain(report.skipped_reason)}", highlight=False)
+        if report.skipped_reason:  # one line (a model stage: the command that fetches it); --json has the whole text
+            err.print(f"[yellow]{report.stage}: skipped[/] — {plain(short_reason(report.skipped_reason))}",
+                      highlight=False)
         elif dry_run:
             err.print(f"{report.stage}: {report.pending} pending", highlight=False)
         elif report.pending == 0:

@@ -143,8 +143,9 @@ def _coerce(text: Any, like: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {type(like).__name__}, got {text!r}")
 
 
-# ETL_* variables that are not settings: the CLI's own and the test suite's.
-OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK"})
+# ETL_* variables that are not settings: the CLI's own, the model catalog's and the test suite's.
+OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK",
+                       "ETL_MODELS_DIR", "ETL_MODEL_CATALOG"})  # etl/engine/catalog.py
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

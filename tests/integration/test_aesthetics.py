@@ -141,7 +141,7 @@ def test_absent_checkpoint_or_package_skips_with_how_to_install(tmp_path: Path, 
     missing = tmp_path / "nowhere" / "checkpoint.pt"
     reason = aesthetics.unavailable(params(missing))
     assert reason is not None and str(missing) in reason and "etl models fetch audiobox-aesthetics" in reason
-    assert reason.short == "model audiobox-aesthetics not installed — `etl models` says how"
+    assert reason.short == "model not installed: etl models fetch audiobox-aesthetics"
     [row] = aesthetics.models(params(missing))
     assert not row["found"] and row["files"] == [] and "etl models fetch audiobox-aesthetics" in row["install"]
     # The default place is where `etl models fetch` puts it.

