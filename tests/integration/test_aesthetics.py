@@ -271,6 +271,8 @@ def test_etl_models_and_run_without_the_checkpoint(scored: Path, checkpoint: Pat
     before = rows(scored, "SELECT count(*) AS n FROM crop_aesthetics")
     run = etl("--set", f"aesthetics.checkpoint={missing}", "run", "--stage", "aesthetics", db=scored, check=True,
               env=WIDE)
-    assert "aesthetics: skipped" in run.stderr and "etl models fetch audiobox-aesthetics" in run.stderr
-    assert str(missing) in run.stderr
+    assert "aesthetics: skipped — model not installed: etl models fetch audiobox-aesthetics\n" in run.stderr
+    status = json.loads(etl("--set", f"aesthetics.checkpoint={missing}", "status", "--json", db=scored,
+                            check=True).stdout)
+    assert str(missing) in next(r for r in status if r["stage"] == "aesthetics")["detail"]  # the whole text
     assert rows(scored, "SELECT count(*) AS n FROM crop_aesthetics") == before
