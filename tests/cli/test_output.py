@@ -151,7 +151,8 @@ def test_a_run_says_each_model_stage_it_cannot_run_in_one_line_naming_the_fetch_
         "aesthetics": "aesthetics: skipped — model not installed: etl models fetch audiobox-aesthetics",
         "captions": "captions: skipped — no model: set [captions] model or etl models fetch music-flamingo-q6_k",
     }
-    libraries = {"stems": "demucs", "classify": "essentia", "aesthetics": "audiobox_aesthetics", "captions": "llama_cpp"}
+    libraries = {"stems": "demucs", "classify": "essentia", "aesthetics": "audiobox_aesthetics",
+                 "captions": "llama_cpp"}
     for stage in model_stages:
         assert stage in lines, result.stderr
         if importlib.util.find_spec(libraries[stage]) is not None:  # a library absent here: a line of its own

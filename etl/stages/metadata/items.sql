@@ -22,11 +22,12 @@ WITH read_from AS (
                WHERE mix_path IS NOT NULL GROUP BY track_id) AS g USING (track_id)
     LEFT JOIN files AS tf ON tf.path = g.tags_path AND tf.present AND tf.sha256 IS NOT NULL
 ),
+-- Paths are POSIX: '/' alone separates folders (a backslash is a character of a name).
 song_ini AS (  -- one per folder (`Song.ini` beside `song.ini` on a case-sensitive disk: the first)
-    SELECT parse_dirpath(path) AS folder, path, size_bytes, mtime_ns, stat_version
+    SELECT parse_dirpath(path, 'forward_slash') AS folder, path, size_bytes, mtime_ns, stat_version
     FROM files
-    WHERE present AND scan_error IS NULL AND path ILIKE '%song.ini' AND lower(parse_filename(path)) = 'song.ini'
-    QUALIFY row_number() OVER (PARTITION BY parse_dirpath(path) ORDER BY path) = 1
+    WHERE present AND scan_error IS NULL AND lower(parse_filename(path, false, 'forward_slash')) = 'song.ini'
+    QUALIFY row_number() OVER (PARTITION BY folder ORDER BY path) = 1
 )
 SELECT r.track_id AS item_id,
        CASE WHEN i.path IS NULL THEN r.sha256
@@ -35,4 +36,4 @@ SELECT r.track_id AS item_id,
        CASE WHEN i.path IS NOT NULL THEN
            {'path': i.path, 'size_bytes': i.size_bytes, 'mtime_ns': i.mtime_ns} END AS song_ini
 FROM read_from AS r
-LEFT JOIN song_ini AS i ON i.folder = parse_dirpath(r.path)
+LEFT JOIN song_ini AS i ON i.folder = parse_dirpath(r.path, 'forward_slash')
