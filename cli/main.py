@@ -256,6 +256,7 @@ def run(
     from etl import stages as registry
     from etl.engine import pipeline
     from etl.engine.runner import RunOptions, StageReport
+    from etl.engine.stage import short_reason
 
     state = _state(ctx)
     config = _config(state)
@@ -270,10 +271,11 @@ def run(
 
     def report_line(report: StageReport) -> None:
         reports.append(report)
-        if report.skipped_reason:
+        if report.skipped_reason:  # one line (a model stage: the command that fetches it); --json has the whole text
             verb = "stopped" if report.skipped_reason.startswith("stopped") else "skipped"
-            reason = report.skipped_reason.removeprefix("stopped: ")
-            err.print(f"[yellow]{report.stage}: {verb}[/] — {plain(reason)}", highlight=False)
+            reason = short_reason(report.skipped_reason)
+            err.print(f"[yellow]{report.stage}: {verb}[/] — {plain(reason.removeprefix('stopped: '))}",
+                      highlight=False)
         elif dry_run:
             err.print(f"{report.stage}: {report.pending} pending", highlight=False)
         elif report.pending == 0:

@@ -22,9 +22,10 @@ for package in "${packages[@]}"; do
   fi
   dpkg-deb -x "$work"/"$package"_*.deb "$work/$package"
   mkdir -p "$dest/$package"
-  # Keep the audio (and its licence files), not the rest of the package.
+  # Keep the audio (and its licence files), not the rest of the package; a rhythm-game song
+  # folder's song.ini holds its tags (artist, name, ...) and its notes.mid the tempo map.
   find "$work/$package" -type f \( -iname '*.ogg' -o -iname '*.mp3' -o -iname '*.flac' -o -iname '*.wav' \
-       -o -iname 'copyright' -o -iname '*.mid' \) -print0 |
+       -o -iname 'copyright' -o -iname '*.mid' -o -iname 'song.ini' \) -print0 |
     while IFS= read -r -d '' file; do
       rel=${file#"$work/$package/"}
       mkdir -p "$dest/$package/$(dirname "$rel")"

@@ -74,6 +74,29 @@ def load(path: str | Path | None = None) -> list[CatalogModel]:
     return models
 
 
+def providing(stage: str, model: str) -> CatalogModel | None:
+    """The catalog's model that gives `stage` its configured `model`: by name, or by a file named
+    after it (discogs-effnet holds discogs-effnet-bs64-1.pb). None when the catalog has none (or
+    cannot be read: a hint is never worth an error)."""
+    try:
+        models = load()
+    except EtlError:
+        return None
+    return next((m for m in models if m.stage == stage
+                 and (m.name == model or any(Path(f.name).stem == model for f in m.files))), None)
+
+
+def not_installed(stage: str, model: str) -> str:
+    """The one line a stage whose model is missing says in `etl run` and `etl status` (under 80
+    columns there): the command that fetches it where the catalog has it, naming the model only where
+    the command does not; else where to look. The whole text is `etl models`' and `status --json`'s."""
+    known = providing(stage, model)
+    if known is None:
+        return f"model {model} not installed — `etl models` says how"
+    what = "model" if known.name == model else model
+    return f"{what} not installed: etl models fetch {known.name}"
+
+
 def find(models: list[CatalogModel], names: list[str]) -> list[CatalogModel]:
     by_name = {m.name: m for m in models}
     unknown = [n for n in names if n not in by_name]

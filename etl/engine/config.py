@@ -22,12 +22,14 @@ from etl.engine.errors import ConfigError
 
 
 def ranged(default: Any, low: float | None, high: float | None, *, also: tuple[Any, ...] = (),
-           hashed: bool = True) -> Any:
+           hashed: bool = True, min_items: int = 0) -> Any:
     """A numeric setting with its allowed range `low`..`high` (inclusive; None: unbounded), plus
     special values `also` (e.g. 0 = "the source's rate"). Checked when the configuration is read
     (`check_range`), so a bad value is refused before any work with the range in the message. For a
-    tuple setting the range applies to each element."""
-    return field(default=default, metadata={"hash": hashed, "range": (low, high), "also": tuple(also)})
+    tuple setting the range applies to each element, and it needs `min_items` of them (an empty list
+    of choices would otherwise reach the workers)."""
+    return field(default=default, metadata={"hash": hashed, "range": (low, high), "also": tuple(also),
+                                            "min_items": min_items})
 
 
 def not_hashed(default: Any, **kwargs: Any) -> Any:
@@ -65,6 +67,10 @@ def check_range(spec: dataclasses.Field, value: Any, where: str) -> None:
         return
     low, high = spec.metadata["range"]
     also = spec.metadata.get("also", ())
+    needed = spec.metadata.get("min_items", 0)
+    if isinstance(value, (list, tuple)) and len(value) < needed:
+        raise ConfigError(f"{where}: needs at least {needed} value{'s' if needed > 1 else ''}; "
+                          f"allowed: {allowed_range(spec)} each")
     for element in value if isinstance(value, (list, tuple)) else (value,):
         if element in also:
             continue
@@ -131,11 +137,14 @@ def _coerce(text: Any, like: Any, where: str) -> Any:
             return float(text)
         if isinstance(like, (list, tuple)):
             if isinstance(text, (list, tuple)):
-                return tuple(text)
-            stripped = str(text).strip()
-            if stripped.startswith("["):
-                return tuple(json.loads(stripped))
-            return tuple(part.strip() for part in stripped.split(",") if part.strip())
+                items = tuple(text)
+            elif str(text).strip().startswith("["):
+                items = tuple(json.loads(str(text).strip()))
+            else:
+                items = tuple(part.strip() for part in str(text).split(",") if part.strip())
+            # Elements of the default's kind ("3,4" from the command line are the numbers 3 and 4);
+            # a default with none (an empty list) says nothing of its elements: kept as given.
+            return tuple(_coerce(item, like[0], where) for item in items) if like else items
         if like is None or isinstance(like, str):
             return str(text)
     except (ValueError, TypeError, json.JSONDecodeError):
@@ -143,8 +152,9 @@ def _coerce(text: Any, like: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {type(like).__name__}, got {text!r}")
 
 
-# ETL_* variables that are not settings: the CLI's own and the test suite's.
-OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK"})
+# ETL_* variables that are not settings: the CLI's own, the model catalog's and the test suite's.
+OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK",
+                       "ETL_MODELS_DIR", "ETL_MODEL_CATALOG"})  # etl/engine/catalog.py
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -73,6 +73,32 @@ def test_out_of_range_settings_are_refused_before_any_work(tmp_path: Path, setti
     assert not db.exists()
 
 
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("beats.meters=[]", "at least 1 value"),        # every beats worker died at start: "Number of processes..."
+    ("beats.meters=", "at least 1 value"),
+    ("beats.meters=3,x", "expected int, got 'x'"),  # was "unexpected TypeError" (a string compared with 2)
+    ("beats.meters=[3.5]", "expected int, got 3.5"),
+])
+def test_a_list_setting_is_refused_when_empty_or_of_the_wrong_kind(tmp_path: Path, setting: str,
+                                                                   expected: str) -> None:
+    src = tmp_path / "music"
+    write_tone(src / "a.wav")
+    db = tmp_path / "x.duckdb"
+    result = etl("--set", setting, "run", "--source", str(src), "--stage", "ingest", "--stage", "beats", db=db)
+    one_line_error(result, "beats.meters", expected)
+    assert not db.exists()
+
+
+def test_a_list_setting_reads_its_elements_as_the_default_s(tmp_path: Path) -> None:
+    import json
+
+    for args, env in ((["--set", "beats.meters=3,4"], None), ([], {"ETL_BEATS_METERS": "4"}),
+                      (["--set", "beats.meters=[2, 3]"], None)):
+        shown = etl(*args, "config", "show", "--json", db=tmp_path / "x.duckdb", env=env, check=True)
+        meters = json.loads(shown.stdout)["beats"]["meters"]["value"]
+        assert meters and all(isinstance(m, int) for m in meters), meters
+
+
 def test_a_misspelled_environment_variable_warns_naming_the_setting(tmp_path: Path) -> None:
     result = etl("config", "show", "--json", db=tmp_path / "x.duckdb", env={"ETL_CROPS_SECOND": "10"})
     assert result.returncode == 0

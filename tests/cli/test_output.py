@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -131,3 +132,34 @@ def test_a_wide_query_result_reads_as_records_in_80_columns(db: str) -> None:
     assert any(line.lstrip().startswith("description") for line in lines)
     assert any("track.flac" in line for line in lines)
     assert len(lines) <= 12, text
+
+
+def test_a_run_says_each_model_stage_it_cannot_run_in_one_line_naming_the_fetch_command(db: str,
+                                                                                       tmp_path: Path) -> None:
+    """Without models (nothing in the models folder or demucs's caches) a run's stages say so in one
+    short line each, with the command that fetches what is missing; the whole text stays in `etl models`
+    and `etl status --json`."""
+    env = {"ETL_MODELS_DIR": str(tmp_path / "models"), "HF_HUB_CACHE": str(tmp_path / "hf"),
+           "TORCH_HOME": str(tmp_path / "torch"), "COLUMNS": "80"}
+    model_stages = ("stems", "classify", "aesthetics", "captions")
+    result = runner.invoke(app, ["--db", db, "run", *(a for s in model_stages for a in ("--stage", s))], env=env)
+    assert result.exit_code == 0, result.output
+    lines = {line.split(":", 1)[0]: line for line in result.stderr.splitlines() if ": skipped" in line}
+    expected = {
+        "stems": "stems: skipped — model not installed: etl models fetch htdemucs",
+        "classify": "classify: skipped — discogs-effnet-bs64-1 not installed: etl models fetch discogs-effnet",
+        "aesthetics": "aesthetics: skipped — model not installed: etl models fetch audiobox-aesthetics",
+        "captions": "captions: skipped — no model: set [captions] model or etl models fetch music-flamingo-q6_k",
+    }
+    libraries = {"stems": "demucs", "classify": "essentia", "aesthetics": "audiobox_aesthetics",
+                 "captions": "llama_cpp"}
+    for stage in model_stages:
+        assert stage in lines, result.stderr
+        if importlib.util.find_spec(libraries[stage]) is not None:  # a library absent here: a line of its own
+            assert lines[stage] == expected[stage], result.stderr
+    assert "python -c" not in result.stderr and "to install it" not in result.stderr
+    assert "warning" not in result.stderr  # ETL_MODELS_DIR is the catalog's variable, not a misspelt setting
+    status = json.loads(runner.invoke(app, ["--db", db, "status", "--json"], env=env).stdout)
+    stems = next(r for r in status if r["stage"] == "stems")
+    assert stems["note"] == "model not installed: etl models fetch htdemucs"
+    assert "to install it" in stems["detail"] and str(tmp_path / "models" / "demucs") in stems["detail"]

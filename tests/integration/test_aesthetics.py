@@ -141,7 +141,7 @@ def test_absent_checkpoint_or_package_skips_with_how_to_install(tmp_path: Path, 
     missing = tmp_path / "nowhere" / "checkpoint.pt"
     reason = aesthetics.unavailable(params(missing))
     assert reason is not None and str(missing) in reason and "etl models fetch audiobox-aesthetics" in reason
-    assert reason.short == "model audiobox-aesthetics not installed — `etl models` says how"
+    assert reason.short == "model not installed: etl models fetch audiobox-aesthetics"
     [row] = aesthetics.models(params(missing))
     assert not row["found"] and row["files"] == [] and "etl models fetch audiobox-aesthetics" in row["install"]
     # The default place is where `etl models fetch` puts it.
@@ -271,6 +271,8 @@ def test_etl_models_and_run_without_the_checkpoint(scored: Path, checkpoint: Pat
     before = rows(scored, "SELECT count(*) AS n FROM crop_aesthetics")
     run = etl("--set", f"aesthetics.checkpoint={missing}", "run", "--stage", "aesthetics", db=scored, check=True,
               env=WIDE)
-    assert "aesthetics: skipped" in run.stderr and "etl models fetch audiobox-aesthetics" in run.stderr
-    assert str(missing) in run.stderr
+    assert "aesthetics: skipped — model not installed: etl models fetch audiobox-aesthetics\n" in run.stderr
+    status = json.loads(etl("--set", f"aesthetics.checkpoint={missing}", "status", "--json", db=scored,
+                            check=True).stdout)
+    assert str(missing) in next(r for r in status if r["stage"] == "aesthetics")["detail"]  # the whole text
     assert rows(scored, "SELECT count(*) AS n FROM crop_aesthetics") == before

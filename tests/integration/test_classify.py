@@ -66,7 +66,8 @@ def noise(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 1) -
 def test_absent_model_skips_with_how_to_install(tmp_path: Path) -> None:
     reason = classify.unavailable(params(tmp_path / "none"))
     assert reason is not None
-    assert reason.short == "model discogs-effnet-bs64-1 not installed — `etl models` says how"
+    assert reason.short == "discogs-effnet-bs64-1 not installed: etl models fetch discogs-effnet"
+    assert "etl models fetch discogs-effnet`" in reason  # the catalog's name, not the file's
     assert str(tmp_path / "none" / "discogs-effnet-bs64-1.pb") in reason
     assert "https://essentia.upf.edu/models/feature-extractors/discogs-effnet/discogs-effnet-bs64-1.pb" in reason
     [row] = classify.models(params(tmp_path / "none"))
@@ -260,7 +261,7 @@ def test_etl_run_with_worker_processes_and_etl_models(tmp_path: Path, model_dir:
     status = json.loads(etl("--set", f"classify.model_dir={tmp_path / 'none'}", "status", "--json", db=db,
                             check=True).stdout)
     [row] = [r for r in status if r["stage"] == "classify"]
-    assert "model discogs-effnet-bs64-1 not installed" in json.dumps(row)
+    assert "discogs-effnet-bs64-1 not installed: etl models fetch discogs-effnet" in json.dumps(row)
 
 
 def test_installing_or_replacing_a_head_requeues_moving_the_models_does_not(tmp_path: Path, model_dir: Path) -> None:

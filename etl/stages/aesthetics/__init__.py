@@ -24,6 +24,7 @@ from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import BadInput, ConfigError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
+from etl.engine.catalog import not_installed
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.engine.worker_model import WorkerModel
@@ -78,7 +79,7 @@ def unavailable(params: Params) -> str | None:
     path = checkpoint_path(params)
     if not path.is_file():
         return Reason(f"model {MODEL} not found at {path}; to install it: {install_hint(params)}",
-                      f"model {MODEL} not installed — `etl models` says how")
+                      not_installed("aesthetics", MODEL))
     return None
 
 

@@ -38,7 +38,7 @@ HOP = MADMOM_RATE // FPS  # samples per activation frame
 
 @dataclass(frozen=True)
 class Params:
-    meters: tuple[int, ...] = ranged((3, 4), 2, 16)  # beats per bar the DBN may choose from
+    meters: tuple[int, ...] = ranged((3, 4), 2, 16, min_items=1)  # beats per bar the DBN may choose from
     min_bpm: float = ranged(55.0, 10, 400)
     max_bpm: float = ranged(215.0, 10, 400)
     transition_lambda: float = ranged(100.0, 0.001, 10000)  # DBN tempo-change penalty (higher: steadier)

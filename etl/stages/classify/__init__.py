@@ -22,6 +22,7 @@ from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
+from etl.engine.catalog import not_installed
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.engine.worker_model import WorkerModel
@@ -37,7 +38,7 @@ INSTALL = "pip install --pre 'essentia-tensorflow==2.1b6.dev1389'"
 
 @dataclass(frozen=True)
 class Params:
-    model_dir: str = not_hashed("")           # the .pb / .json files ("": ~/.cache/music-etl/models/essentia);
+    model_dir: str = not_hashed("")           # the .pb / .json files ("": <models dir>/essentia, `etl models fetch`'s);
     #                                           not hashed: the files themselves are (model_files)
     embedding: str = "discogs-effnet-bs64-1"  # the embedding model
     heads: tuple[str, ...] = ()               # head model names; (): every head installed in model_dir
@@ -62,7 +63,7 @@ def unavailable(params: Params) -> str | None:
     if not model.found:
         return Reason(f"model {params.embedding} not found: {model.problem}; to install it: "
                       f"{essentia_models.install_hint(params.embedding, params.model_dir)}",
-                      f"model {params.embedding} not installed — `etl models` says how")
+                      not_installed("classify", params.embedding))
     try:
         _, size = essentia_models.embedding_output(model)
     except (KeyError, ValueError, IndexError, TypeError) as error:

@@ -14,20 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DIR = "~/.cache/music-etl/models/essentia"
+SUBFOLDER = "essentia"  # under the models directory: where `etl models fetch` puts these (the catalog's folder)
 PUBLISHER = "https://essentia.upf.edu/models/"
 LICENCE = "CC BY-NC-SA 4.0 (essentia.upf.edu/models)"
 EMBEDDING_URL = PUBLISHER + "feature-extractors/discogs-effnet/{name}.pb"
 
 
 def folder(model_dir: str) -> Path:
-    return Path(model_dir or DEFAULT_DIR).expanduser()
+    from etl.engine.catalog import models_dir
+
+    return Path(model_dir).expanduser() if model_dir else models_dir() / SUBFOLDER
 
 
 def install_hint(name: str, model_dir: str) -> str:
+    from etl.engine.catalog import providing
+
     url = EMBEDDING_URL.format(name=name) if name.startswith("discogs-effnet") else PUBLISHER
+    known = providing("classify", name)
+    fetch = f", or `etl models fetch {known.name}`" if known else ""
     return (f"put {name}.pb and {name}.json (from {url.removesuffix('.pb')}.pb and .json, {PUBLISHER}) "
-            f"into {folder(model_dir)} ([classify] model_dir), or `etl models fetch {name}`")
+            f"into {folder(model_dir)} ([classify] model_dir){fetch}")
 
 
 def files(model_dir: str, name: str) -> tuple[Path, Path]:

@@ -1,4 +1,6 @@
-"""metadata (per track): artist, title, album, ... from ID3, Vorbis comments, FLAC and MP4 tags.
+"""metadata (per track): artist, title, album, ... from ID3, Vorbis comments, FLAC and MP4 tags,
+and from the song.ini of a rhythm-game song folder (Frets on Fire, Rock Band, Clone Hero: songini.py)
+for the fields the audio's own tags lack.
 
 Files are opened read-only and never modified. Compilations are recognised by the compilation
 flag or by an album artist such as "Various Artists" (aliases configurable); the track's own
@@ -20,6 +22,7 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
 from etl.engine.tables import rows_like
+from etl.stages.metadata import songini
 
 if TYPE_CHECKING:
     import duckdb
@@ -174,7 +177,8 @@ def normalise(tag_format: str, raw: dict[str, str | None], aliases: tuple[str, .
     }
 
 
-def read_tags(path: str, aliases: tuple[str, ...]) -> dict[str, Any]:
+def read_raw(path: str) -> tuple[str, dict[str, str | None]]:
+    """The tag family and the raw text of each of our fields, as the audio file holds them."""
     import mutagen
 
     try:
@@ -184,14 +188,43 @@ def read_tags(path: str, aliases: tuple[str, ...]) -> dict[str, Any]:
     except mutagen.MutagenError as error:  # it wraps OSErrors too: a vanished file is not bad tags
         raise source_error(path) or BadInput(f"unreadable tags: {error}") from None
     if parsed is None or parsed.tags is None:
-        return normalise("none", {}, aliases)
-    tag_format, raw = _raw_fields(parsed.tags)
-    return normalise(tag_format, raw, aliases)
+        return "none", {}
+    return _raw_fields(parsed.tags)
+
+
+def read_tags(path: str, aliases: tuple[str, ...]) -> dict[str, Any]:
+    return normalise(*read_raw(path), aliases)
+
+
+def with_song_ini(tag_format: str, raw: dict[str, str | None], ini: dict[str, str]
+                  ) -> tuple[str, dict[str, str | None]]:
+    """The audio's tags, with song.ini filling the fields they lack.
+
+    The audio's own tags win where it has them: where a song folder's stems are tagged, the tags are
+    the release's ("Muldjord"), while song.ini is the game's display text, often decorated
+    ("Muldjord - www.muldjord.com", "Composed and performed by Sectoid"). Most song folders' audio
+    has no tags at all, and then song.ini is all there is. Every song.ini value is also kept under
+    `song.ini:<field>` in raw_tags, so SQL can prefer it (e.g. over a stem's title "Song (fof rhythm)").
+    """
+    merged = dict(raw)
+    filled = False
+    own = any(text is not None for text in raw.values())  # an Ogg file has a comment block, often empty
+    for name, text in ini.items():
+        merged[f"song.ini:{name}"] = text
+        if merged.get(name) is None:
+            merged[name] = text
+            filled = True
+    if filled:
+        tag_format = f"{tag_format}+song.ini" if own else "song.ini"
+    return tag_format, merged
 
 
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     with sourcefile.unchanged(item["source"]) as path:
-        return read_tags(path, params.various_artists_aliases)
+        tag_format, raw = read_raw(path)
+    if item.get("song_ini"):  # the track's audio sits in a rhythm-game song folder
+        tag_format, raw = with_song_ini(tag_format, raw, songini.read(item["song_ini"]))
+    return normalise(tag_format, raw, params.various_artists_aliases)
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import sourcefile
 from etl.engine import artifacts
+from etl.engine.catalog import not_installed
 from etl.engine.config import added_later, not_hashed, params_hash, ranged
 from etl.engine.errors import ConfigError, SkipItem
 from etl.engine.pool import Outcome
@@ -39,7 +40,8 @@ INSTALL = "pip install 'music-etl[stems]' (torch==2.13.0 and demucs==4.1.0; pin 
 @dataclass(frozen=True)
 class Params:
     model: str = "htdemucs"          # a demucs model (bag) name or signature
-    repo: str = not_hashed("")       # a model repository folder (demucs --repo layout); "": demucs's caches
+    repo: str = not_hashed("")       # a model repository folder (demucs --repo layout); "": demucs's caches, then
+    #                                  <models dir>/demucs (`etl models fetch`)
     #                                  not hashed: the model files themselves are (model_files)
     shifts: int = ranged(1, 0, 100)  # random-shift passes averaged (demucs's shift trick; 0: none)
     segment: float = ranged(0.0, 0, 3600)  # seconds per model call; 0: the model's own (7.8 s for htdemucs)
@@ -79,7 +81,7 @@ def unavailable(params: Params) -> str | None:
     found = demucs_models.find_model(params.model, params.repo)
     if not found.found:
         return Reason(f"{found.problem}; to install it: {demucs_models.install_hint(params.model, params.repo)}",
-                      f"model {params.model} not installed — `etl models` says how")
+                      not_installed("stems", params.model))
     return None
 
 
@@ -115,7 +117,8 @@ def load_model(params: Params) -> tuple[Any, Any]:
 
     if params.threads:
         torch.set_num_threads(params.threads)
-    model = get_model(params.model, repo=Path(params.repo).expanduser() if params.repo else None)
+    repo = demucs_models.find_model(params.model, params.repo).repo  # the caches, or a folder of files
+    model = get_model(params.model, repo=Path(repo).expanduser() if repo else None)
     device = pick_device(params.device)
     model.to(device)
     model.eval()

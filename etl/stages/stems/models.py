@@ -6,7 +6,9 @@
 - a configured model repository (demucs's `--repo` layout): `<name>.yaml` naming the bag's model
   signatures, each a `<sig>.th` or `<sig>-<sha256 prefix>.th`; or a single `<name>.th`;
 - otherwise demucs's default caches: the HuggingFace hub cache (`adefossez/HTDemucs` and the like,
-  what demucs 4.1 downloads) and torch hub's checkpoint folder (the legacy download location).
+  what demucs 4.1 downloads) and torch hub's checkpoint folder (the legacy download location);
+  then the folder `etl models fetch htdemucs` fills (`<models dir>/demucs`, a repository), so that
+  the command the skip line names is all it takes.
 
 Nothing here downloads: a model that is not found makes the stage report "skipped" with how to get it.
 """
@@ -17,7 +19,7 @@ import hashlib
 import importlib.util
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HF_NAMESPACE = "adefossez"  # demucs.hf.DEFAULT_NAMESPACE
@@ -32,6 +34,7 @@ class ModelFiles:
     where: str                        # the repository folder or cache searched
     files: list[Path] = field(default_factory=list)
     problem: str | None = None        # why it is not usable, when not found
+    repo: str | None = None           # the repository to load it from (None: demucs's caches)
 
     def describe(self, checksums: bool = False) -> list[dict[str, object]]:
         rows = []
@@ -44,14 +47,26 @@ class ModelFiles:
         return rows
 
 
+def fetched_folder() -> Path:
+    """Where `etl models fetch` puts demucs's files (the catalog's `folder`)."""
+    from etl.engine.catalog import models_dir
+
+    return models_dir() / "demucs"
+
+
 def install_hint(name: str, repo: str) -> str:
+    from etl.engine.catalog import providing
+
     if repo:
         return (f"put {name}.yaml (`models: [<sig>, ...]`) and each <sig>.th (or <sig>-<checksum>.th) in {repo}, "
                 f"or a single {name}.th; pretrained ones come from https://dl.fbaipublicfiles.com/demucs/ "
                 "(see demucs/remote/files.txt)")
-    return (f"on a machine with network: pip install 'music-etl[stems]' && python -c \"from demucs.pretrained "
-            f"import get_model; get_model('{name}')\" (fills the HuggingFace cache, ~/.cache/huggingface/hub; "
-            f"copy that folder here), or set [stems] repo to a folder holding {name}.yaml and its .th files")
+    known = providing("stems", name)
+    if known is not None:
+        return (f"`etl models fetch {known.name}` (into {fetched_folder()}, where this stage looks), or copy a "
+                "HuggingFace cache holding it (~/.cache/huggingface/hub) from a machine that ran demucs")
+    return (f"copy a HuggingFace cache holding it (~/.cache/huggingface/hub) from a machine that ran demucs with "
+            f"-n {name}, or set [stems] repo to a folder holding {name}.yaml and its .th files")
 
 
 def _hf_repo_name(name: str) -> str:
@@ -145,9 +160,18 @@ def find_in_cache(name: str) -> ModelFiles:
         if signatures and len(files) == len(signatures) and all(f.is_file() for f in files):
             return ModelFiles(name, True, str(checkpoints), files)
     return ModelFiles(name, False, f"{hub.parent} or {checkpoints}",
-                      problem=f"model {name} not found in the HuggingFace cache ({_hf_cache()}) or torch hub's "
-                              f"checkpoints ({checkpoints}); this stage never downloads")
+                      problem=f"model {name} not found in the HuggingFace cache ({_hf_cache()}), torch hub's "
+                              f"checkpoints ({checkpoints})")
 
 
 def find_model(name: str, repo: str) -> ModelFiles:
-    return find_in_repo(name, repo) if repo else find_in_cache(name)
+    if repo:
+        return replace(find_in_repo(name, repo), repo=repo)
+    cached = find_in_cache(name)
+    if cached.found:
+        return cached
+    fetched = find_in_repo(name, str(fetched_folder())) if fetched_folder().is_dir() else None
+    if fetched is not None and fetched.found:
+        return replace(fetched, repo=fetched.where)
+    return replace(cached, where=f"{cached.where.replace(' or ', ', ')} or {fetched_folder()}",
+                   problem=f"{cached.problem} or {fetched_folder()}; this stage never downloads")
