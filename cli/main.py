@@ -291,7 +291,7 @@ def run(
     finally:
         progress.close()
         if reports and not dry_run:
-            err.print(summary.line(summary.rows(reports)), highlight=False)
+            err.print(plain(summary.line(summary.rows(reports))), highlight=False)
     failed = sum(r.failed for r in reports)
     if as_json:
         _print_json(summary.rows(reports))

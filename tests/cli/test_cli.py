@@ -49,7 +49,7 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     assert (reports["ingest"]["done"], reports["ingest"]["failed"]) == (2, 1)
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ran: ingest 2, ") and last.endswith("failed: 1 item(s) (`etl failures` lists them)")
-    assert "skipped or stopped: " in last and "captions (no caption model configured" in last
+    assert "skipped or stopped: " in last and "captions (no model: set [captions] model or etl models fetch" in last
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
     assert [row["stage"] for row in status] == ["ingest", "multitrack", "beats", "metadata", "stems", "crops",
                                                 "aesthetics", "chords", "classify", "features", "midi", "captions"]

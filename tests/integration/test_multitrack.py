@@ -153,6 +153,32 @@ def test_song_folders_take_their_tags_from_song_ini_and_a_change_rereads_it(tmp_
     assert (tags()["Clone Hero chart"]["artist"], tags()["Clone Hero chart"]["tag_format"]) == (None, "vorbis")
 
 
+def test_each_stem_of_a_summed_mix_is_decoded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measuring a stem (levels, loudness) rides on the pass that renders the mix: one decode each."""
+    from etl.dsp import audio
+
+    src, db = tmp_path / "music", tmp_path / "etl.duckdb"
+    song = frets(src / "Feelings")
+    run_stages(db, src, ["ingest"])
+    decoded: dict[str, int] = {}  # frames decoded per file
+    real_read = audio.read_block
+
+    def counting_read(handle, frames=-1):
+        block = real_read(handle, frames)
+        decoded[str(handle.name)] = decoded.get(str(handle.name), 0) + len(block)
+        return block
+
+    monkeypatch.setattr(audio, "read_block", counting_read)
+    [report] = run_stages(db, src, ["multitrack"])
+    assert report.done == 1
+    guitar, rate = sf.read(song / "guitar.ogg", dtype="float32", always_2d=True)
+    backing, _ = sf.read(song / "song.ogg", dtype="float32", always_2d=True)
+    assert decoded == {str(song / "guitar.ogg"): len(guitar), str(song / "song.ogg"): len(backing)}
+    stems = {r["stem"]: r for r in rows(db, "SELECT * FROM track_stems")}
+    assert stems["guitar"]["frames"] == len(guitar) and stems["guitar"]["sample_rate"] == rate
+    assert stems["guitar"]["sample_peak_dbfs"] == pytest.approx(20 * np.log10(np.abs(guitar).max()), abs=1e-4)
+
+
 def test_odd_folders_missing_short_resampled_and_corrupt_stems(tmp_path: Path) -> None:
     src, db = tmp_path / "music", tmp_path / "etl.duckdb"
     musdb(src / "no vocals", skip=("vocals",))                     # a stem missing: the others are provided

@@ -104,23 +104,26 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         by_name.setdefault(multitrack.store_stem(member["stem"], stem_map), []).append(member)
     for member in stems + ([mix] if mix else []):
         sourcefile.check(member["source"])
-    infos = {m["path"]: render.measure(m["path"]) for m in stems}  # decodes and checks every stem
 
     # The tags stand for the track: the mix file's, else the backing's (Frets on Fire's song.ogg).
     tagged = mix or min(stems, key=lambda m: (multitrack.store_stem(m["stem"]) != "backing", m["path"]))
     result: dict[str, Any] = {"layout": item["layout"], "tags_path": tagged["path"], "note": None,
                               "folder": str(folder)}
     if mix is not None:
+        infos = {m["path"]: render.measure(m["path"]) for m in stems}  # decodes and checks every stem
         mix_levels, _, mix_frames, mix_rate, _ = render.measure(mix["path"])
         result.update(track_id=mix["track_id"], mix="file", render=None)
     else:
-        rates = [infos[m["path"]][3] for m in stems]
-        mix_rate = _render_rate(rates)
-        channels = max(infos[m["path"]][4] for m in stems)
+        # Each stem is decoded once: measured (and checked) on the pass that renders the sum.
+        measures = {m["path"]: render.Measure(*render.header(m["path"])) for m in stems}
+        mix_rate = _render_rate([measures[m["path"]].rate for m in stems])
+        channels = max(measures[m["path"]].channels for m in stems)
         folder.mkdir(parents=True, exist_ok=True)
-        readers = [render.BlockReader(render.file_blocks(m["path"], mix_rate), channels) for m in stems]
+        readers = [render.BlockReader(render.file_blocks(m["path"], mix_rate, measures[m["path"]]), channels)
+                   for m in stems]
         written = render.write_flac(folder, "mix", render.sum_blocks(readers, channels), mix_rate, channels,
                                     params.bits)
+        infos = {path: measured.result() for path, measured in measures.items()}
         mix_frames = written.frames
         hashes = sorted(m["audio_sha256"] for m in stems)
         result.update(track_id=hashlib.sha256(("multitrack-sum:" + ",".join(hashes)).encode()).hexdigest(),

@@ -56,11 +56,38 @@ class BlockReader:
         return joined[:frames]
 
 
-def file_blocks(path: str, rate: int) -> Iterator[np.ndarray]:
-    """A file's audio (libsndfile) at `rate`, block by block."""
+class Measure:
+    """A stem file's levels and loudness, taken from its blocks as they are decoded (at its own
+    rate, before any resampling), so a stem read to render a sum is not decoded again to measure it."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate, self.channels = rate, channels
+        self.levels, self._meter = Levels(), _meter(rate, channels)
+
+    def push(self, block: np.ndarray) -> None:
+        self.levels.push(block)
+        if self._meter is not None:
+            self._meter.push(block)
+
+    def result(self) -> tuple[Levels, float | None, int, int, int]:
+        """(levels, LUFS, frames, rate, channels)."""
+        lufs = self._meter.integrated() if self._meter is not None else None
+        return self.levels, lufs, self.levels.count // self.channels, self.rate, self.channels
+
+
+def header(path: str) -> tuple[int, int]:
+    """(rate, channels) from a file's header, without decoding it."""
+    with audio.open_audio(path) as handle:
+        return handle.samplerate, handle.channels
+
+
+def file_blocks(path: str, rate: int, measure: Measure | None = None) -> Iterator[np.ndarray]:
+    """A file's audio (libsndfile) at `rate`, block by block; `measure` sees each block as decoded."""
     with audio.open_audio(path) as handle:
         resampler = StreamResampler(handle.samplerate, rate, handle.channels)
         while len(block := audio.read_block(handle, READ_FRAMES)):
+            if measure is not None:
+                measure.push(block)
             yield resampler.push(block)
         yield resampler.finish()
 
@@ -119,13 +146,10 @@ def write_flac(folder: Path, name: str, blocks: Iterator[np.ndarray], rate: int,
 def measure(path: str) -> tuple[Levels, float | None, int, int, int]:
     """A provided stem file's levels and loudness, decoded once: (levels, LUFS, frames, rate, channels)."""
     with audio.open_audio(path) as handle:
-        rate, channels = handle.samplerate, handle.channels
-        levels, meter = Levels(), _meter(rate, channels)
+        measured = Measure(handle.samplerate, handle.channels)
         while len(block := audio.read_block(handle, READ_FRAMES)):
-            levels.push(block)
-            if meter is not None:
-                meter.push(block)
-    return levels, meter.integrated() if meter is not None else None, levels.count // channels, rate, channels
+            measured.push(block)
+    return measured.result()
 
 
 def stem_columns(levels: Levels, lufs: float | None) -> dict[str, Any]:
