@@ -21,6 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from etl.engine.blas import one_blas_thread
 from etl.engine.errors import ItemError, SkipItem, classify
 
 ProcessFn = Callable[[dict[str, Any], Any], Any]
@@ -112,8 +113,14 @@ class InlineExecutor:
         self._process = process
         self._batch = batch
         self._params = params
+        # Items get one BLAS thread, as in a worker (etl/engine/blas.py); the caller's come back at shutdown.
+        self._restore_blas: Callable[[], None] | None = one_blas_thread()
         if init is not None:
-            init(params)
+            try:
+                init(params)
+            except BaseException:
+                self.shutdown()
+                raise
 
     def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
         future: Future[list[Outcome]] = Future()
@@ -121,7 +128,9 @@ class InlineExecutor:
         return future
 
     def shutdown(self, cancel: bool = False) -> None:
-        pass
+        if self._restore_blas is not None:
+            self._restore_blas()
+            self._restore_blas = None
 
 
 # --- process pool -------------------------------------------------------------------------
@@ -165,6 +174,7 @@ def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, slots: An
         if (index + 1) * _SLOT <= len(slots):
             _worker_slot = (slots, index * _SLOT)
     _worker_params = params
+    one_blas_thread()  # for the worker's lifetime: results independent of thread counts (etl/engine/blas.py)
     if init is not None:
         init(params)
 
