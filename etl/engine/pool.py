@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from etl.engine import worker
+from etl.engine.blas import one_blas_thread
 from etl.engine.errors import ItemError, SkipItem, WorkerStartFailed, classify
 
 ProcessFn = Callable[[dict[str, Any], Any], Any]
@@ -119,8 +120,11 @@ class InlineExecutor:
         self._process = process
         self._batch = batch
         self._params = params
+        # Items get one BLAS thread, as in a worker (etl/engine/blas.py); the caller's come back at shutdown.
+        self._restore_blas: Callable[[], None] | None = one_blas_thread()
         failure = worker.start(init, params)
         if failure is not None:
+            self.shutdown()
             raise WorkerStartFailed(f"its model or worker could not start: {failure}")
 
     def submit(self, items: list[dict[str, Any]]) -> Future[list[Outcome]]:
@@ -129,7 +133,9 @@ class InlineExecutor:
         return future
 
     def shutdown(self, cancel: bool = False) -> None:
-        pass
+        if self._restore_blas is not None:
+            self._restore_blas()
+            self._restore_blas = None
 
 
 # --- process pool -------------------------------------------------------------------------
@@ -175,6 +181,7 @@ def _init_worker(init: InitFn | None, params: Any, quiet_stderr: bool, fault_dir
         if (index + 1) * _SLOT <= len(slots):
             _worker_slot = (slots, index * _SLOT)
     _worker_params = params
+    one_blas_thread()  # for the worker's lifetime: results independent of thread counts (etl/engine/blas.py)
     _start_error = worker.start(init, params, fault_dir)
 
 

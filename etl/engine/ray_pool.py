@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl.engine import worker
+from etl.engine.blas import one_blas_thread
 from etl.engine.errors import ConfigError, WorkerStartFailed
 from etl.engine.pool import BatchFn, InitFn, Outcome, ProcessFn, process_chunk
 
@@ -51,6 +52,9 @@ class _Worker:
 
     def __init__(self, process: ProcessFn, init: InitFn | None, params: Any, batch: BatchFn | None) -> None:
         self._process, self._params, self._batch = process, params, batch
+        # One BLAS thread however many CPUs the actor reserved (Ray sets OMP_NUM_THREADS to them, which
+        # OpenBLAS reads): results independent of thread counts (etl/engine/blas.py).
+        one_blas_thread()
         self._start_error = worker.start(init, params)
 
     def ready(self) -> str | None:

@@ -37,7 +37,12 @@ def test_vectorised_spectra_are_madmoms(relative: str) -> None:
     assert np.allclose(actual, expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("relative", [VIBE_ACE, "madmom/sample.wav"])
+# Bounds on |batched - madmom| (max, mean), measured on each track under every OpenBLAS kernel and
+# numpy SIMD level an x86 machine may pick (see the test), with twice the largest or more as margin.
+ENSEMBLE_BOUNDS = {VIBE_ACE: (4e-4, 3e-6), "madmom/sample.wav": (1e-6, 3e-8)}
+
+
+@pytest.mark.parametrize("relative", list(ENSEMBLE_BOUNDS))
 def test_batched_ensemble_matches_madmom(relative: str) -> None:
     from madmom.audio.signal import Signal
     from madmom.features.downbeats import (
@@ -52,11 +57,20 @@ def test_batched_ensemble_matches_madmom(relative: str) -> None:
     expected = RNNDownBeatProcessor()(signal)
     actual = downbeat_processor()(mono)
     assert actual.shape == expected.shape
-    # float32 rounding (matrix products summed in another order), carried along the recurrence:
-    # measured max 1.5e-5 (mean 1.1e-7) on 30 s of Vibe Ace, 1.2e-7 on the madmom sample; the
-    # README states the same bounds.
+    # float32 rounding (matrix products summed in another order, numpy's own exp and tanh), carried
+    # along the recurrence: its size depends on the kernels the CPU gets. On 30 s of Vibe Ace, max
+    # (mean): OpenBLAS SkylakeX kernels (AVX512) 1.4e-5 (1.1e-7), Haswell 7.7e-5 (5.7e-7), Nehalem
+    # 5.8e-5, SandyBridge 1.8e-4 (1.3e-6), Prescott 1.5e-4 (1.1e-6); Haswell with numpy's AVX2 loops
+    # (NPY_DISABLE_CPU_FEATURES="AVX512_ICL X86_V4", an AVX512 CPU whose OS does not enable it)
+    # 1.6e-4 (1.1e-6); at 1 and 2 BLAS threads each, all at frame 4248. madmom's own processor
+    # differs from itself by up to 1.2e-4 (mean 9e-7) across the same settings, so a tighter bound
+    # would test the BLAS build, not this code. An error in it shows far above: the output gate's
+    # peephole left out gives 0.5 (mean 2e-2), one layer's biases 0.1 % off a mean of 4.9e-4 here and
+    # a max of 9e-4 on the madmom sample (which stays within 1.8e-7 under every setting above).
+    # The README states the same bounds.
+    max_bound, mean_bound = ENSEMBLE_BOUNDS[relative]
     difference = np.abs(actual - expected)
-    assert difference.max() < 3e-5 and difference.mean() < 3e-7
+    assert difference.max() < max_bound and difference.mean() < mean_bound, (difference.max(), difference.mean())
     tracker = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)
     assert np.array_equal(tracker(actual), tracker(expected))
 
