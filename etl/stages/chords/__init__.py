@@ -2,9 +2,9 @@
 essentia's (features).
 
 Chords: madmom's CNN chord features + CRF (Korzeniowski & Widmer 2016; `chord_model = "cnn"`, the
-default: more accurate on the tests' progressions) or its deep chroma + CRF (`"deepchroma"`, ~200x
-faster). Both decode madmom's major/minor/no-chord vocabulary (24 chords and "N") at 10 frames per
-second. Key: madmom's CNN key ensemble (Korzeniowski & Widmer 2018): a probability per key.
+default: more accurate on the tests' progressions) or its deep chroma + CRF (`"deepchroma"`, ~5x
+faster than the batched CNN). Both decode madmom's major/minor/no-chord vocabulary (24 chords and
+"N") at 10 frames per second. Key: madmom's CNN key ensemble (Korzeniowski & Widmer 2018): a probability per key.
 
 The crop is read once, mixed to mono and resampled to 44.1 kHz (the rate of madmom's networks) with
 etl.dsp.audio. A crop too quiet to measure (etl/dsp/loudness.py) gets a row of NULLs: no chords and
