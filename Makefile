@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/status.py
 	$(BIN)/python bench/transcription.py
 	$(BIN)/python bench/transcription_chords.py
+	$(BIN)/python bench/chords.py
 	$(BIN)/python bench/aesthetics.py
 	$(BIN)/python bench/executors.py
 

@@ -34,10 +34,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from library import REPO, audio_files, default_folders
-
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
+from library import (
+    SINGLE_THREAD,
+    REPO,
+    audio_files,
+    best_of_rounds,
+    default_folders,
+    run_side,
+    stage_at,
+    stage_side,
+)
 
 def tracks(folders: list[Path], min_s: float = 20.0) -> list[Path]:
     import soundfile as sf
@@ -56,17 +62,8 @@ TODAY = "05b43ca"  # main before issue 19 (beats at twice the speed): the stage 
 
 
 def today_package(dest: Path, ref: str = TODAY) -> Path:
-    """etl/stages/beats as at commit `ref`, written to `dest`/beats_today (its own imports of the
-    package rewritten), so that stage runs beside this checkout's with the same engine."""
-    package = dest / "beats_today"
-    package.mkdir(parents=True, exist_ok=True)
-    listed = subprocess.run(["git", "ls-tree", "--name-only", ref, "etl/stages/beats/"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for name in listed:
-        text = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout
-        (package / Path(name).name).write_text(text.replace("etl.stages.beats.", "beats_today."))
-    return dest
+    """etl/stages/beats as at commit `ref`, as the package beats_today (bench/library.py)."""
+    return stage_at(ref, "beats", dest)
 
 
 def item_of(path: Path) -> dict:
@@ -81,21 +78,9 @@ def item_of(path: Path) -> dict:
 
 def side_stage(module_name: str, paths: list[Path]) -> dict:
     """One stage side in this process: warm, then every track through `process`."""
-    import importlib
-
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    module = importlib.import_module(module_name)
-    params = module.Params()
-    module.init_worker(params)
     items = [item_of(path) for path in paths]
-    module.find_beats(str(paths[0]), 15.0, items[0]["sample_rate"], params)  # warm: first calls, caches
-    cpu, wall = time.process_time(), time.perf_counter()
-    for item in items:
-        module.process(item, params)
-    return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
-            "audio_s": sum(item["duration_s"] for item in items)}
+    return stage_side(module_name, items, lambda module, params: module.find_beats(  # warm: first calls, caches
+        str(paths[0]), 15.0, items[0]["sample_rate"], params))
 
 
 def side_madmom(paths: list[Path]) -> dict:
@@ -135,15 +120,6 @@ def side_madmom(paths: list[Path]) -> dict:
         track(path, durations[path])
     return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall,
             "audio_s": sum(durations.values())}
-
-
-def run_side(side: str, paths: list[Path], today: Path) -> dict:
-    """A side in a fresh interpreter with one maths thread; its figures come back as JSON."""
-    env = {**os.environ, **SINGLE_THREAD,
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(today), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, __file__, "--side", side, *map(str, paths)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def agreement(paths: list[Path]) -> None:
@@ -270,23 +246,10 @@ def main() -> None:
     paths = tracks(args.folders or default_folders())[:args.tracks or None]
     with tempfile.TemporaryDirectory() as tmp:
         today = today_package(Path(tmp), args.today_ref)
-        best: dict[str, dict] = {}
-        for _ in range(args.rounds):
-            for side in ("stage", "today", "madmom"):
-                result = run_side(side, paths, today)
-                if side not in best or result["cpu_s"] < best[side]["cpu_s"]:
-                    best[side] = result
-        audio_s = best["stage"]["audio_s"]
-        print(f"beats on {len(paths)} tracks, {audio_s / 60:.1f} min of audio, one process and one maths thread "
-              f"per side, warm, best of {args.rounds} alternating round(s):")
-        for side, label in (("stage", "beats stage (this branch)"), ("today", f"beats stage ({args.today_ref}, today)"),
-                            ("madmom", "bare madmom, same segments")):
-            figures = best[side]
-            print(f"  {label:27s} {figures['cpu_s']:7.1f} CPU s {audio_s / figures['cpu_s']:6.1f}x realtime per core"
-                  f"   ({figures['wall_s']:.1f} s wall)")
-        print(f"  this branch / today: {best['today']['cpu_s'] / best['stage']['cpu_s']:.2f}x;  "
-              f"this branch / bare madmom: {best['madmom']['cpu_s'] / best['stage']['cpu_s']:.2f}x;  "
-              f"today / bare madmom: {best['madmom']['cpu_s'] / best['today']['cpu_s']:.2f}x (per core)")
+        sides = {"stage": "beats stage (this branch)", "today": f"beats stage ({args.today_ref}, today)",
+                 "madmom": "bare madmom, same segments"}
+        best_of_rounds(args.rounds, sides, lambda side: run_side(__file__, side, paths, today),
+                       f"beats on {len(paths)} tracks")
         if args.agreement:
             sys.path.insert(0, str(today))
             agreement(paths)

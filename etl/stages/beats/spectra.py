@@ -8,7 +8,8 @@ call; the magnitude, filterbank, logarithm and difference follow madmom's own op
 dtypes (window in float64, STFT rounded to complex64, magnitude and filtering in float32). The
 window, filterbank, hop, scaling and difference distance are read from madmom's own processors
 (run once on a short signal), so the bands cannot drift from madmom's; tests compare the result
-with madmom's on real music.
+with madmom's on real music. The chords stage reads its chord-feature and key spectrograms with
+the same code (`band_of`, `log_filtered_spectrogram`).
 """
 
 from __future__ import annotations
@@ -34,32 +35,48 @@ class Band:
 
 def bands_of(pre_processor: Any, sample_rate: int) -> list[Band]:
     """The three bands' settings, as madmom's pre-processor computes them on one second of noise."""
-    from madmom.audio.signal import Signal
     from madmom.audio.spectrogram import SpectrogramDifference
 
-    noise = np.random.default_rng(0).standard_normal(sample_rate).astype(np.float32)
-    signal = Signal(noise, sample_rate=sample_rate, num_channels=1)
     _, parallel, _ = pre_processor.processors
     bands = []
     for chain in parallel.processors:
         *spectral, differ = chain.processors
-        data: Any = signal
-        for processor in spectral:
-            data = processor(data)
-        logarithmic, filtered, stft = data, data.spectrogram, data.stft
+        logarithmic = _on_noise(spectral, sample_rate)
         if differ.diff_max_bins not in (None, 1) or not differ.positive_diffs:
             raise ValueError("madmom's spectral difference changed: this copy covers positive differences only")
         diff = SpectrogramDifference(logarithmic, diff_ratio=differ.diff_ratio, diff_frames=differ.diff_frames)
-        hop_size = stft.frames.hop_size
-        if hop_size != int(hop_size):
-            raise ValueError(f"madmom's hop of {hop_size} samples is not whole: strided frames need a whole hop")
-        window = stft.window  # the window array, or its function once madmom's processor cached the array
-        size = int(stft.frames.frame_size)
-        window = np.ones(size) if window is None else window(size) if callable(window) else window
-        bands.append(Band(size, int(hop_size), np.asarray(window),
-                          np.asarray(filtered.filterbank, dtype=np.float32), logarithmic.mul, logarithmic.add,
-                          int(diff.diff_frames)))
+        bands.append(_band(logarithmic, int(diff.diff_frames)))
     return bands
+
+
+def band_of(spectral: list[Any], sample_rate: int) -> Band:
+    """The settings of one madmom chain of framing, STFT and log-filtered spectrogram processors
+    (e.g. a FramedSignalProcessor, a ShortTimeFourierTransformProcessor and a
+    LogarithmicFilteredSpectrogramProcessor), as they compute them on one second of noise."""
+    return _band(_on_noise(spectral, sample_rate), 0)
+
+
+def _on_noise(spectral: list[Any], sample_rate: int) -> Any:
+    """madmom's logarithmic filtered spectrogram of one second of noise through `spectral`."""
+    from madmom.audio.signal import Signal
+
+    noise = np.random.default_rng(0).standard_normal(sample_rate).astype(np.float32)
+    data: Any = Signal(noise, sample_rate=sample_rate, num_channels=1)
+    for processor in spectral:
+        data = processor(data)
+    return data
+
+
+def _band(logarithmic: Any, diff_frames: int) -> Band:
+    filtered, stft = logarithmic.spectrogram, logarithmic.stft
+    hop_size = stft.frames.hop_size
+    if hop_size != int(hop_size):
+        raise ValueError(f"madmom's hop of {hop_size} samples is not whole: strided frames need a whole hop")
+    window = stft.window  # the window array, or its function once madmom's processor cached the array
+    size = int(stft.frames.frame_size)
+    window = np.ones(size) if window is None else window(size) if callable(window) else window
+    return Band(size, int(hop_size), np.asarray(window), np.asarray(filtered.filterbank, dtype=np.float32),
+                logarithmic.mul, logarithmic.add, diff_frames)
 
 
 def filtered_spectrogram(signal: np.ndarray, band: Band) -> np.ndarray:
@@ -89,14 +106,19 @@ def filtered_spectrogram(signal: np.ndarray, band: Band) -> np.ndarray:
     return out
 
 
-def band_features(signal: np.ndarray, band: Band) -> np.ndarray:
-    """Log-filtered spectrogram and its positive difference, side by side (madmom's hstack)."""
+def log_filtered_spectrogram(signal: np.ndarray, band: Band) -> np.ndarray:
+    """madmom's LogarithmicFilteredSpectrogram (frames, bands): log10(filtered * mul + add), float32."""
     spectrum = filtered_spectrogram(signal, band)
     if band.mul is not None:
         spectrum *= band.mul
     if band.add is not None:
         spectrum += band.add
-    np.log10(spectrum, out=spectrum)
+    return np.log10(spectrum, out=spectrum)
+
+
+def band_features(signal: np.ndarray, band: Band) -> np.ndarray:
+    """Log-filtered spectrogram and its positive difference, side by side (madmom's hstack)."""
+    spectrum = log_filtered_spectrogram(signal, band)
     diff = np.zeros_like(spectrum)
     frames = band.diff_frames
     diff[frames:] = spectrum[frames:] - spectrum[:-frames]
