@@ -138,3 +138,15 @@ def test_short_signals_behave_as_madmoms(processors) -> None:
             assert actual.shape == expected.shape
             assert np.array_equal(np.isnan(actual), np.isnan(expected))
             assert np.allclose(actual[~np.isnan(actual)], expected[~np.isnan(expected)], atol=1e-6)
+
+
+def test_a_crop_too_short_for_the_key_network_has_no_key_not_nan() -> None:
+    """NaN probabilities are nothing measured: the key columns are NULL, not the max of NaNs."""
+    from etl.stages import chords
+
+    data, rate = sf.read(corpus("madmom", "sample.wav"), dtype="float32")
+    mono = data[: int(1.0 * rate)]
+    result = chords.recognise(mono, 1.0, [], chords.Params())
+    assert result["key_madmom"] is None and result["key_madmom_scores"] is None
+    assert result["key_madmom_confidence"] is None and result["key_madmom_camelot"] is None
+    assert isinstance(result["chords"], list)

@@ -23,6 +23,8 @@ key's probability. crops_v derives the agreed key from both opinions (sql/views/
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,12 +165,17 @@ def recognise(mono44k: np.ndarray, duration_s: float, beat_times_s: list[float],
     model = recogniser(params)
     signal = Signal(mono44k, sample_rate=MADMOM_RATE, num_channels=1)
     segments = harmony.segments(model.chords(signal), duration_s, beat_times_s)
+    result = {"chord_model": params.chord_model, "chords": segments,
+              "beat_chords": harmony.beat_chords(segments, beat_times_s, duration_s),
+              "chords_text": harmony.chords_text(segments)}
     scores = model.key_scores(signal)
+    if not all(math.isfinite(p) for p in scores.values()):
+        # A crop too short for the key network's pooling (about 1.4 s) gives NaN, in madmom too:
+        # nothing measured, so no key (NULL), not the largest of NaNs.
+        return {**result, "key_madmom": None, "key_madmom_camelot": None, "key_madmom_confidence": None,
+                "key_madmom_scores": None}
     key = max(scores, key=scores.__getitem__)
-    return {"chord_model": params.chord_model, "chords": segments,
-            "beat_chords": harmony.beat_chords(segments, beat_times_s, duration_s),
-            "chords_text": harmony.chords_text(segments),
-            "key_madmom": key, "key_madmom_camelot": key_names(*key.split(" "))[2],
+    return {**result, "key_madmom": key, "key_madmom_camelot": key_names(*key.split(" "))[2],
             "key_madmom_confidence": scores[key], "key_madmom_scores": scores}
 
 
@@ -194,6 +201,8 @@ STAGE = Stage(
     write=write,
     reads=(Read("crops"),),
     Params=Params,
+    # 2: a crop too short for the key network has no key (NULL) instead of the largest of NaNs.
+    version=2,
     init_worker=init_worker,
     unavailable=unavailable,
     models=models,
