@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml shims/madmom/pyproject.toml scripts/install-llama-cpp.s
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Extra `etl run` options for the demo, e.g. DEMO_ARGS="--skip chords" (CI, until chords is fast).
+# Extra `etl run` options for the demo, e.g. DEMO_ARGS="--skip chords".
 DEMO_ARGS ?=
 demo: install
 	BIN=$(BIN) DEMO_DB=$(DEMO_DB) DEMO_MUSIC=$(DEMO_MUSIC) DEMO_EXPORT=$(DEMO_EXPORT) DEMO_REPORT=$(DEMO_REPORT) \
