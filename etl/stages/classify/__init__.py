@@ -1,11 +1,14 @@
 """classify (per crop): genre / mood / instrument / voice scores from essentia-tensorflow models.
 
 The crop is read at 16 kHz mono (resampled with etl.dsp.audio), its Discogs-EffNet embeddings are
-computed once per crop (`TensorflowPredictEffnetDiscogs`, the model's own mel front end), averaged
-over patches, and every head runs on that mean (`TensorflowPredict2D`). Node names and labels come
-from each model's metadata JSON (classify/modelfiles.py). The models are loaded once per worker. With
-the embedding model absent the stage is skipped, with how to install it; no score is ever stored
-that did not come out of a model.
+computed once per crop, averaged over patches, and every head runs on that mean (`TensorflowPredict2D`).
+The embeddings are those of `TensorflowPredictEffnetDiscogs` (the model's own mel front end), but the
+crops of a pool task (`crops_per_batch`) go through the model together: their mel patches, computed
+as that algorithm computes them, fill the model's fixed batch of 64 patches together instead of
+each crop being padded to 64 on its own (classify/effnet.py). Node names, labels and the model's
+batch come from each model's metadata JSON (classify/modelfiles.py). The models are loaded once per
+worker. With the embedding model absent the stage is skipped, with how to install it; no score is
+ever stored that did not come out of a model.
 
 Stored in `crop_classes`, one row per (crop, head): every label's score and the `top_k` best; with
 `store_embedding`, the mean embedding in `crop_embeddings` (the `similar_crops` query ranks by it).
@@ -26,6 +29,7 @@ from etl.engine.catalog import not_installed
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import rows_like
 from etl.engine.worker_model import WorkerModel
+from etl.stages.classify import effnet
 from etl.stages.classify import modelfiles as essentia_models
 
 if TYPE_CHECKING:
@@ -45,6 +49,9 @@ class Params:
     top_k: int = ranged(5, 1, 1000)           # labels kept as `top` per head
     store_embedding: bool = False             # keep each crop's mean embedding (crop_embeddings), for similarity search
     device: str = not_hashed("auto")          # auto (TensorFlow's choice: a GPU it can see) | cpu
+    # Crops per pool task: their patches share the embedding model's runs (only the last run of a task
+    # is padded). Not `batch_size`: every stage table has that engine key already (items per commit).
+    crops_per_batch: int = ranged(32, 1, 4096, hashed=False)
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu"):
@@ -126,9 +133,9 @@ class Classifier:
             raise ConfigError(f"[classify] model {params.embedding}: {embedding.problem}")
         output, size = essentia_models.embedding_output(embedding)
         self.embedding_model = params.embedding
-        self.embed = es.TensorflowPredictEffnetDiscogs(graphFilename=str(embedding.graph),
-                                                       input=essentia_models.embedding_input(embedding),
-                                                       output=output)
+        self.front_end = effnet.FrontEnd()
+        self.embed = effnet.Embeddings(str(embedding.graph), essentia_models.embedding_input(embedding), output,
+                                       size, essentia_models.embedding_batch(embedding))
         self.heads: list[tuple[essentia_models.Head, Any]] = []
         self.refused: dict[str, str] = {}
         for name in _heads(params):
@@ -143,16 +150,30 @@ class Classifier:
                                                             output=head.output)))
         self.top_k = params.top_k
 
-    def embedding(self, mono16k: np.ndarray) -> np.ndarray:
-        """The mean over patches of the crop's embeddings (size of the model's embedding output)."""
+    def patches(self, mono16k: np.ndarray) -> np.ndarray:
+        """The crop's mel patches (the embedding model's input); BadInput when it has none."""
         import numpy as np
 
-        patches = self.embed(np.ascontiguousarray(mono16k, dtype=np.float32))
-        if len(patches) == 0:
-            from etl.engine.errors import BadInput
+        from etl.engine.errors import BadInput
 
-            raise BadInput("the crop is too short for one embedding patch")
-        return patches.mean(axis=0).astype(np.float32)
+        if len(mono16k) == 0:
+            raise BadInput("the crop holds no audio")
+        patches = self.front_end.patches(np.ascontiguousarray(mono16k, dtype=np.float32))
+        if len(patches) == 0:
+            raise BadInput(f"the crop is too short for one embedding patch ({len(mono16k) / SAMPLE_RATE:.2f} s; "
+                           f"a patch needs {effnet.MIN_SAMPLES / SAMPLE_RATE:.2f} s)")
+        return patches
+
+    def embeddings(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Each crop's mean embedding over its patches (the size of the model's embedding output), the
+        patches of all the crops run together."""
+        import numpy as np
+
+        return [rows.mean(axis=0).astype(np.float32) for rows in self.embed(crops)]
+
+    def embedding(self, mono16k: np.ndarray) -> np.ndarray:
+        """The mean over patches of one crop's embeddings."""
+        return self.embeddings([self.patches(mono16k)])[0]
 
     def classify(self, embeddings: np.ndarray) -> list[list[dict[str, Any]]]:
         """Each head on a batch of mean embeddings (crops, size): per crop, one row per head."""
@@ -193,12 +214,38 @@ def classifier(params: Params) -> Classifier:
     return _classifier.get(params)
 
 
-def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+def process_batch(items: list[dict[str, Any]], params: Params) -> list[Any]:
+    """The crops of a pool task through the models together: each crop read and cut into patches on
+    its own (a crop that cannot be read, or is too short for one patch, fails alone), the patches of
+    all of them through the embedding model in full batches, each crop's mean embedding through every
+    head in one run. A model run that raises fails the task as a whole (the engine then runs its
+    crops one by one through `process`)."""
     model = classifier(params)
-    embedding = model.embedding(read_16k_mono(item["path"]))
-    result: dict[str, Any] = {"classes": model.classify(embedding[None])[0]}
-    if params.store_embedding:
-        result["embedding"] = [float(x) for x in embedding]
+    results: list[Any] = []
+    patches: dict[int, np.ndarray] = {}
+    for index, item in enumerate(items):
+        try:
+            patches[index] = model.patches(read_16k_mono(item["path"]))
+            results.append(None)
+        except Exception as error:  # this crop's own failure, classified by the engine
+            results.append(error)
+    if patches:
+        import numpy as np
+
+        embeddings = model.embeddings(list(patches.values()))
+        for index, embedding, classes in zip(patches, embeddings, model.classify(np.stack(embeddings))):
+            result: dict[str, Any] = {"classes": classes}
+            if params.store_embedding:
+                result["embedding"] = [float(x) for x in embedding]
+            results[index] = result
+    return results
+
+
+def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
+    """One crop: what `process_batch` gives it."""
+    [result] = process_batch([item], params)
+    if isinstance(result, Exception):
+        raise result
     return result
 
 
@@ -225,5 +272,7 @@ STAGE = Stage(
     unavailable=unavailable,
     models=models,
     model_files=model_files,
-    batch_size=32,
+    process_batch=process_batch,
+    batch_size=64,
+    chunk_size=lambda params: params.crops_per_batch,
 )

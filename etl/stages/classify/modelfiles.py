@@ -91,6 +91,18 @@ def embedding_input(model: Model) -> str:
     return inputs[0]["name"] if inputs else "serving_default_melspectrogram"
 
 
+def embedding_batch(model: Model) -> int | None:
+    """The fixed number of patches the embedding model takes a run: its input's first dimension in the
+    metadata (64 for the published discogs-effnet-bs64 models); None where that says any (-1, 0 or
+    null). Metadata without a usable one gets 64: TensorflowPredictEffnetDiscogs pads every model to 64."""
+    inputs = (model.meta.get("schema") or {}).get("inputs") or []
+    shape = (inputs[0].get("shape") if inputs else None) or [64]
+    first = shape[0]
+    if first is None or first in (-1, 0):
+        return None
+    return first if type(first) is int and first > 0 else 64
+
+
 @dataclass(frozen=True)
 class Head:
     name: str
