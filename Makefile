@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/chords.py
 	$(BIN)/python bench/aesthetics.py
 	$(BIN)/python bench/executors.py
+	$(BIN)/python bench/multitrack.py
 
 clean:
 	rm -rf $(VENV) data
