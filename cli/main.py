@@ -238,7 +238,7 @@ def run(
     skip: list[str] = typer.Option([], "--skip", help="Run every stage but this one (repeatable); its dependants "
                                    "run on what it made before."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker processes for every stage."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry failed items (up to [run] max_attempts)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Retry failed items (up to \\[run] max_attempts)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Process at most N items per stage."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be processed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-stage summary as JSON on stdout."),
