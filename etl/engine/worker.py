@@ -16,11 +16,11 @@ import os
 import re
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from etl.engine import numba_cache
+from etl.engine.errors import _location as location
 
 _fault_file: Any = None  # kept open for the process's life: faulthandler writes to its descriptor
 
@@ -42,9 +42,7 @@ def start(init: Callable[[Any], None] | None, params: Any, fault_dir: str | None
 def one_line(error: BaseException) -> str:
     """`Type: message` on one line, with the file and line the error came from."""
     text = " ".join(str(error).split())
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {text}{where}" if text else f"{type(error).__name__}{where}"
+    return f"{type(error).__name__}: {text}{location(error)}" if text else f"{type(error).__name__}{location(error)}"
 
 
 def keep_faults(fault_dir: str) -> None:
