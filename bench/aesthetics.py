@@ -31,7 +31,7 @@ from library import REPO, audio_files, default_folders, link_library
 
 sys.path.insert(0, str(REPO))  # tests/aesthetics_models.py builds the random model
 
-from etl.engine import pipeline  # noqa: E402
+from etl.app import pipeline  # noqa: E402
 from etl.engine.runner import RunOptions  # noqa: E402
 from etl.stages import aesthetics  # noqa: E402
 from etl.stages.aesthetics.model import _quiet  # noqa: E402

@@ -34,7 +34,7 @@ import duckdb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from etl.engine import pipeline  # noqa: E402
+from etl.app import pipeline  # noqa: E402
 from etl.engine.runner import RunOptions  # noqa: E402
 from etl.stages import captions  # noqa: E402
 from etl.stages.captions import llm, prompts  # noqa: E402

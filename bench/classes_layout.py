@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from etl.engine.resources import used_binds
+from etl.engine.resources import sql, used_binds
 
 HERE = Path(__file__).resolve().parent
 LAYOUTS = ("list", "long", "scores_only")
@@ -46,9 +46,9 @@ GENRE_HEAD = "genre_discogs400-discogs-effnet-1"
 def views() -> dict[str, str]:
     """The list layout's queries are the project's views as they stand: crops_v's subquery over
     crop_classes and track_classes_v's query."""
-    crops_v = (HERE.parent / "sql" / "views" / "20_crops_v.sql").read_text()
+    crops_v = sql("stages/classify/views.sql", "crops_v.join")
     end = crops_v.index("FROM crop_classes GROUP BY crop_id)") + len("FROM crop_classes GROUP BY crop_id)")
-    track_classes_v = (HERE.parent / "sql" / "views" / "30_track_classes_v.sql").read_text()
+    track_classes_v = sql("stages/classify/views.sql", "views")
     return {"{crops_v_classes}": crops_v[crops_v.rindex("(SELECT crop_id,", 0, end):end],
             "{track_classes_v}": track_classes_v.split("CREATE OR REPLACE VIEW track_classes_v AS", 1)[1].strip()}
 

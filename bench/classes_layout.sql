@@ -80,7 +80,7 @@ WHERE head = $head AND scores[(SELECT list_position(labels, $label) FROM class_h
 
 -- name: q_crops_v_list
 -- crops_v's classify columns, for the crops of the given tracks; the placeholder is the subquery of
--- sql/views/20_crops_v.sql as it stands (bench/classes_layout.py reads it there).
+-- crops_v's classify columns as they stand (etl/stages/classify/views.sql) (bench/classes_layout.py reads it there).
 SELECT c.crop_id, k.genre_top, k.genres, k.moods, k.instruments, k.voice
 FROM crops AS c
 LEFT JOIN {crops_v_classes} AS k USING (crop_id)
@@ -97,7 +97,7 @@ LEFT JOIN (SELECT crop_id,
            FROM crop_top GROUP BY crop_id) AS k USING (crop_id)
 WHERE $all OR c.track_id IN (SELECT unnest($tracks_10k));
 -- name: q_track_avg_list
--- track_classes_v as it stands: the placeholder is its query, read from sql/views/30_track_classes_v.sql.
+-- track_classes_v as it stands: the placeholder is its query, read from etl/stages/classify/views.sql.
 {track_classes_v};
 -- name: q_track_avg_long
 -- The same result (lists in the head's label order, from class_heads) from the long table.

@@ -26,7 +26,7 @@ import duckdb
 import soundfile as sf
 from library import audio_files, default_folders, link_library
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages.crops import Params, fade, first_sound
 

@@ -32,14 +32,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine import lineage
 from etl.engine.config import Config, params_hash
 from etl.engine.lineage import stage_sql
 from etl.engine.resources import execute, registered
 from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.stage import NoParams, Read, Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 PAYLOAD_BATCHES = 10  # as etl/engine.py's _PAYLOAD_BATCHES
 

@@ -27,11 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config
 from etl.engine.runner import RunOptions, StageRunner, default_executor_factory
 from etl.engine.stage import NoParams, Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engine import make_db  # noqa: E402  (bench/engine.py: a store of N bench_items)

@@ -38,7 +38,7 @@ from library import (
     summary,
 )
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages.features import Params, init_worker
 from etl.stages.features import extractors as features

@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from etl.dsp import audio, identity
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config
 from etl.engine.resources import execute
 from etl.engine.runner import RunOptions, StageRunner
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 # Per stage: its outputs as a finished run records them (output_fp: a 16-hex hash, as lineage.fingerprint).
 OUTPUTS = {
@@ -30,7 +30,7 @@ OUTPUTS = {
 
 
 def features_config() -> Config:
-    from etl.engine.pipeline import load_config
+    from etl.app.pipeline import load_config
 
     return load_config(None, {"run.executor": "inline"})
 

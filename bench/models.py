@@ -218,7 +218,7 @@ def build_store(folders: list[Path], tmp: Path, crop_seconds: float, max_crops: 
     the crop files, their seconds."""
     import duckdb
 
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     library = link_library(audio_files(folders), tmp / "library")
@@ -266,7 +266,7 @@ def stage_run(bench: Bench, store: Path, copy: Path, settings: dict[str, str], t
 def engine_run(job: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, job["tree"])
     started = time.perf_counter()
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, job["settings"])

@@ -28,7 +28,7 @@ SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_T
 STAGE_SIDE = """
 import json, sys, time, uuid
 from pathlib import Path
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 src, db = Path(sys.argv[1]), Path(sys.argv[2])
 config = pipeline.load_config(None, {"run.executor": "inline"})

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from etl.engine.resources import used_binds
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

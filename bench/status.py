@@ -29,7 +29,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/status.py`
 from bench.lineage_store import build_lineage_store, features_config
 from bench.query import etl_cli, timed
-from etl import stages as registry
+from etl.app import registry
 from etl.engine import lineage
 
 LAUNCH = ("import sys, dataclasses, etl.engine.runner, etl.engine.lineage; {patch}"

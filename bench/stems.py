@@ -93,7 +93,7 @@ def bare_process(name: str, repo: Path, path: Path, out_dir: Path) -> float:
 
 
 def stage_run(folder: Path, db: Path, settings: dict[str, str], workers: int) -> tuple[float, int]:
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, settings)

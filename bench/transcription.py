@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 from library import Timed, audio_files, default_folders, line, link_library, ratios
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 
 # --- midi: basic-pitch -----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from library import (
     summary,
 )
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 
 

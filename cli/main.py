@@ -188,7 +188,7 @@ def _global(
 
 
 def _config(state: State, extra: dict[str, Any] | None = None) -> Any:
-    from etl.engine.pipeline import load_config
+    from etl.app.pipeline import load_config
 
     config = load_config(state.config_file, {**state.overrides, **(extra or {})})
     for warning in config.warnings:
@@ -215,7 +215,7 @@ def _print_json(value: Any) -> None:
 @handle_errors
 def init(ctx: typer.Context) -> None:
     """Create the database, or apply the schema migrations it is missing."""
-    from etl.engine.pipeline import init_database
+    from etl.app.pipeline import init_database
 
     state = _state(ctx)
     applied = init_database(state.db)
@@ -253,8 +253,8 @@ def run(
 
     from cli import summary
     from cli.progress import RichProgress
-    from etl import stages as registry
-    from etl.engine import pipeline
+    from etl.app import registry
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions, StageReport
     from etl.engine.stage import short_reason
 
@@ -315,8 +315,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Per stage: pending, running, done, failed, skipped. Works while a run is going."""
-    from etl.engine.pipeline import status as stage_status
-    from etl.engine.pipeline import unreachable_sources
+    from etl.app.pipeline import status as stage_status
+    from etl.app.pipeline import unreachable_sources
 
     if fmt not in ("table", "csv", "json"):
         raise typer.BadParameter("must be table, csv or json", param_hint="--format")
@@ -370,7 +370,7 @@ def gc(
 
     Files gone from a reachable source for longer than run.missing_grace_days are forgotten, with their tracks, crops, stems and artifact files. Files under the data folder that no row names (left by killed runs) are removed. Refused while a run holds the database.
     """
-    from etl.engine.pipeline import gc as collect
+    from etl.app.pipeline import gc as collect
 
     state = _state(ctx)
     result = collect(state.db, _config(state), dry_run=dry_run, grace_days=grace_days)
@@ -393,7 +393,7 @@ def failures(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Failed items: stage, item, path and reason."""
-    from etl.engine.pipeline import failures as list_failures
+    from etl.app.pipeline import failures as list_failures
 
     rows = list_failures(_state(ctx).db, stage)
     if as_json:
@@ -624,7 +624,7 @@ def report(
     columns are absent or all NULL (a stage not run, a model not installed) is left out with a note.
     """
     from etl.engine.errors import ReportError
-    from etl.engine.pipeline import status as stage_status
+    from etl.app.pipeline import status as stage_status
     from etl.read.readonly import parse_params
     from etl.read.report import ReportRequest, write_report
 
@@ -652,7 +652,7 @@ def sources_list(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Each source folder: whether it is reachable now, its files, missing files and tracks."""
-    from etl.engine.pipeline import list_sources
+    from etl.app.pipeline import list_sources
 
     state = _state(ctx)
     rows = list_sources(state.db)
@@ -673,7 +673,7 @@ def sources_list(
 @handle_errors
 def sources_add(ctx: typer.Context, folder: Path = typer.Argument(..., help="A folder of music.")) -> None:
     """Register a folder: the next `etl run` scans it (as `etl run --source FOLDER` does)."""
-    from etl.engine.pipeline import change_sources
+    from etl.app.pipeline import change_sources
     from etl.stages.ingest import sources
 
     path = change_sources(_state(ctx).db, lambda con: sources.add(con, folder))
@@ -687,7 +687,7 @@ def sources_remove(ctx: typer.Context, folder: Path = typer.Argument(..., help="
 
     Its tracks leave the views now; their rows and files stay until `etl gc` forgets them after run.missing_grace_days (or `etl gc --grace-days 0`).
     """
-    from etl.engine.pipeline import change_sources
+    from etl.app.pipeline import change_sources
     from etl.stages.ingest import sources
 
     path = change_sources(_state(ctx).db, lambda con: sources.remove(con, folder))
@@ -707,7 +707,7 @@ def sources_move(
 
     Files found unchanged at the new place (same size, mtime and sampled hash) keep their tracks and everything computed from them; the others are left for the next run to look at.
     """
-    from etl.engine.pipeline import change_sources
+    from etl.app.pipeline import change_sources
     from etl.stages.ingest import sources
 
     result = change_sources(_state(ctx).db, lambda con: sources.move(con, old, new))

@@ -19,7 +19,7 @@ def _say(console: Console, text: str) -> None:
 def show(config: Any, as_json: bool, out: Console, print_json: Any,
          catalog: Path | None = None, directory: Path | None = None) -> None:
     from etl.engine import catalog as model_catalog
-    from etl.engine.models import list_models
+    from etl.app.models import list_models
 
     rows = list_models(config)
     where = model_catalog.models_dir(directory)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine import numba_cache
 from etl.engine.config import Config
 

@@ -115,7 +115,7 @@ def etl(*args: str, db: Path, timeout: float = 300, env: dict[str, str] | None =
 
 def run_stages(db: Path, src: Path, stages: list[str], **settings: Any) -> list:
     """Run stages in-process (the inline executor) with `--set`-style settings."""
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, {"run.executor": "inline", **settings})

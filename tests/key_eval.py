@@ -1,6 +1,6 @@
 """Key opinions on audio whose key is known: essentia's KeyExtractor (the features stage's), madmom's
 CNN key recogniser (the chords stage's) and the agreed key crops_v derives from both
-(sql/views/00_agreed_key.sql), each scored exactly and with MIREX's weighted score (mir_eval.key).
+(etl/stages/chords/views.sql, its macros), each scored exactly and with MIREX's weighted score (mir_eval.key).
 
 Known keys: the real recordings of ../shared/corpus whose publisher names the key (Brahms's
 Hungarian Dance No. 5 in this F# minor arrangement, by its title; Sorohan's trumpet loop "in F",
@@ -85,7 +85,7 @@ def agreed(rows: list[Opinions]) -> list[tuple[str | None, float | None, str | N
     from etl.engine.resources import sql
 
     con = duckdb.connect()
-    con.execute(sql("views/00_agreed_key.sql"))
+    con.execute(sql("stages/chords/views.sql", "macros"))
     out = []
     for row in rows:
         out.append(con.execute("SELECT k.key_name, k.key_confidence, k.key_agreement "

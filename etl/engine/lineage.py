@@ -103,7 +103,7 @@ def stage_sql(stage: Stage, name: str) -> str:
     joins, columns = [], []
     for n, read in enumerate(stage.reads):
         names = {"n": str(n), "stage": read.stage, "key": read.key}
-        join = "read_join_shared" if _shares_keys(read.stage) else "read_join"
+        join = "read_join" if read.shared is False else "read_join_shared"
         joins.append(_fill(sql("engine/lineage.sql", join), names))
         column = "read_column_optional" if read.optional else "read_column"
         columns.append(_fill(sql("engine/lineage.sql", column), names))
@@ -113,14 +113,6 @@ def stage_sql(stage: Stage, name: str) -> str:
         "lineage_columns": " ".join(columns),
         "present": "items.present" if stage.presence else "true",
     })
-
-
-def _shares_keys(stage_name: str) -> bool:
-    """Whether several items of the stage may produce the same key (unknown stages: assume so)."""
-    from etl import stages as registry
-
-    declared = next((s for s in registry.all_stages() if s.name == stage_name), None)
-    return declared is None or declared.shared_keys
 
 
 def _fill(template: str, names: dict[str, str]) -> str:

@@ -1,9 +1,14 @@
-"""Numbered, append-only schema migrations (schema/NNN_name.sql), recorded with checksums."""
+"""Numbered, append-only schema migrations (NNN_name.sql), recorded with checksums.
+
+The store's own tables' migrations are in schema/; a stage's are in its folder's migrations/
+(etl/app/schema.py collects both). Version numbers are one sequence across all of them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +44,34 @@ class Migration:
         return hashlib.sha256(self.sql.replace("\r\n", "\n").encode()).hexdigest()
 
 
-def known_migrations(directory: Path | None = None) -> list[Migration]:
-    directory = directory or schema_dir()
+@dataclass(frozen=True)
+class Schema:
+    """What a store is made of: its migrations (in version order) and the statements that create its
+    views and macros (run in order after every upgrade). The application layer assembles it from
+    schema/, sql/views/ and the stages' folders (etl/app/schema.py)."""
+
+    migrations: tuple[Migration, ...]
+    views: tuple[str, ...] = ()
+
+
+def known_migrations(directories: Sequence[Path] | Path | None = None) -> list[Migration]:
+    """The migrations in these folders (default: schema/ alone), in version order."""
+    if directories is None:
+        directories = [schema_dir()]
+    elif isinstance(directories, Path):
+        directories = [directories]
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE_NAME.match(path.name)
-        if not match:
-            raise DatabaseError(f"schema file {path.name} is not named NNN_name.sql")
-        found.append(Migration(int(match.group(1)), match.group(2), path))
+    for directory in directories:
+        for path in sorted(directory.glob("*.sql")):
+            match = _FILE_NAME.match(path.name)
+            if not match:
+                raise DatabaseError(f"schema file {path} is not named NNN_name.sql")
+            found.append(Migration(int(match.group(1)), match.group(2), path))
+    found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise DatabaseError(f"two schema files share a version number in {directory}")
+        twice = sorted({str(m.path) for m in found if versions.count(m.version) > 1})
+        raise DatabaseError(f"two schema files share a version number: {', '.join(twice)}")
     return found
 
 
@@ -63,12 +85,11 @@ def _applied(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
     return {version: (name, checksum) for version, name, checksum in rows}
 
 
-def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+def check(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration]) -> list[Migration]:
     """Refuse a database that is newer than the code or whose applied migrations were edited.
 
     Returns the migrations still to apply.
     """
-    migrations = known_migrations() if migrations is None else migrations
     known = {m.version: m for m in migrations}
     applied = _applied(con)
     newest_known = max(known, default=0)
@@ -82,15 +103,14 @@ def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = N
             raise DatabaseError(f"the database records migration {version:03d}_{name} which this etl does not have")
         if known[version].checksum != checksum:
             raise DatabaseError(
-                f"schema/{known[version].path.name} was changed after it was applied to this database "
+                f"{known[version].path} was changed after it was applied to this database "
                 "(checksum differs); migrations are append-only: restore the file and add a new one"
             )
     return [m for m in migrations if m.version not in applied]
 
 
-def apply_pending(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+def apply_pending(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration]) -> list[Migration]:
     """Apply every pending migration in one transaction; returns what was applied."""
-    migrations = known_migrations() if migrations is None else migrations
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_CREATE_TABLE)

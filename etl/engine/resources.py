@@ -38,9 +38,16 @@ def sql_dir() -> Path:
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.MULTILINE)
 
 
+def stage_dir(name: str) -> Path:
+    """Where an in-tree stage's folder is (etl/stages/<name>), whether it exists or not."""
+    return _STAGES_DIR / name
+
+
 def _sql_path(relative_file: str) -> Path:
-    """"stages/<name>/<file>.sql" is a stage's own SQL, in its folder etl/stages/<name>/; any other
-    name is under sql/."""
+    """"stages/<name>/<file>.sql" is a stage's own SQL, in its folder etl/stages/<name>/; an
+    absolute path (a stage kept outside etl/stages) is itself; any other name is under sql/."""
+    if Path(relative_file).is_absolute():
+        return Path(relative_file)
     return (_STAGES_DIR.parent if relative_file.startswith("stages/") else sql_dir()) / relative_file
 
 
@@ -49,7 +56,7 @@ def has_sql(relative_file: str) -> bool:
 
 
 @cache
-def _named_statements(relative_file: str) -> dict[str, str]:
+def named_statements(relative_file: str) -> dict[str, str]:
     """Parse a .sql file holding `-- name: foo` sections into {name: statement}."""
     text = _sql_path(relative_file).read_text(encoding="utf-8")
     parts = _NAME_LINE.split(text)
@@ -60,7 +67,7 @@ def _named_statements(relative_file: str) -> dict[str, str]:
 
 def sql(relative_file: str, name: str | None = None) -> str:
     """One named statement: sql("engine/items.sql", "claim"), or a whole one-statement file."""
-    statements = _named_statements(relative_file)
+    statements = named_statements(relative_file)
     if name is None:
         if len(statements) != 1:
             raise KeyError(f"{relative_file} holds several statements; name one of {sorted(statements)}")
@@ -100,4 +107,4 @@ def registered(con: Any, **tables: Any) -> Iterator[None]:
 
 def statement_names(relative_file: str) -> list[str]:
     """The named statements of a .sql file, in file order."""
-    return list(_named_statements(relative_file))
+    return list(named_statements(relative_file))

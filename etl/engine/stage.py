@@ -1,12 +1,16 @@
-"""What a stage is: a small declaration in its own module under etl/stages/.
+"""What a stage is: a small declaration in its own folder, etl/stages/<name>/__init__.py.
 
-A stage module defines `STAGE = Stage(...)`. The engine finds it there; adding a stage means
-adding its folder etl/stages/<name>/ (declaration, algorithm, items.sql, write.sql) and, when it has result tables, a migration.
+A stage module defines `STAGE = Stage(...)`; the application layer (etl/app/registry.py) finds it
+and the engine runs it without importing any stage. Everything about a stage lives in its folder:
+the declaration and algorithm, items.sql and write.sql, its tables (migrations/), its columns of
+the views (views.sql), what the report shows of it (report.toml), its models (models.toml), its
+Python requirements (requirements.txt) and its documentation (README.md). docs/adding-a-stage.md
+walks through one.
 
 Lineage is declared, not computed by the stage: `reads` says which upstream stages' outputs an
 item uses and through which column of its items query (the upstream key: a track id, a crop id);
 `outputs` says what the item produced under which keys. The engine hashes both into fingerprints
-(see etl/engine.py). `version` is the stage's code version: bump it when the algorithm changes its
+(see etl/engine/lineage.py). `version` is the stage's code version: bump it when the algorithm changes its
 results, and every item of the stage is recomputed (and, where the results changed, its dependants).
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.engine import resources
@@ -61,6 +66,10 @@ class Read:
     # (instead of "absent"). For a read that only some items have (the multitrack stage's tracks),
     # added to a stage with a store full of results: those results stay current.
     optional: bool = False
+    # Whether the upstream stage's items may share output keys (its `shared_keys`): set by the
+    # registry (etl/app/registry.py), which knows every stage. None (a stage used outside the
+    # registry): assume so, the join that is right either way.
+    shared: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -139,13 +148,20 @@ class Stage:
     # the batch cannot pin on one item still lands on the right one. `process` must give each item
     # the result the batch gives it.
     process_batch: Callable[[list[dict[str, Any]], Any], list[Any]] | None = None
+    # The stage's folder: etl/stages/<name> by default; a stage kept in a package of its own
+    # (`MUSIC_ETL_STAGE_PACKAGES`, see docs/adding-a-stage.md) passes `folder=Path(__file__).parent`.
+    folder: Path | None = None
 
     def __post_init__(self) -> None:
-        folder = f"stages/{self.name}"
+        if self.folder is None:
+            object.__setattr__(self, "folder", resources.stage_dir(self.name))
+        # In-tree stages name their SQL "stages/<name>/<file>.sql" (as their own code does); a stage
+        # elsewhere by its path.
+        prefix = f"stages/{self.name}" if self.folder == resources.stage_dir(self.name) else str(self.folder)
         if not self.items_sql:
-            object.__setattr__(self, "items_sql", f"{folder}/items.sql")
-        if self.clear_sql is None and resources.has_sql(f"{folder}/write.sql"):
-            object.__setattr__(self, "clear_sql", f"{folder}/write.sql")
+            object.__setattr__(self, "items_sql", f"{prefix}/items.sql")
+        if self.clear_sql is None and resources.has_sql(f"{prefix}/write.sql"):
+            object.__setattr__(self, "clear_sql", f"{prefix}/write.sql")
 
     def chunk_items(self, params: Any) -> int:
         """Items per pool task under these params."""

@@ -29,7 +29,6 @@ import duckdb
 
 from etl.engine import migrations
 from etl.engine.errors import DatabaseError, Interrupted, LockedError
-from etl.engine.resources import sql_dir
 
 READER_TIMEOUT_S = 10.0
 WRITER_NOTICE_S = 1.0   # a writer kept out longer than this says which readers it waits for
@@ -61,10 +60,10 @@ def _connect(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(db_path), read_only=read_only)
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the views in sql/views/ so they always match the code that writes the tables."""
-    for path in sorted((sql_dir() / "views").glob("*.sql")):
-        con.execute(path.read_text(encoding="utf-8"))
+def refresh_views(con: duckdb.DuckDBPyConnection, schema: migrations.Schema) -> None:
+    """(Re)create the views and macros so they always match the code that writes the tables."""
+    for statement in schema.views:
+        con.execute(statement)
 
 
 def not_writable(folder: Path, error: OSError | str) -> DatabaseError:
@@ -368,9 +367,11 @@ class Writer:
             self._con = None
 
 
-def open_writer(db_path: Path, *, create: bool, on_wait: Callable[[str | None], None] | None = None,
-                stop: Any = None) -> Writer:
-    """A writer on an up-to-date schema (migrations applied when `create`, else checked)."""
+def open_writer(db_path: Path, *, create: bool, schema: migrations.Schema,
+                on_wait: Callable[[str | None], None] | None = None, stop: Any = None) -> Writer:
+    """A writer on an up-to-date schema (migrations applied when `create`, else checked).
+
+    The schema comes from the application layer (etl/app/store.py opens stores with it)."""
     if not db_path.exists() and not create:
         raise DatabaseError(f"no database at {db_path}: run `etl init` (or `etl run --source DIR`) first")
     if create:
@@ -379,10 +380,10 @@ def open_writer(db_path: Path, *, create: bool, on_wait: Callable[[str | None], 
     con = writer.con
     try:
         if create:
-            applied = migrations.apply_pending(con)
+            applied = migrations.apply_pending(con, schema.migrations)
             writer.applied_migrations = [f"{m.version:03d}_{m.name}" for m in applied]
-            refresh_views(con)
-        elif migrations.check(con):
+            refresh_views(con, schema)
+        elif migrations.check(con, schema.migrations):
             raise DatabaseError(f"{db_path} needs a schema upgrade: run `etl init`")
     except duckdb.Error as error:
         writer.close()
@@ -394,7 +395,7 @@ def open_writer(db_path: Path, *, create: bool, on_wait: Callable[[str | None], 
 
 
 @contextlib.contextmanager
-def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S,
+def open_reader(db_path: Path, *, schema: migrations.Schema, timeout_s: float = READER_TIMEOUT_S,
                 setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
                 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, waiting (and asking a running writer to step aside) if locked.
@@ -420,7 +421,7 @@ def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S,
             try:
                 if setup is not None:
                     setup(con)
-                if migrations.check(con):
+                if migrations.check(con, schema.migrations):
                     raise DatabaseError(f"{db_path} needs a schema upgrade: run `etl init`")
             except duckdb.Error as error:
                 raise _explain_open_error(db_path, error) from error

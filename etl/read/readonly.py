@@ -23,7 +23,7 @@ import duckdb
 
 from etl.engine.errors import Interrupted, QueryError
 from etl.engine.signals import handling_stop_signals
-from etl.engine.store import open_reader
+from etl.app.store import open_reader
 
 _READ_STATEMENTS = ("Query", "Describe", "Show", "Summarize", "Pivot", "Values")
 _WRITE_NODES = ("DML", "DDL", "Command", "Attach", "Detach", "Pragma", "Set", "Install", "Use", "Transaction",

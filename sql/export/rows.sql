@@ -52,10 +52,9 @@ WHERE split IS NOT DISTINCT FROM $export_split
 
 -- name: audiofolder_metadata
 -- Hugging Face audiofolder: metadata.parquet (typed: an all-empty tag column stays text), `file_name`
--- relative to it and inside its folder, then the crop's columns (long per-beat and per-frame lists left out).
+-- relative to it and inside its folder, then the crop's columns (long per-beat and per-frame lists left out:
+-- `{long_lists}` are the stages', from their views.sql).
 SELECT path AS file_name,
-       * EXCLUDE (path, frames, split{private}, beat_times_s, beat_positions, downbeat_times_s, stems, empty_stems,
-                  mfcc_mean, chroma_mean, series_loudness_lufs, series_rms_dbfs, series_centroid_hz,
-                  beat_chords, chord_segments)
+       * EXCLUDE (path, frames, split{private}, beat_times_s, beat_positions, downbeat_times_s, stems{long_lists})
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.helpers import write_tone
+from tests import snapshots
 
 runner = CliRunner()
 
@@ -51,8 +52,7 @@ def test_init_run_status_failures(tmp_path: Path, library: Path) -> None:
     assert last.startswith("ran: ingest 2, ") and last.endswith("failed: 1 item(s) (`etl failures` lists them)")
     assert "skipped or stopped: " in last and "captions (no model: set [captions] model or etl models fetch" in last
     status = json.loads(invoke("--db", db, "status", "--json").stdout)
-    assert [row["stage"] for row in status] == ["ingest", "multitrack", "beats", "metadata", "stems", "crops",
-                                                "aesthetics", "chords", "classify", "features", "midi", "captions"]
+    assert [row["stage"] for row in status] == snapshots.stored()["stages"]  # every stage, in the registry's order
     assert set(status[0]) >= {"stage", "pending", "running", "done", "failed", "skipped"}
     failures = json.loads(invoke("--db", db, "failures", "--json").stdout)
     assert [Path(f["path"]).name for f in failures] == ["bad.mp3"]
@@ -151,7 +151,7 @@ def test_query_side_commands_do_not_import_audio_or_model_libraries(tmp_path: Pa
     import subprocess
     import sys
 
-    from etl.engine.pipeline import init_database
+    from etl.app.pipeline import init_database
 
     db = tmp_path / "etl.duckdb"
     init_database(db)
@@ -170,7 +170,7 @@ def test_query_stops_a_long_statement_at_a_signal(tmp_path: Path, signame: str, 
     import subprocess
     import time
 
-    from etl.engine.pipeline import init_database
+    from etl.app.pipeline import init_database
     from tests.helpers import REPO, etl_command
 
     db = tmp_path / "etl.duckdb"

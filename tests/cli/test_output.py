@@ -86,7 +86,7 @@ def render(db: str, *args: str, columns: int = 80) -> str:
 
 
 def test_status_is_one_line_per_stage_with_a_short_note_in_80_columns(db: str, tmp_path: Path) -> None:
-    from etl import stages as registry
+    from etl.app import registry
 
     missing_model = ["--set", "stems.model=nowhere", "--set", f"stems.repo={tmp_path}"]
     text = render(db, *missing_model, "status")

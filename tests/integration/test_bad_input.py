@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages import ingest
 from tests.helpers import ITEMS_FAILED, WITHOUT_FILE_OVERRIDES, corpus, etl, write_tone

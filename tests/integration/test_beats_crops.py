@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.stages import beats, crops
 from tests.audio_files import write_click_track
 from tests.helpers import corpus, require, rows, run_stages, source_of, write_tone

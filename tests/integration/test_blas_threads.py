@@ -31,7 +31,7 @@ TRACK = ("mp3_tagged", "wesnoth_traveling_minstrels_30s_lame.mp3")
 
 def _run(stage_name: str, settings: dict[str, Any], item: dict[str, Any], executor: str) -> tuple[str, Any]:
     """(output fingerprints, result) of one item run through an engine executor (`inline` or `process`)."""
-    from etl import stages as registry
+    from etl.app import registry
     from etl.engine import lineage
     from etl.engine.pool import InlineExecutor, ProcessExecutor
 

@@ -25,8 +25,9 @@ from tests.helpers import copy_corpus, require, rows, run_stages
 require("llama_cpp")
 require("gguf")
 
-from etl import stages as registry  # noqa: E402
-from etl.engine import lineage, pipeline  # noqa: E402
+from etl.app import registry  # noqa: E402
+from etl.app import pipeline  # noqa: E402
+from etl.engine import lineage  # noqa: E402
 from etl.engine.errors import BadInput, ConfigError  # noqa: E402
 from etl.stages import captions  # noqa: E402
 from etl.stages.captions import ggufinfo, llm, prompts  # noqa: E402

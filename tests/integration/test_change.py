@@ -94,7 +94,7 @@ def crop_files_hold_their_rows(db: Path) -> None:
 
 def run(db: Path, src: Path, settings: dict[str, str]) -> dict[str, int]:
     """One `etl run` in-process; items processed per stage."""
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     config = pipeline.load_config(None, {"run.executor": "inline", **settings})

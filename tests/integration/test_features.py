@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 from etl.stages import features as stage
 from etl.stages.features import extractors as features

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.engine import pipeline
+from etl.app import pipeline
 from etl.engine.runner import RunOptions
 from tests.helpers import copy_corpus, require, rows, run_stages
 

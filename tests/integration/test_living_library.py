@@ -32,7 +32,7 @@ SET = [arg for key, value in SETTINGS.items() for arg in ("--set", f"{key}={valu
 
 def run(db: Path, sources: list[Path] | None = None, stages: list[str] | None = None) -> dict[str, Any]:
     """One `etl run` in-process: per stage, the report; under "run_id", the run's id."""
-    from etl.engine import pipeline
+    from etl.app import pipeline
     from etl.engine.runner import RunOptions
 
     run_id = uuid.uuid4().hex[:12]
@@ -200,7 +200,7 @@ def comparable(db: Path) -> dict[str, Any]:
 @pytest.mark.slow
 def test_audio_replaced_between_ingest_and_beats_fails_then_a_run_fixes_it(tmp_path: Path) -> None:
     from etl.dsp.sourcefile import CHANGED
-    from etl.engine import pipeline
+    from etl.app import pipeline
 
     src = tmp_path / "music"
     music(src, MIXTURE)

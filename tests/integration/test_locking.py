@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from etl import stages as registry
-from etl.engine import pipeline
+from etl.app import registry
+from etl.app import pipeline
 from etl.engine.config import Config
 from etl.engine.runner import RunOptions
 from etl.engine.stage import Stage
@@ -124,7 +124,7 @@ time.sleep(float(sys.argv[2]))
 HOLD_THROUGH_OPEN_READER = """
 import sys, time
 from pathlib import Path
-from etl.engine.store import open_reader
+from etl.app.store import open_reader
 with open_reader(Path(sys.argv[1]), timeout_s=30) as con:
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config
 from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.stage import Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 _loads = 0
 
@@ -216,7 +216,7 @@ def segfault_in_a_library() -> None:
 
 def run_as_pipeline(db: Path, stage: Stage, workers: int = 2) -> tuple[Any, dict[str, str]]:
     """The stage as `etl run` runs it: an error stopping it is recorded, its claims released."""
-    from etl.engine.pipeline import _run_stage
+    from etl.app.pipeline import _run_stage
 
     writer = open_writer(db, create=True)
     writer.con.execute("CREATE TABLE IF NOT EXISTS seen (item_id VARCHAR, pid INTEGER, loads INTEGER)")

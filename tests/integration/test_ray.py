@@ -181,7 +181,7 @@ def test_an_unreadable_file_fails_that_item_only(cluster: Cluster, tmp_path: Pat
 
 def _features_done(db: Path) -> int:
     """Committed features items, read as `etl query` reads during a run (the writer lets it in)."""
-    from etl.engine.store import open_reader
+    from etl.app.store import open_reader
 
     with open_reader(db) as con:
         return con.execute("SELECT count(*) FROM stage_items WHERE stage = 'features' AND status = 'done'").fetchone()[0]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.engine import artifacts, pipeline
+from etl.app import pipeline
+from etl.engine import artifacts
 from tests.helpers import (
     ITEMS_FAILED,
     copy_corpus,

@@ -22,7 +22,8 @@ import pytest
 import soundfile as sf
 
 from etl.dsp import loudness
-from etl.engine import artifacts, pipeline
+from etl.app import pipeline
+from etl.engine import artifacts
 from tests.helpers import corpus, etl, require, rows, run_stages, source_of
 
 torch = require("torch")  # torch and demucs come with the stems extra (`make test`)

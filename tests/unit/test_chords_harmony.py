@@ -1,5 +1,5 @@
 """The chords stage's pure parts: label mapping, segments on the beat grid, the chord per beat, and
-the agreed-key rule of crops_v (sql/views/00_agreed_key.sql, run in DuckDB)."""
+the agreed-key rule of crops_v (etl/stages/chords/views.sql, its macros, run in DuckDB)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_chord_per_beat_takes_the_chord_covering_most_of_the_beat() -> None:
 @pytest.fixture(scope="module")
 def con() -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect()
-    connection.execute(sql("views/00_agreed_key.sql"))
+    connection.execute(sql("stages/chords/views.sql", "macros"))
     return connection
 
 

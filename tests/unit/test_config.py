@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config, params_hash
 from etl.engine.errors import ConfigError
 

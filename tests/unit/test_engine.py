@@ -9,12 +9,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config
 from etl.engine.errors import BadInput, Interrupted, SkipItem, TransientError
 from etl.engine.runner import RunOptions, StageRunner, stage_counts
 from etl.engine.stage import Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 
 @dataclass(frozen=True)

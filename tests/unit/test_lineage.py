@@ -14,13 +14,14 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import stages as registry
-from etl.engine import artifacts, lineage, pipeline
+from etl.app import registry
+from etl.app import pipeline
+from etl.engine import artifacts, lineage
 from etl.engine.config import Config, not_hashed
 from etl.engine.errors import TransientError
 from etl.engine.runner import RunOptions, StageRunner, stage_counts, sweep_superseded
 from etl.engine.stage import Read, Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 
 
 @dataclass(frozen=True)
@@ -271,9 +272,9 @@ def test_every_artifact_stage_fingerprints_its_output_without_file_paths() -> No
     """A result naming its files by absolute path would make a store and a fresh run of the same
     music (another data folder) disagree on every output fingerprint, and re-queue dependants after
     a move: stages writing files must say what their output is (`outputs`), content hashes in."""
-    from etl import stages
+    from etl.app import registry
 
-    artifact_stages = [s for s in stages.all_stages() if s.artifacts]
+    artifact_stages = [s for s in registry.all_stages() if s.artifacts]
     assert {"stems", "crops", "midi", "multitrack"} <= {s.name for s in artifact_stages}
     assert [s.name for s in artifact_stages if s.outputs is None] == []
 

@@ -126,7 +126,7 @@ def test_raw_tags_hold_every_field_read_and_the_year_stays_in_range(tmp_path: Pa
 def test_the_write_never_fails_on_what_normalise_returns(db: Path) -> None:
     """Every typed column is range-checked in the worker: the batch write cannot overflow."""
     from etl.engine.pool import Outcome
-    from etl.engine.store import open_writer
+    from etl.app.store import open_writer
 
     odd = metadata.normalise("vorbis", {"track": "20230101123/4294967296", "disc": "3000000000",
                                         "date": "2023", "bpm": "1e308"}, PARAMS.various_artists_aliases)

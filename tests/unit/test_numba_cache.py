@@ -84,7 +84,7 @@ def _librosa_cache(item: dict, params: object) -> tuple[str, str, str]:
 def test_no_stage_module_imports_numba_before_a_worker_claims_its_folder() -> None:
     """A worker imports its stage's module (unpickling its functions) before it claims a folder:
     a cached function defined then would be cached where the coordinator's is."""
-    code = ("import sys; from etl import stages; stages.all_stages(); "
+    code = ("import sys; from etl.app import registry; registry.all_stages(); "
             "print(sorted(m for m in ('numba', 'librosa', 'resampy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr

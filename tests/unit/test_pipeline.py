@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import stages as registry
-from etl.engine import pipeline
+from etl.app import registry
+from etl.app import pipeline
 from etl.engine.config import Config
 from etl.engine.errors import EtlError, Interrupted
 from etl.engine.runner import RunOptions

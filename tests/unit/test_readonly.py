@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from etl.engine.errors import QueryError
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 from etl.read.readonly import (
     bind,
     check_condition,

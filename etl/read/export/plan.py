@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etl.app.schema import long_lists
 from etl.engine.errors import ExportError
 from etl.engine.resources import sql
 
@@ -110,5 +111,6 @@ class ExportPlan:
         # Where the crop's source paths stay out of a written table (unless asked for).
         private = "" if self.include_source_paths else ", source_path, track_path"
         text = rows if name == "rows" else (sql("export/rows.sql", name).replace("{rows}", rows)
-                                             .replace("{private}", private))
+                                             .replace("{private}", private)
+                                             .replace("{long_lists}", "".join(f", {c}" for c in long_lists())))
         return text, {**self.params, **binds}

@@ -18,7 +18,7 @@ madmom's own.
 
 Stored in `crop_chords`: the chord segments (seconds and beats from the crop's start), the chord
 over each of the crop's beats, the short text ("C G Am F"), madmom's key, its probability and every
-key's probability. crops_v derives the agreed key from both opinions (sql/views/00_agreed_key.sql).
+key's probability. crops_v derives the agreed key from both opinions (etl/stages/chords/views.sql, its macros).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine import artifacts
 from etl.engine.config import Config
 from etl.engine.errors import ConfigError, DatabaseError, Interrupted, StageFailed, StageStopped
@@ -24,7 +24,7 @@ from etl.engine.runner import (
     sweep_superseded,
 )
 from etl.engine.stage import short_reason
-from etl.engine.store import RunLock, Writer, open_reader, open_writer
+from etl.app.store import RunLock, Writer, open_reader, open_writer
 
 
 def load_config(config_file: Path | None, cli: dict[str, Any] | None = None) -> Config:

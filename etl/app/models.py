@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl import stages as registry
+from etl.app import registry
 from etl.engine.config import Config
 
 

@@ -1,3 +1,15 @@
+-- The midi stage's part of the store's views (etl/app/schema.py assembles them).
+
+-- name: crops_v.select
+-- midi: basic-pitch's notes on the mix crop (NULL where not transcribed; the stems' in crop_midi_v)
+midi.n_notes AS midi_notes, midi.pitch_min AS midi_pitch_min, midi.pitch_max AS midi_pitch_max,
+midi.mean_polyphony AS midi_polyphony, midi.note_density_per_s AS midi_note_density_per_s,
+artifact_path(midi.path) AS midi_path
+
+-- name: crops_v.join
+LEFT JOIN crop_midi AS midi ON midi.crop_id = c.crop_id AND midi.source = 'mix'
+
+-- name: views
 -- midi per (crop, source): the MIDI file (absolute path), the note statistics and where the crop
 -- lies in its track, for the crops of present tracks. The notes themselves: crop_midi_notes, e.g.
 --   SELECT n.* FROM crop_midi_notes AS n JOIN crop_midi_v USING (crop_id, source) WHERE source = 'bass'

@@ -1,3 +1,7 @@
+-- The chords stage's part of the store's views (etl/app/schema.py assembles them; the sections'
+-- names say where each goes, see docs/adding-a-stage.md).
+
+-- name: macros
 -- The agreed key of a crop from its two opinions: essentia's KeyExtractor (crop_features.key_name,
 -- features stage; NULL where its strength is under 0.3) and madmom's CNN key recogniser
 -- (crop_chords.key_madmom, chords stage, with a probability for each of the 24 keys).
@@ -47,4 +51,23 @@ CREATE OR REPLACE MACRO agreed_key_agreement(essentia, madmom) AS
 CREATE OR REPLACE MACRO agreed_key(essentia, madmom, madmom_scores) AS
     {'key_name': agreed_key_name(essentia, madmom),
      'key_confidence': agreed_key_confidence(essentia, madmom, madmom_scores),
-     'key_agreement': agreed_key_agreement(essentia, madmom)};
+     'key_agreement': agreed_key_agreement(essentia, madmom)}
+
+-- name: crops_v.select
+-- chords (madmom): "C G Am F" ("N": no chord), the chord over each beat, the segments
+chords.chords_text AS chords, chords.beat_chords, chords.chords AS chord_segments,
+-- the key: both opinions, and the agreed one (the macros above)
+features.key_name AS key_essentia, chords.key_madmom, chords.key_madmom_confidence,
+agreed_key_name(features.key_name, chords.key_madmom) AS key_name,
+split_part(agreed_key_name(features.key_name, chords.key_madmom), ' ', 1) AS key_tonic,
+split_part(agreed_key_name(features.key_name, chords.key_madmom), ' ', 2) AS key_mode,
+CASE WHEN agreed_key_name(features.key_name, chords.key_madmom) = features.key_name THEN features.key_camelot
+     ELSE chords.key_madmom_camelot END AS key_camelot,
+agreed_key_confidence(features.key_name, chords.key_madmom, chords.key_madmom_scores) AS key_confidence,
+agreed_key_agreement(features.key_name, chords.key_madmom) AS key_agreement
+
+-- name: crops_v.join
+LEFT JOIN crop_chords AS chords USING (crop_id)
+
+-- name: export.long_lists
+beat_chords, chord_segments
