@@ -744,7 +744,7 @@ models_app = typer.Typer(
          "(publisher URL, size, sha256, licence, installed or not, where), and `fetch` to download them.")
 app.add_typer(models_app, name="models")
 
-_CATALOG_HELP = "Model catalog TOML (default: the project's etl/engine/model_catalog.toml)."
+_CATALOG_HELP = "Model catalog TOML (default: every stage's models.toml, e.g. etl/stages/stems/models.toml)."
 _DIR_HELP = "Where fetched models go (default: $ETL_MODELS_DIR or ~/.cache/music-etl/models)."
 
 

@@ -18,12 +18,12 @@ def _say(console: Console, text: str) -> None:
 
 def show(config: Any, as_json: bool, out: Console, print_json: Any,
          catalog: Path | None = None, directory: Path | None = None) -> None:
+    from etl.app.models import catalog_files, list_models
     from etl.engine import catalog as model_catalog
-    from etl.app.models import list_models
 
     rows = list_models(config)
     where = model_catalog.models_dir(directory)
-    known = [model_catalog.describe(m, where) for m in model_catalog.load(catalog)]
+    known = [model_catalog.describe(m, where) for m in model_catalog.load(catalog or catalog_files())]
     if as_json:
         print_json({"configured": rows, "catalog": known, "models_dir": str(where)})
         return
@@ -55,10 +55,11 @@ def show(config: Any, as_json: bool, out: Console, print_json: Any,
 
 def fetch(names: list[str], directory: Path | None, catalog: Path | None, yes: bool, timeout: float,
           err: Console) -> None:
+    from etl.app.models import catalog_files
     from etl.engine import catalog as model_catalog
     from etl.engine.fetch import StderrProgress, fetch_file
 
-    chosen = model_catalog.find(model_catalog.load(catalog), names)
+    chosen = model_catalog.find(model_catalog.load(catalog or catalog_files()), names)
     where = model_catalog.models_dir(directory)
     for model in chosen:
         _say(err, f"{model.name}: licence: {model.licence}")

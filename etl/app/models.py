@@ -6,6 +6,7 @@ the classification, aesthetics, captions and MIDI stages join the list by declar
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from etl.app import registry
@@ -22,3 +23,8 @@ def list_models(config: Config, checksums: bool = True) -> list[dict[str, Any]]:
             reason = stage.unavailable(params) if stage.unavailable else None
             rows.append({"stage": stage.name, **model, "stage_skipped_because": reason})
     return rows
+
+
+def catalog_files() -> list[Path]:
+    """Every stage's part of the model catalog (its folder's models.toml), in registry order."""
+    return [folder / "models.toml" for _name, folder in registry.folders() if (folder / "models.toml").is_file()]

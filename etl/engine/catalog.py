@@ -1,5 +1,7 @@
-"""The table of models the stages know (etl/engine/model_catalog.toml): publisher URLs, sizes,
-checksums where published, licence, and the folder each goes to under the models directory.
+"""The table of models the stages know: publisher URLs, sizes, checksums where published, licence,
+and the folder each goes to under the models directory. Each stage keeps its part in its folder's
+models.toml (etl/stages/stems/models.toml...); the application layer lists every stage's
+(etl/app/models.py: catalog_files) for `etl models`.
 
 `$ETL_MODEL_CATALOG` (or `--catalog`) points at another table of the same shape (tests use one that
 names a server on 127.0.0.1). `$ETL_MODELS_DIR` (or `--dir`) is where models are fetched to; by
@@ -11,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import EtlError
-
-DEFAULT_CATALOG = Path(__file__).with_name("model_catalog.toml")
+from etl.engine.resources import stage_dir
 
 
 @dataclass(frozen=True)
@@ -43,16 +45,25 @@ class CatalogModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def catalog_path(path: str | Path | None = None) -> Path:
-    return Path(path or os.environ.get("ETL_MODEL_CATALOG") or DEFAULT_CATALOG).expanduser()
+def catalog_paths(path: str | Path | Sequence[Path]) -> list[Path]:
+    """The catalog files to read: one file named (`--catalog`), or the stages' files, for which
+    `$ETL_MODEL_CATALOG` may name one file instead (tests name a table of local URLs)."""
+    if isinstance(path, str | Path):
+        return [Path(path).expanduser()]
+    override = os.environ.get("ETL_MODEL_CATALOG")
+    return [Path(override).expanduser()] if override else [Path(p).expanduser() for p in path]
 
 
 def models_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("ETL_MODELS_DIR") or "~/.cache/music-etl/models").expanduser()
 
 
-def load(path: str | Path | None = None) -> list[CatalogModel]:
-    source = catalog_path(path)
+def load(path: str | Path | Sequence[Path]) -> list[CatalogModel]:
+    """Every model of these catalog files (see catalog_paths), in order."""
+    return [model for source in catalog_paths(path) for model in _load_file(source)]
+
+
+def _load_file(source: Path) -> list[CatalogModel]:
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -74,23 +85,24 @@ def load(path: str | Path | None = None) -> list[CatalogModel]:
     return models
 
 
-def providing(stage: str, model: str) -> CatalogModel | None:
+def providing(stage: str, model: str, folder: Path | None = None) -> CatalogModel | None:
     """The catalog's model that gives `stage` its configured `model`: by name, or by a file named
-    after it (discogs-effnet holds discogs-effnet-bs64-1.pb). None when the catalog has none (or
-    cannot be read: a hint is never worth an error)."""
+    after it (discogs-effnet holds discogs-effnet-bs64-1.pb), from the stage's own models.toml (in
+    `folder`, by default etl/stages/<stage>). None when the catalog has none (or cannot be read: a
+    hint is never worth an error)."""
     try:
-        models = load()
+        models = load([(folder or stage_dir(stage)) / "models.toml"])
     except EtlError:
         return None
     return next((m for m in models if m.stage == stage
                  and (m.name == model or any(Path(f.name).stem == model for f in m.files))), None)
 
 
-def not_installed(stage: str, model: str) -> str:
+def not_installed(stage: str, model: str, folder: Path | None = None) -> str:
     """The one line a stage whose model is missing says in `etl run` and `etl status` (under 80
     columns there): the command that fetches it where the catalog has it, naming the model only where
     the command does not; else where to look. The whole text is `etl models`' and `status --json`'s."""
-    known = providing(stage, model)
+    known = providing(stage, model, folder)
     if known is None:
         return f"model {model} not installed — `etl models` says how"
     what = "model" if known.name == model else model

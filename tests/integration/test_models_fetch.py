@@ -237,11 +237,11 @@ def test_unknown_name_lists_the_known_ones(tmp_path: Path, env: dict[str, str]) 
 
 
 def test_project_catalog_names_the_models_the_stages_use() -> None:
+    from etl.app.models import catalog_files
     from etl.engine import catalog
-
     from etl.stages import aesthetics, captions, classify, stems
 
-    models = {m.name: m for m in catalog.load(catalog.DEFAULT_CATALOG)}
+    models = {m.name: m for m in catalog.load(catalog_files())}
     assert {"htdemucs", "discogs-effnet", "genre_discogs400", "audiobox-aesthetics"} <= set(models)
     # The names the skip lines tell a user to fetch (`etl models fetch NAME`) are the catalog's.
     assert {aesthetics.MODEL, captions.CATALOG_MODEL} <= set(models)

@@ -20,7 +20,8 @@ def test_wheel_ships_migrations_and_sql(tmp_path: Path) -> None:
     for statement in (REPO / "sql").rglob("*.sql"):
         assert f"etl/_sql/{statement.relative_to(REPO / 'sql').as_posix()}" in names
     assert "cli/main.py" in names and "etl/engine/runner.py" in names and "etl/stages/crops/items.sql" in names and "etl/stages/crops/write.sql" in names
-    assert "etl/engine/model_catalog.toml" in names  # the table behind `etl models fetch`
+    assert "etl/stages/stems/models.toml" in names  # the table behind `etl models fetch`, per stage
+    assert "etl/stages/chords/views.sql" in names and "etl/stages/midi/report.toml" in names  # the stages' parts
     assert "etl/read/report/page.html.j2" in names  # the report page's template
     assert "etl/stages/captions/templates/full.txt" in names and "etl/stages/captions/templates/facts.txt" in names
 

@@ -2,8 +2,8 @@
 run in the read-only sandbox over the crops `--where` selects, aggregated there (a page about a million
 crops stays the size of one about ten).
 
-Which sections appear follows the columns this store's crops_v has: later stages (classify, aesthetics,
-midi, chords, captions) add theirs as they land. A section, chart or crop column whose columns are
+Which sections appear follows the columns this store's crops_v has, and what each stage's report.toml
+adds (parts.py): its histogram sections, label charts and crop-table columns. A section, chart or crop column whose columns are
 absent, or NULL for every selected crop, is left out with a one-line note saying which and why.
 """
 
@@ -16,26 +16,14 @@ from typing import Any
 from etl.engine.errors import QueryError
 from etl.engine.resources import sql, used_binds
 from etl.read.readonly import bind, check_condition
+from etl.read.report.parts import Histogram, report_parts
 
-# Column prefix or name -> the stage whose results fill it (for the note saying why it is missing).
-_FILLED_BY = {"aes_": "aesthetics", "midi_": "midi", "chords": "chords", "caption": "captions",
-              "genre_top": "classify", "genres": "classify", "moods": "classify", "instruments": "classify",
-              "voice": "classify", "bpm_": "features", "key_": "features", "loudness_": "features",
-              "clipping_": "features", "true_peak": "features"}
 _NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|"
                       r"REAL|DECIMAL.*)$")
 # Per-beat and per-frame lists (beat times, time series, MFCC and chroma means): no chart reads them.
 _NUMBER_LIST = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|FLOAT|DOUBLE)\[\]$")
 HISTOGRAM_BINS = 40
 BPM_STEP = 5  # BPM bins of the BPM × genre heat map
-
-
-@dataclass(frozen=True)
-class Histogram:
-    column: str
-    title: str
-    unit: str
-    group: str | None = None  # a column whose values split each bar
 
 
 @dataclass(frozen=True)
@@ -46,19 +34,6 @@ class CropListSpec:
     caption: str
 
 
-# Histogram sections of optional stages: one chart per column found.
-HISTOGRAM_SECTIONS: dict[str, tuple[str, list[Histogram]]] = {
-    "loudness": ("Loudness", [Histogram("loudness_integrated_lufs", "Integrated loudness", "LUFS"),
-                              Histogram("loudness_range_lu", "Loudness range", "LU"),
-                              Histogram("true_peak_dbtp", "True peak", "dBTP")]),
-    "aesthetics": ("Aesthetics (AudioBox)", [Histogram("aes_ce", "Content enjoyment", "score"),
-                                             Histogram("aes_cu", "Content usefulness", "score"),
-                                             Histogram("aes_pc", "Production complexity", "score"),
-                                             Histogram("aes_pq", "Production quality", "score")]),
-    "midi": ("MIDI (basic-pitch)", [Histogram("midi_notes", "Notes per crop", "notes"),
-                                     Histogram("midi_note_density_per_s", "Note density", "notes/s"),
-                                     Histogram("midi_polyphony", "Mean polyphony", "notes")]),
-}
 OUTLIERS = [
     CropListSpec("quietest", "Quietest", ("loudness_integrated_lufs",), "lowest integrated loudness"),
     CropListSpec("loudest", "Loudest", ("loudness_integrated_lufs",), "highest integrated loudness"),
@@ -67,16 +42,9 @@ OUTLIERS = [
     CropListSpec("tempo_disagreements", "Tempo disagreements", ("bpm_relation", "bpm_crop", "bpm"),
                  "the crop's own BPM estimate against the beat grid's: unrelated first, then octave errors"),
 ]
-# Label columns shown as top-N bars: (column, title, is a list column).
-LABELS = [("genre", "Genre (tags)", False), ("genre_top", "Genre (model)", False), ("moods", "Moods", True),
-          ("instruments", "Instruments", True), ("voice", "Voice / instrumental", False)]
-# The crop columns a crop table may show, in order; those crops_v lacks are left out of the SELECT.
-CROP_COLUMNS = ["crop_id", "path", "format", "artist", "title", "crop_index", "start_s", "duration_s", "bpm",
-                "bpm_crop", "bpm_relation", "key_name", "key_camelot", "loudness_integrated_lufs",
-                "loudness_range_lu", "true_peak_dbtp", "clipping_ratio", "genre", "genre_top", "moods",
-                "instruments", "voice", "aes_ce", "aes_cu", "aes_pc", "aes_pq", "chords", "caption", "midi_path"]
-# Shown in every crop table when present but never required.
-_OPTIONAL_CROP_FACTS = ["chords", "caption", "midi_path", "aes_pq"]
+# The crop columns every crop table starts with; the stages' (their report.toml's crop_columns) follow,
+# and those crops_v lacks are left out of the SELECT.
+CROP_COLUMNS = ["crop_id", "path", "format", "crop_index", "start_s", "duration_s", "bpm"]
 
 
 @dataclass
@@ -208,7 +176,8 @@ class Gatherer:
         """Why these columns cannot be shown (absent, or NULL for every selected crop); None if they can."""
         absent = [c for c in columns if c not in self.columns]
         if absent:
-            stages = sorted({stage for c in absent for prefix, stage in _FILLED_BY.items() if c.startswith(prefix)})
+            filled_by = report_parts().filled_by
+            stages = sorted({filled_by[c] for c in absent if c in filled_by})
             by = f" (filled by the {', '.join(stages)} stage{'s' if len(stages) > 1 else ''})" if stages else ""
             return f"crops_v has no column {', '.join(absent)}{by}"
         empty = [c for c in columns if not self.non_null.get(c)]
@@ -281,14 +250,15 @@ class Gatherer:
 
     def labels(self) -> Section:
         section = Section("labels", "Genre, mood, instruments")
-        for column, title, is_list in LABELS:
-            why = self.missing(column)
+        for label in report_parts().labels:
+            why = self.missing(label.column)
             if why:
-                section.notes.append(f"{title}: left out — {why}")
+                section.notes.append(f"{label.title}: left out — {why}")
                 continue
-            rows = self.rows("charts.sql", "top_list_values" if is_list else "top_values", value=quoted(column))
-            section.figures.append(Figure(f"top-{column}", "bars", title, rows,
-                                          options={"x": "crops", "y": column}))
+            rows = self.rows("charts.sql", "top_list_values" if label.is_list else "top_values",
+                             value=quoted(label.column))
+            section.figures.append(Figure(f"top-{label.column}", "bars", label.title, rows,
+                                          options={"x": "crops", "y": label.column}))
         return section
 
     def bpm_by_genre(self) -> Section | str:
@@ -327,7 +297,8 @@ class Gatherer:
         return section
 
     def crop_columns(self) -> str:
-        return ", ".join(quoted(c) for c in CROP_COLUMNS if c in self.columns)
+        shown = dict.fromkeys([*CROP_COLUMNS, *report_parts().crop_columns])
+        return ", ".join(quoted(c) for c in shown if c in self.columns)
 
     def outliers(self, count: int) -> Section:
         section = Section("outliers", "Outliers worth a listen")
@@ -348,7 +319,7 @@ class Gatherer:
         rows = self.rows("crops.sql", "samples", {"report_rows": count}, columns=self.crop_columns())
         section.crop_lists.append(CropList("samples", "Sample", "the same crops every time (by a hash of their id)",
                                            rows))
-        for column in _OPTIONAL_CROP_FACTS:
+        for column in report_parts().crop_facts:
             why = self.missing(column)
             if why:
                 section.notes.append(f"{column} column: left out — {why}")
@@ -377,14 +348,13 @@ def gather(con: Any, selection: Selection, stages: list[dict[str, Any]], x: str,
             data.sections.append(section)
 
     add(g.tempo())
-    add(g.histograms("loudness", *HISTOGRAM_SECTIONS["loudness"]))
     add(g.duration())
     add(g.key())
     add(g.labels())
     add(g.bpm_by_genre())
     add(g.scatter(x, y))
-    for key in ("aesthetics", "midi"):
-        add(g.histograms(key, *HISTOGRAM_SECTIONS[key]))
+    for part in report_parts().sections:  # the stages' own, in registry order
+        add(g.histograms(part.key, part.title, list(part.histograms)))
     if outliers:
         add(g.outliers(outliers))
     else:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from etl.stages.aesthetics.model import Aesthetics
 
-MODEL = "audiobox-aesthetics"  # its name in the model catalog (etl/engine/model_catalog.toml)
+MODEL = "audiobox-aesthetics"  # its name in the model catalog (its folder's models.toml)
 LIBRARY = "audiobox-aesthetics 0.0.4 (AesMultiOutput)"
 LICENCE = ("CC-BY 4.0 (facebookresearch/audiobox-aesthetics: \"the majority ... is licensed under CC-BY 4.0\"; "
            "portions under separate terms, see its README)")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 KINDS = ("full", "technical", "genre_mood", "instrumentation", "structure")
 BACKENDS = ("text", "audio")
 LLAMA_VERSION = "0.3.36"
-CATALOG_MODEL = "music-flamingo-q6_k"  # the catalog's model (etl/engine/model_catalog.toml) a skip names
+CATALOG_MODEL = "music-flamingo-q6_k"  # the catalog's model (its folder's models.toml) a skip names
 INSTALL = ("make install (builds llama-cpp-python " + LLAMA_VERSION + " from source with portable CPU flags, "
            "~5-10 min; see README \"Captions\")")
 
