@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Reinstall when the dependency list changes.
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml shims/*/pyproject.toml scripts/install-llama-cpp.sh | sha256sum | cut -c1-12)
+# Reinstall when the dependency list changes (the stages' requirements.txt make their extras).
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml hatch_build.py etl/stages/*/requirements.txt shims/*/pyproject.toml scripts/install-llama-cpp.sh | sha256sum | cut -c1-12)
 DEMO_DB    := data/demo.duckdb
 DEMO_MUSIC := data/demo-music
 DEMO_EXPORT := data/demo-export
@@ -15,14 +15,14 @@ DEMO_REPORT := data/demo-report
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml shims/madmom/pyproject.toml scripts/install-llama-cpp.sh
+$(STAMP): pyproject.toml hatch_build.py $(wildcard etl/stages/*/requirements.txt) shims/madmom/pyproject.toml scripts/install-llama-cpp.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	scripts/install-llama-cpp.sh $(BIN)/python   # captions: built from source once, then a cached wheel
-	$(BIN)/python -m pip install --quiet -e '.[test,beats,features,stems,aesthetics,midi,ray,report,multitrack,captions]' ./shims/madmom
+	# `all`: every stage's extra (its folder's requirements.txt, see hatch_build.py), ray and report.
+	$(BIN)/python -m pip install --quiet -e '.[test,all]' ./shims/madmom
 	$(BIN)/python -m pip install --quiet --no-deps 'basic-pitch==0.4.0'
-	$(BIN)/python -m pip install --quiet --pre 'essentia-tensorflow==2.1b6.dev1389'
-	# --no-deps: its declared torchaudio does not work beside CPU torch (see pyproject's aesthetics extra).
+	# --no-deps: its declared torchaudio does not work beside CPU torch (see etl/stages/aesthetics/requirements.txt).
 	$(BIN)/python -m pip install --quiet --no-deps 'audiobox-aesthetics==0.0.4'
 	rm -f $(VENV)/.installed-*
 	touch $@

@@ -95,12 +95,10 @@ def check(con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration]) -> li
     newest_known = max(known, default=0)
     for version, (name, checksum) in sorted(applied.items()):
         if version not in known:
-            if version > newest_known:
-                raise DatabaseError(
-                    f"the database is at schema version {max(applied)} but this etl only knows up to "
-                    f"{newest_known}: upgrade etl (pip install -U music-etl) to use this database"
-                )
-            raise DatabaseError(f"the database records migration {version:03d}_{name} which this etl does not have")
+            raise DatabaseError(
+                f"the database records migration {version:03d}_{name}, which this etl does not have (this etl "
+                f"knows up to {newest_known}): it was made by a newer etl (upgrade: pip install -U music-etl) "
+                f"or by a stage this installation lacks (see docs/adding-a-stage.md)")
         if known[version].checksum != checksum:
             raise DatabaseError(
                 f"{known[version].path} was changed after it was applied to this database "
