@@ -35,7 +35,7 @@ from etl.app import pipeline  # noqa: E402
 from etl.engine.runner import RunOptions  # noqa: E402
 from etl.stages import aesthetics  # noqa: E402
 from etl.stages.aesthetics.model import _quiet  # noqa: E402
-from tests import aesthetics_models  # noqa: E402
+from etl.stages.aesthetics import testing as aesthetics_models  # noqa: E402
 
 
 def bare(paths: list[str], loaded: aesthetics.Loaded, batch: int) -> list[float]:

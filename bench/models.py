@@ -77,7 +77,7 @@ CLASSIFY_HEADS = (("genre_discogs400-discogs-effnet-1", 400, "serving_default_mo
 
 
 def classify_models(folder: Path, graph: str) -> str:
-    from tests import essentia_models as em
+    from etl.stages.classify import testing as em
 
     if graph == "effnet-b0":
         parameters = em.write_effnet_b0_model(folder)

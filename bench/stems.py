@@ -170,7 +170,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         repo, label = args.repo, f"{args.model} from {args.repo}"
         if repo is None:
-            from tests.stem_models import FULL, write_random_model
+            from etl.stages.stems.testing import FULL, write_random_model
 
             repo = write_random_model(tmp / "models", args.model, **FULL)
             label = "RANDOM WEIGHTS, full-size htdemucs architecture: not a separation quality figure"

@@ -6,7 +6,7 @@ Known keys: the real recordings of ../shared/corpus whose publisher names the ke
 Hungarian Dance No. 5 in this F# minor arrangement, by its title; Sorohan's trumpet loop "in F",
 which names no mode: tonic-only), and Tchaikovsky's Dance of the Sugar Plum Fairy, E minor, the key
 it was written in (the arrangement keeps it), cut into 15 s windows as crops would be; and rendered
-cadential progressions in all 24 keys (tests/synth_chords.py).
+cadential progressions in all 24 keys (etl/stages/chords/testing.py).
 
     python -m tests.key_eval      # prints the table (used for the figures in the report)
 """
@@ -65,7 +65,7 @@ def real_opinions(corpus_dir: Path) -> list[Opinions]:
 def synthetic_opinions(folder: Path) -> list[Opinions]:
     import soundfile as sf
 
-    from tests import synth_chords
+    from etl.stages.chords import testing as synth_chords
 
     found = []
     instruments = list(synth_chords.INSTRUMENTS)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests import aesthetics_models as am
+from etl.stages.aesthetics import testing as am
 from tests.helpers import corpus, crops, etl, require, rows, run_stages, write_tone
 
 require("torch")

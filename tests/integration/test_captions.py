@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from tests import llm_models as lm
+from etl.stages.captions import testing as lm
 from tests.helpers import copy_corpus, require, rows, run_stages
 
 require("llama_cpp")

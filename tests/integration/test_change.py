@@ -106,7 +106,7 @@ def run(db: Path, src: Path, settings: dict[str, str]) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require("demucs")
-    from tests.stem_models import write_random_model
+    from etl.stages.stems.testing import write_random_model
 
     return write_random_model(tmp_path_factory.mktemp("models"))
 

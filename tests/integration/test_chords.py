@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests import synth_chords
-from tests.helpers import corpus, require, rows, run_stages
+from etl.stages.chords import testing as synth_chords
+from tests.helpers import corpus, require, rows, run_stages, skip_unless_ci
 
 require("madmom")
+require("pretty_midi")
+if synth_chords.missing():
+    skip_unless_ci(synth_chords.missing())
 
 from etl.stages import chords  # noqa: E402
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests import essentia_models as em
+from etl.stages.classify import testing as em
 from tests.helpers import corpus, require, rows, run_stages, write_tone
 
 require("essentia")

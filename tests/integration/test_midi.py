@@ -145,7 +145,7 @@ def test_without_basic_pitch_the_stage_says_how_to_install(monkeypatch: pytest.M
 @pytest.fixture(scope="module")
 def stem_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require("demucs")
-    from tests.stem_models import write_random_model
+    from etl.stages.stems.testing import write_random_model
 
     return write_random_model(tmp_path_factory.mktemp("models"))
 

@@ -292,7 +292,7 @@ def test_ni_stems_file_is_decoded_and_rendered(tmp_path: Path, names: list[str] 
 def test_stems_stage_skips_provided_stems_or_separates_them_with_sdr(tmp_path: Path) -> None:
     require("torch")
     require("demucs")
-    from tests.stem_models import write_random_model
+    from etl.stages.stems.testing import write_random_model
 
     repo = write_random_model(tmp_path / "models")
     src, db = tmp_path / "music", tmp_path / "etl.duckdb"

@@ -31,7 +31,7 @@ require("demucs")
 
 from etl.stages import stems  # noqa: E402
 from etl.stages.stems import separation  # noqa: E402
-from tests.stem_models import write_random_model  # noqa: E402
+from etl.stages.stems.testing import write_random_model  # noqa: E402
 
 QUANTUM = 2.0 / 32768  # one 16-bit step (plus rounding either way)
 

@@ -2,8 +2,8 @@
 fluidsynth with Debian's General MIDI soundfont (fluid-soundfont-gm): a real synthesiser playing
 sampled instruments, so the chords are known per beat while the audio is not a bare sum of sines.
 
-`apt-get install -y fluidsynth fluid-soundfont-gm` (.ci/run does it); without them the tests that
-render are skipped (failed in CI).
+`apt-get install -y fluidsynth fluid-soundfont-gm` (test-packages.txt: .ci/run installs them); the
+tests skip without them (`missing()` says why; CI fails instead).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-
-from tests.helpers import require, skip_unless_ci
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -26,12 +24,19 @@ PROGRESSIONS = {"major": [(0, "maj"), (9, "min"), (5, "maj"), (7, "maj"), (0, "m
 INSTRUMENTS = {"piano": 0, "strings": 48, "organ": 19, "guitar": 24}
 
 
+def missing() -> str | None:
+    """Why nothing can be rendered here (with how to install it), or None."""
+    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
+        return "fluidsynth and the GM soundfont are needed: apt-get install -y fluidsynth fluid-soundfont-gm"
+    return None
+
+
 def fluidsynth() -> str:
-    """The fluidsynth command, or skip (fail in CI) with how to install it."""
-    found = shutil.which("fluidsynth")
-    if found is None or not SOUNDFONT.exists():
-        skip_unless_ci("fluidsynth and the GM soundfont are needed: apt-get install -y fluidsynth fluid-soundfont-gm")
-    return found
+    """The fluidsynth command."""
+    why = missing()
+    if why is not None:
+        raise FileNotFoundError(why)
+    return shutil.which("fluidsynth")
 
 
 def chord_label(root_pc: int, quality: str) -> str:
@@ -49,7 +54,8 @@ def render(path: Path, chords: list[tuple[int, str]], bpm: float = 100.0, beats_
     """Write `chords` (root pitch class, "maj" | "min") as audio at `path` (WAV): each chord struck on
     every beat in close position around middle C with its root in the bass. Returns the beat times
     (seconds) and the chord label sounding over each beat."""
-    pretty_midi = require("pretty_midi")
+    import pretty_midi
+
     beat_s = 60.0 / bpm
     midi = pretty_midi.PrettyMIDI(initial_tempo=bpm)
     upper = pretty_midi.Instrument(program=INSTRUMENTS[instrument])
