@@ -6,7 +6,7 @@ adding its folder etl/stages/<name>/ (declaration, algorithm, items.sql, write.s
 Lineage is declared, not computed by the stage: `reads` says which upstream stages' outputs an
 item uses and through which column of its items query (the upstream key: a track id, a crop id);
 `outputs` says what the item produced under which keys. The engine hashes both into fingerprints
-(see etl/engine.py). `version` is the stage's code version: bump it when the algorithm changes its
+(see etl/engine/runner.py). `version` is the stage's code version: bump it when the algorithm changes its
 results, and every item of the stage is recomputed (and, where the results changed, its dependants).
 """
 
