@@ -41,7 +41,7 @@ from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.stage import NoParams, Read, Stage
 from etl.app.store import open_writer
 
-PAYLOAD_BATCHES = 10  # as etl/engine.py's _PAYLOAD_BATCHES
+PAYLOAD_BATCHES = 10  # as etl/engine/runner.py's _PAYLOAD_BATCHES
 
 
 def noop(item: dict, params: object) -> None:
@@ -88,7 +88,7 @@ def bench_engine(path: Path, stage: Stage, batch_size: int) -> tuple[float, int]
 
 def bench_bare(path: Path, stage: Stage, batch_size: int) -> tuple[float, int]:
     """The statements StageRunner runs for a stage (see _select_pending, _load_payloads, _sync,
-    _commit, _claim in etl/engine.py), each batch's finish + outputs + next claim in one
+    _commit, _claim in etl/engine/runner.py), each batch's finish + outputs + next claim in one
     transaction, driven by a plain loop."""
     con = duckdb.connect(str(path))
     s_hash = lineage.stage_hash(stage, NoParams())

@@ -8,7 +8,7 @@ the first --crops crops, and a bare loop calling the same extractors with the sa
 the same crops, timing each group so the dominant extractor shows.
 
 Both sides start cold, the same way: the bare loop runs in a fresh one-process spawn pool (as
-etl/pool.py starts the stage's worker) and is timed from starting that pool until it has shut
+etl/engine/pool.py starts the stage's worker) and is timed from starting that pool until it has shut
 down, so it pays the same interpreter start, library imports (essentia loads TensorFlow) and
 first calls as the stage's worker. What the stage pays on top is the coordinator: selecting the
 pending crops, handing them to the worker, committing results to DuckDB. Each repeat runs the

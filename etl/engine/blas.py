@@ -16,7 +16,7 @@ their lifetime, the inline executor while it runs (the coordinator gets its thre
 It costs no speed where the design puts its parallelism, one worker per core. Alignment was
 measured not to matter (OpenBLAS packs its operands), nor was the fingerprint's float format (repr
 is exact). What remains is the machine's kernels: another CPU (or numpy's SIMD paths for it) rounds
-differently, which no pin removes; see README "Reproducible results".
+differently, which no pin removes; see docs/architecture.md, "Reproducible results".
 
 Only BLAS is limited: torch's threads are a stage setting (`[stems] threads`, `[aesthetics] threads`).
 """

@@ -57,7 +57,7 @@ def _outcome(item_id: str, result: Any, elapsed_s: float) -> Outcome:
         return Outcome(item_id, "skipped", error=result.reason, elapsed_s=elapsed_s)
     if isinstance(result, ItemError):
         return Outcome(item_id, "failed", error=result.reason, retryable=result.retryable, elapsed_s=elapsed_s)
-    if isinstance(result, Exception):  # classified in one place (etl/errors.py); the run goes on
+    if isinstance(result, Exception):  # classified in one place (etl/engine/errors.py); the run goes on
         reason, retryable = classify(result)
         return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=elapsed_s)
     return Outcome(item_id, "done", result=result, elapsed_s=elapsed_s)

@@ -66,7 +66,7 @@ def named_statements(relative_file: str) -> dict[str, str]:
 
 
 def sql(relative_file: str, name: str | None = None) -> str:
-    """One named statement: sql("engine/items.sql", "claim"), or a whole one-statement file."""
+    """One named statement: sql("engine/state.sql", "claim_new"), or a whole one-statement file."""
     statements = named_statements(relative_file)
     if name is None:
         if len(statements) != 1:

@@ -67,7 +67,7 @@ def test_batched_ensemble_matches_madmom(relative: str) -> None:
     # would test the BLAS build, not this code. An error in it shows far above: the output gate's
     # peephole left out gives 0.5 (mean 2e-2), one layer's biases 0.1 % off a mean of 4.9e-4 here and
     # a max of 9e-4 on the madmom sample (which stays within 1.8e-7 under every setting above).
-    # The README states the same bounds.
+    # etl/stages/beats/README.md states the same bounds.
     max_bound, mean_bound = ENSEMBLE_BOUNDS[relative]
     difference = np.abs(actual - expected)
     assert difference.max() < max_bound and difference.mean() < mean_bound, (difference.max(), difference.mean())

@@ -3,7 +3,7 @@
 Each export format is loaded back with the library a trainer would use where it installs here
 (lhotse, webdataset, polars, Hugging Face datasets' split detection), and otherwise with a minimal
 reader that follows the format's documentation (audiocraft's AudioMeta / MusicInfo,
-stable-audio-tools' custom metadata module): see the README.
+stable-audio-tools' custom metadata module): see docs/query-and-export.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ usefulness (CU), production complexity (PC) and production quality (PQ), on the 
 The checkpoint (`checkpoint.pt`, `etl models fetch audiobox-aesthetics`) is loaded once per worker
 into the `audiobox-aesthetics` package's own model class; each crop is read, downmixed to mono and
 resampled to 16 kHz with etl.dsp.audio, and scored over 10 s windows exactly as the package's
-reference inference does (aesthetics/model.py). The crops of a pool task go through the model
+reference inference does (etl/stages/aesthetics/model.py). The crops of a pool task go through the model
 together (`process_batch`, `crops_per_batch` per task). Without the package or the checkpoint the
 stage is skipped, with how to install them; no score is ever stored that did not come out of the model.
 

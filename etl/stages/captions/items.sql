@@ -1,5 +1,5 @@
 -- Items of the captions stage: one per (crop, prompt kind), id `<crop_id>/<kind>`. Bound by the
--- stage (captions/__init__.py item_binds): `$prompts`, the enabled kinds with the fingerprint of
+-- stage (etl/stages/captions/__init__.py item_binds): `$prompts`, the enabled kinds with the fingerprint of
 -- each one's template and max tokens (the item's `input_fp`: an edited template re-queues its own
 -- kind only; a kind switched off is retired), and `$sample_fraction`.
 --

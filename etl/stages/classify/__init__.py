@@ -5,8 +5,8 @@ computed once per crop, averaged over patches, and every head runs on that mean 
 The embeddings are those of `TensorflowPredictEffnetDiscogs` (the model's own mel front end), but the
 crops of a pool task (`crops_per_batch`) go through the model together: their mel patches, computed
 as that algorithm computes them, fill the model's fixed batch of 64 patches together instead of
-each crop being padded to 64 on its own (classify/effnet.py). Node names, labels and the model's
-batch come from each model's metadata JSON (classify/modelfiles.py). The models are loaded once per
+each crop being padded to 64 on its own (etl/stages/classify/effnet.py). Node names, labels and the model's
+batch come from each model's metadata JSON (etl/stages/classify/modelfiles.py). The models are loaded once per
 worker. With the embedding model absent the stage is skipped, with how to install it; no score is
 ever stored that did not come out of a model.
 

@@ -6,7 +6,7 @@ nearest downbeat. Sequential crops need no grid; where a grid exists they carry 
 Each track is decoded once, front to back, holding at most one crop's audio in memory.
 
 Files live in the track's folder, <data_dir>/crops/<track_id[:2]>/<track_id>/, named after the
-crop and their content (<crop_id>[.<stem>]-<sha256[:12]>.<format>, see etl/artifacts.py): a
+crop and their content (<crop_id>[.<stem>]-<sha256[:12]>.<format>, see etl/engine/artifacts.py): a
 changed crop is a new file, and the engine removes superseded ones after the commit that
 supersedes them. A crop id hashes the track, the span and the crop parameters.
 """

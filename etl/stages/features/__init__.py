@@ -1,6 +1,6 @@
 """features (per crop): loudness, spectral, tonal, rhythm and time-series feature groups.
 
-Each crop is decoded once and transformed once (etl/features.py shares the signal and the STFT
+Each crop is decoded once and transformed once (etl/stages/features/extractors.py shares the signal and the STFT
 across extractors). The engine re-queues a crop when its audio, its stems or the parameters
 change. Within it, each group stores a hash of its own parameters and of the audio it was
 computed from (the crop file's sha256), and the worker computes only the groups whose stored hash
@@ -50,7 +50,7 @@ _GROUP_FIELDS = {"spectral": ("n_mfcc",), "rhythm": ("bpm_agree_tolerance", "rhy
 
 
 # Bumped when a group's algorithm changes its results, so stored values are recomputed.
-# loudness 2, series 2: one EBU R128 meter (etl/loudness.py) replaces pyloudnorm (integrated, within
+# loudness 2, series 2: one EBU R128 meter (etl/dsp/loudness.py) replaces pyloudnorm (integrated, within
 # 0.11 LU) and essentia (range, short-term, momentary: within 0.3 LU); a mono crop is metered as one
 # channel, not two (its short-term and momentary levels 3 dB lower, as its integrated level was).
 # loudness 3: integrated loudness by pyloudnorm again (the library the store documents).
@@ -87,7 +87,7 @@ def stem_hash(stem_sha256: str | None) -> str:
 
 
 def uses_essentia(params: Params) -> bool:
-    """Key, crop BPM and danceability are essentia's (loudness is etl/loudness.py)."""
+    """Key, crop BPM and danceability are essentia's (loudness is etl/dsp/loudness.py)."""
     return params.tonal or params.rhythm
 
 

@@ -5,10 +5,10 @@ transcribed is a setting (`mix`, `stems`: bass, other and vocals by default; dru
 any other source, and a stem the stems stage flagged empty, is recorded as skipped with the reason,
 so changing the setting brings exactly those items back. The model (basic-pitch's bundled
 ICASSP-2022 network on onnxruntime, no TensorFlow) is loaded once per worker; the crop is read as
-basic-pitch reads audio (midi/transcribe.py), so the stage's model output is `predict`'s.
+basic-pitch reads audio (etl/stages/midi/transcribe.py), so the stage's model output is `predict`'s.
 
 Each item writes `<crop_id>.<source>-<sha12>.mid` in its own folder (temporary name, then renamed),
-whose tempo map is the crop's beats (midi/grid.py): notes sit on the crop's beats and bars in any
+whose tempo map is the crop's beats (etl/stages/midi/grid.py): notes sit on the crop's beats and bars in any
 MIDI reader and land at their seconds. `crop_midi` holds per (crop, source) the note statistics,
 `crop_midi_notes` every note with its seconds, beats and bar (a table rather than a list column:
 faster for the queries that matter, see bench/midi_layout.py).

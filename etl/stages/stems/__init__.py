@@ -2,7 +2,7 @@
 
 The model is loaded once per worker through demucs's own loader (`get_model(name, repo=...)`),
 from a configured model repository (demucs's `--repo` layout) or demucs's default caches; it is
-never downloaded by a run. Each track is separated in bounded memory (etl/separation.py streams
+never downloaded by a run. Each track is separated in bounded memory (etl/stages/stems/separation.py streams
 demucs's segment loop), written under temporary names and renamed to
 <data_dir>/stems/<track_id[:2]>/<track_id>/<stem>.<format>; `track_stems` records each stem's path,
 loudness, peak, RMS and crest factor, and whether it is effectively empty (optionally folded
