@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 from library import REPO, audio_files, default_folders, link_library
 
-sys.path.insert(0, str(REPO))  # tests/aesthetics_models.py builds the random model
+sys.path.insert(0, str(REPO))  # etl/stages/aesthetics/testing.py builds the random model
 
 from etl.app import pipeline  # noqa: E402
 from etl.engine.runner import RunOptions  # noqa: E402

@@ -26,7 +26,7 @@ CREATE TABLE crops AS SELECT * FROM list_store.crops;
 CREATE TABLE class_heads AS SELECT * FROM list_store.class_heads;
 
 -- name: build_list
--- (a) today's schema (schema/011_classify.sql): one row per (crop, head), labels, scores and top as lists.
+-- (a) today's schema (etl/stages/classify/migrations/011_classify.sql): one row per (crop, head), labels, scores and top as lists.
 CREATE TABLE crop_classes (
     crop_id VARCHAR NOT NULL, track_id VARCHAR NOT NULL, head VARCHAR NOT NULL, embedding_model VARCHAR NOT NULL,
     labels VARCHAR[] NOT NULL, scores FLOAT[] NOT NULL, top STRUCT(label VARCHAR, score FLOAT)[] NOT NULL,

@@ -3,7 +3,7 @@
 
     python bench/midi_layout.py [--crops 20000] [--notes 60]
 
-The store uses the table (schema/013_midi.sql): it is faster for every query here but "does any note
+The store uses the table (etl/stages/midi/migrations/013_midi.sql): it is faster for every query here but "does any note
 of the crop pass a filter", where the list column's per-row lambda wins.
 """
 

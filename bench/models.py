@@ -21,7 +21,7 @@ others load, where wall-clock does not. Per stage, one after the other, --repeat
     checkout's, each on a fresh copy of the store, and the bare loop in a fresh process timed from
     before its imports; with --per-crop-load also the bare loop loading the models for every crop.
 Medians are reported. No real weights exist here: `classify` runs graphs the bench writes
-(tests/essentia_models.py) with the real models' node names, metadata and fixed batch of 64 patches;
+(etl/stages/classify/testing.py) with the real models' node names, metadata and fixed batch of 64 patches;
 `--graph effnet-b0` (default) makes the embedding model an EfficientNet-B0 with random weights
 (4.5 M parameters, an 18 MB graph, like discogs-effnet-bs64-1.pb), so the compute cost is the real
 one; `--graph tiny` (a mean and two projections) shows the overhead alone.

@@ -1,5 +1,5 @@
 """The aesthetics stage with the `audiobox-aesthetics` package's own model class on small random
-models saved as the checkpoint its reference loader reads (tests/aesthetics_models.py). Random
+models saved as the checkpoint its reference loader reads (etl/stages/aesthetics/testing.py). Random
 weights make no aesthetic sense, so these tests check the machinery: the checkpoint format, the
 four axes each from its own head and target statistics, 16 kHz mono input, the reference's 10 s
 windows and their weights (computed here by hand), batching, refusals, the skip reason when the

@@ -1,4 +1,4 @@
-"""The captions stage with llama-cpp-python running tiny GGUF models the tests write (tests/llm_models.py):
+"""The captions stage with llama-cpp-python running tiny GGUF models the tests write (etl/stages/captions/testing.py):
 real loading and generation in llama.cpp. A random model shows determinism; a "chain" model, whose
 next token is fixed by its weights, writes a known text, so what the stage stores, re-queues and
 rejects can be checked exactly. Wording is never asserted: these models have none worth having.

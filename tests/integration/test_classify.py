@@ -1,5 +1,5 @@
 """The classify stage with essentia-tensorflow's own loaders on tiny graphs the tests write
-(tests/essentia_models.py: the real models' node names and shapes, metadata in the publisher's
+(etl/stages/classify/testing.py: the real models' node names and shapes, metadata in the publisher's
 format). Random weights make no musical sense, so these tests check the machinery: what is read
 from the metadata, shapes, the label mapping (each score is the head's output for that class,
 computed here with numpy from the head's weights), top-k order, 16 kHz input, batching, refusals,
