@@ -38,7 +38,7 @@ class Params:
     verify_s: float = ranged(1.0, 0, 3600)
     include_hidden: bool = not_hashed(False)  # scan dot-files and dot-folders too
     # The user's multitrack layouts ([[ingest.multitrack]] tables: name, mix, stems; see
-    # multitrack.py), tried before the built-in ones. Not hashed: a file whose part in a group
+    # etl/dsp/multitrack_layouts.py), tried before the built-in ones. Not hashed: a file whose part in a group
     # changes is ingested again through its own input (items.sql), no other file is.
     multitrack: tuple[Any, ...] = not_hashed(())
 
