@@ -107,8 +107,8 @@ def stage_run(folder: Path, db: Path, settings: dict[str, str], workers: int) ->
 def sdr_report(name: str, repo: Path, label: str, tmp: Path) -> None:
     import soundfile as sf
 
+    from etl.dsp.sdr import sdr
     from etl.stages import stems
-    from etl.stages.stems.separation import sdr
 
     params = stems.Params(model=name, repo=str(repo), threads=1)
     item = {"item_id": "sdr" + "0" * 61, "path": str(STEMPEG / "mixture.flac"), "artifact_dir": str(tmp / "sdr")}

@@ -197,3 +197,11 @@ class StreamMeter:
         per_step = subs @ self.weights
         block_power = np.array([per_step[j:j + 4].sum() for j in range(blocks)]) / (0.4 * self.rate)
         return integrated(block_power)
+
+
+def meter_if_installed(rate: int, channels: int) -> StreamMeter | None:
+    """A StreamMeter, or None where pyloudnorm (the features extra) is not installed."""
+    try:
+        return StreamMeter(rate, channels)
+    except ImportError:
+        return None

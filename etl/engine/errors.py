@@ -2,7 +2,8 @@
 
 Item-level errors say whether trying again could help (`retryable`); the engine records that
 beside the reason so `etl run` retries transient failures by itself and `--retry-failed` the rest.
-User-level errors (`EtlError` and subclasses) become one-line messages in the CLI.
+User-level errors (`EtlError` and subclasses) become one-line messages in the CLI. `Reason` is
+not raised: it is why a whole stage cannot run here (a stage's `unavailable()` returns it).
 """
 
 from __future__ import annotations
@@ -10,6 +11,22 @@ from __future__ import annotations
 import errno
 import os
 import traceback
+from typing import Any
+
+
+class Reason(str):
+    """Why a stage cannot run here: the whole text (what is missing, how to install it: `etl run`'s
+    skip line, `etl models`) that also carries a `short` form of one clause for `etl status`."""
+
+    short: str
+
+    def __new__(cls, text: str, short: str | None = None) -> Reason:
+        reason = super().__new__(cls, text)
+        reason.short = text if short is None else short
+        return reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled to workers, deep-copied by dataclasses.asdict
+        return (Reason, (str(self), self.short))
 
 
 class EtlError(Exception):

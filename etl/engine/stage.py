@@ -22,26 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.engine import resources
+from etl.engine.errors import Reason  # noqa: F401  (stages declare `unavailable` with it from here)
 
 if TYPE_CHECKING:
     import duckdb
 
     from etl.engine.pool import Outcome
-
-
-class Reason(str):
-    """Why a stage cannot run here: the whole text (what is missing, how to install it: `etl run`'s
-    skip line, `etl models`) that also carries a `short` form of one clause for `etl status`."""
-
-    short: str
-
-    def __new__(cls, text: str, short: str | None = None) -> Reason:
-        reason = super().__new__(cls, text)
-        reason.short = text if short is None else short
-        return reason
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled to workers, deep-copied by dataclasses.asdict
-        return (Reason, (str(self), self.short))
 
 
 def short_reason(reason: str | None) -> str | None:

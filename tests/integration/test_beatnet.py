@@ -24,7 +24,7 @@ def test_vectorised_spectra_are_madmoms(relative: str) -> None:
     from madmom.audio.signal import Signal
     from madmom.features.downbeats import RNNDownBeatProcessor
 
-    from etl.stages.beats import spectra
+    from etl.dsp import spectra
 
     mono, rate = _signal(relative)
     assert rate == 44100

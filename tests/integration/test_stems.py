@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from etl.dsp import loudness
 from etl.app import pipeline
+from etl.dsp import loudness, streaming
+from etl.dsp.sdr import sdr
 from etl.engine import artifacts
 from tests.helpers import corpus, etl, require, rows, run_stages, source_of
 
@@ -83,7 +84,7 @@ def test_stream_resampler_equals_resampling_whole() -> None:
 
     signal = np.random.default_rng(0).standard_normal((50_000, 2)).astype(np.float32)
     for source, target in ((48000, 44100), (44100, 22050), (22050, 44100)):
-        resampler = separation.StreamResampler(source, target, 2)
+        resampler = streaming.StreamResampler(source, target, 2)
         pieces = [resampler.push(signal[i:i + 7_777]) for i in range(0, len(signal), 7_777)] + [resampler.finish()]
         streamed = np.concatenate(pieces)
         whole = resample_poly(signal, *(np.array([target, source]) // np.gcd(source, target)), axis=0)
@@ -170,8 +171,8 @@ def test_empty_stems_are_flagged_and_folded_into_other(tmp_path: Path, repo: Pat
     assert np.abs(other - total).max() <= 4 * 2.0 ** -23
     assert {p.name for p in Path(by_stem["other"]["path"]).parent.iterdir()} == {
         f"other-{by_stem['other']['sha256'][:12]}.wav"}
-    levels = separation.Levels(peak=0.5, square_sum=1e-9 * 100, count=100)  # a few spikes, no body
-    assert separation.is_empty(levels, separation.StemOptions(empty_rms_dbfs=-200.0))
+    levels = streaming.Levels(peak=0.5, square_sum=1e-9 * 100, count=100)  # a few spikes, no body
+    assert separation.stem_is_empty(levels, separation.StemOptions(empty_rms_dbfs=-200.0))
 
 
 def test_without_weights_the_stage_is_skipped_with_how_to_install(tmp_path: Path, monkeypatch) -> None:
@@ -280,12 +281,12 @@ def test_adding_stems_keeps_existing_mix_crops(tmp_path: Path, repo: Path) -> No
 
 def test_sdr_against_the_reference_stems(tmp_path: Path, repo: Path) -> None:
     reference = np.random.default_rng(0).standard_normal((44100, 2))
-    assert separation.sdr(reference, reference) > 90
-    assert separation.sdr(reference, 0.5 * reference) == pytest.approx(20 * np.log10(2), abs=1e-6)
+    assert sdr(reference, reference) > 90
+    assert sdr(reference, 0.5 * reference) == pytest.approx(20 * np.log10(2), abs=1e-6)
     # An unrelated estimate of equal power: the error has twice the reference's power, -3.01 dB.
     noise = np.random.default_rng(1).standard_normal((44100, 2))
-    assert separation.sdr(reference, noise) == pytest.approx(-10 * np.log10(2), abs=0.1)
-    assert separation.sdr(reference, np.zeros_like(reference)) == pytest.approx(0.0, abs=1e-6)  # silence: 0 dB
+    assert sdr(reference, noise) == pytest.approx(-10 * np.log10(2), abs=0.1)
+    assert sdr(reference, np.zeros_like(reference)) == pytest.approx(0.0, abs=1e-6)  # silence: 0 dB
     # What bench/stems.py reports, on the real mix with its four reference stems. The weights here are
     # random, so no score of theirs means anything (a trained htdemucs scores several dB per stem);
     # the known pairs above check the measure, and the real stems scored against themselves and
@@ -294,13 +295,13 @@ def test_sdr_against_the_reference_stems(tmp_path: Path, repo: Path) -> None:
     mix_baseline = {"drums": -4.08, "bass": -2.95, "other": -5.44, "vocals": -7.06}  # measured once, dB
     for stem, expected in mix_baseline.items():
         truth, _ = sf.read(corpus("stempeg", f"{stem}.flac"), dtype="float32", always_2d=True)
-        assert separation.sdr(truth, truth) > 90
-        assert separation.sdr(truth, mix) == pytest.approx(expected, abs=0.01)
+        assert sdr(truth, truth) > 90
+        assert sdr(truth, mix) == pytest.approx(expected, abs=0.01)
     item = {"item_id": "ff" + "4" * 62, **source_of(str(corpus("stempeg", "mixture.flac"))), "artifact_dir": str(tmp_path)}
     for row in stems.process(item, stems.Params(model="tiny", repo=str(repo), shifts=0))["stems"]:
         truth, _ = sf.read(corpus("stempeg", f"{row['stem']}.flac"), dtype="float32", always_2d=True)
         estimate, _ = sf.read(row["path"], dtype="float32", always_2d=True)
-        assert np.isfinite(separation.sdr(truth, estimate))
+        assert np.isfinite(sdr(truth, estimate))
 
 
 def test_new_weights_requeue_the_tracks_a_moved_repository_does_not(tmp_path: Path) -> None:

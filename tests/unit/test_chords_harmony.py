@@ -7,9 +7,9 @@ import duckdb
 import numpy as np
 import pytest
 
+from etl.dsp.keys import key_names
 from etl.engine.resources import sql
 from etl.stages.chords import harmony
-from etl.stages.features.extractors import key_names
 
 
 @pytest.mark.parametrize("label, short", [("C:maj", "C"), ("A:min", "Am"), ("F#:maj", "F#"), ("G#:min", "G#m"),

@@ -1,17 +1,17 @@
-"""Multitrack layouts recognised by file names alone (etl/stages/ingest/multitrack.py)."""
+"""Multitrack layouts recognised by file names alone (etl/dsp/multitrack_layouts.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from etl.dsp import multitrack_layouts
 from etl.engine.config import params_hash
 from etl.engine.errors import ConfigError
 from etl.stages import stems
-from etl.stages.ingest import multitrack
 
 
 def roles(paths: list[str], rules: tuple = ()) -> dict[str, tuple[str, str | None, str]]:
-    return {p: (m.role, m.stem, m.layout) for p, m in multitrack.recognise(paths, rules).items()}
+    return {p: (m.role, m.stem, m.layout) for p, m in multitrack_layouts.recognise(paths, rules).items()}
 
 
 def test_built_in_layouts() -> None:
@@ -22,7 +22,7 @@ def test_built_in_layouts() -> None:
         "/m/a/vocals.wav": ("stem", "vocals", "musdb"),
         "/m/b/song.ogg": ("stem", "song", "fretsonfire"), "/m/b/guitar.ogg": ("stem", "guitar", "fretsonfire"),
         "/m/c/Track.stem.mp4": ("streams", None, "ni-stems")}
-    groups = {m.group for m in multitrack.recognise(list(found)).values()}
+    groups = {m.group for m in multitrack_layouts.recognise(list(found)).values()}
     assert len(groups) == 3
 
 
@@ -39,18 +39,19 @@ def test_user_rules_come_first_and_are_checked() -> None:
     assert roles(["/m/a/Kick 01.wav", "/m/a/bass DI.wav", "/m/a/readme.txt"], (rule,)) == {
         "/m/a/Kick 01.wav": ("stem", "drums", "daw"), "/m/a/bass DI.wav": ("stem", "bass", "daw")}
     with pytest.raises(ConfigError, match="stems"):
-        multitrack.user_layouts([{"name": "x", "mix": "sum"}])
+        multitrack_layouts.user_layouts([{"name": "x", "mix": "sum"}])
     with pytest.raises(ConfigError, match="unknown key"):
-        multitrack.user_layouts([{"stems": {"a": "a.wav"}, "mixx": "m.wav"}])
+        multitrack_layouts.user_layouts([{"stems": {"a": "a.wav"}, "mixx": "m.wav"}])
 
 
 def test_stem_names_map_to_the_store_vocabulary_and_fold() -> None:
-    assert [multitrack.store_stem(n) for n in ("Drums", "vocal", "song", "Guitar", "Theremin")] == [
+    assert [multitrack_layouts.store_stem(n) for n in ("Drums", "vocal", "song", "Guitar", "Theremin")] == [
         "drums", "vocals", "backing", "guitar", "theremin"]
-    folding = multitrack.parse_stem_map(["guitar=other", "backing=other"])
-    assert multitrack.store_stem("guitar", folding) == "other" and multitrack.store_stem("song", folding) == "other"
+    folding = multitrack_layouts.parse_stem_map(["guitar=other", "backing=other"])
+    assert multitrack_layouts.store_stem("guitar", folding) == "other"
+    assert multitrack_layouts.store_stem("song", folding) == "other"
     with pytest.raises(ConfigError, match="NAME=STEM"):
-        multitrack.parse_stem_map(["guitar"])
+        multitrack_layouts.parse_stem_map(["guitar"])
 
 
 def test_a_setting_added_later_is_hashed_only_when_set() -> None:

@@ -109,8 +109,8 @@ class Loaded:
 def load(params: Params) -> Loaded:
     import torch
 
+    from etl.dsp.torch_device import pick_device
     from etl.stages.aesthetics import model
-    from etl.stages.stems import pick_device
 
     if params.threads:
         torch.set_num_threads(params.threads)

@@ -6,7 +6,7 @@ decoded in segments (with margins on both sides that are decoded but not kept), 
 bounded on an hour-long mix; the network runs each segment once plus a right margin, its forward
 state carried from the previous segment (_Activations). A track shorter than one segment is one
 pass. What runs is madmom's, made faster without changing its results: the pre-processing
-vectorised (spectra.py), the 8 networks stepped together (beatnet.py), the Viterbi decoding
+vectorised (etl/dsp/spectra.py), the 8 networks stepped together (beatnet.py), the Viterbi decoding
 compiled (viterbi.py). Silence, noise and tracks too short for a grid are skipped with the
 reason, not failed.
 """
@@ -49,7 +49,7 @@ class Params:
     steady_fraction: float = ranged(0.8, 0, 1)  # this share on tempo makes the tempo "steady"
     segment_s: float = ranged(60.0, 5, 86400)  # long tracks are tracked in segments of this length...
     margin_s: float = ranged(10.0, 0, 3600)  # ...each decoded with this much context on both sides
-    # "batched": madmom's pre-processing and networks vectorised (spectra.py, beatnet.py: bench/beats.py times
+    # "batched": madmom's pre-processing and networks vectorised (etl/dsp/spectra.py, beatnet.py: bench/beats.py times
     # them; same activations to float32 rounding); "madmom": madmom's own RNNDownBeatProcessor.
     network: str = not_hashed("batched")
 

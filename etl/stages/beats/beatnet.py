@@ -168,13 +168,13 @@ class BatchedEnsemble:
 
 class DownbeatNetwork:
     """A drop-in for madmom's RNNDownBeatProcessor (beat and downbeat activations of a signal at
-    44.1 kHz): its pre-processing with one FFT call per block of frames (spectra.py), the
+    44.1 kHz): its pre-processing with one FFT call per block of frames (etl/dsp/spectra.py), the
     batched ensemble, and chunked evaluation for long tracks."""
 
     def __init__(self) -> None:
         from madmom.features.downbeats import RNNDownBeatProcessor
 
-        from etl.stages.beats import spectra
+        from etl.dsp import spectra
 
         reference = RNNDownBeatProcessor()
         pre_processor, ensemble, _ = reference.processors
@@ -184,7 +184,7 @@ class DownbeatNetwork:
         self.ensemble = BatchedEnsemble(ensemble.processors[0].processors)
 
     def features(self, signal: np.ndarray) -> np.ndarray:
-        from etl.stages.beats import spectra
+        from etl.dsp import spectra
 
         return spectra.features(signal, self.bands)
 

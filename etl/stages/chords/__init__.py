@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from etl.dsp import madmom_models
+from etl.dsp.keys import key_names
 from etl.engine.config import params_hash, ranged
 from etl.engine.errors import ConfigError
 from etl.engine.pool import Outcome
@@ -36,7 +37,6 @@ from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
 from etl.engine.tables import rows_like
 from etl.engine.worker_model import WorkerModel
-from etl.stages.features.extractors import key_names
 
 if TYPE_CHECKING:
     import duckdb

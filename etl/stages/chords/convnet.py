@@ -19,7 +19,7 @@ rounding: tests/integration/test_chords_convnet.py states the measured bound.
 
 `fast_pipeline` turns one of madmom's processing chains (CNNChordFeatureProcessor,
 CNNKeyRecognitionProcessor) into the same chain with its spectrogram front end vectorised
-(etl/stages/beats/spectra.py: one FFT call per block of frames, bit-identical to madmom's) and its
+(etl/dsp/spectra.py: one FFT call per block of frames, bit-identical to madmom's) and its
 networks evaluated here; every other step (signal handling, padding, superframes, pooling,
 ensemble averaging, softmax) is madmom's own function.
 """
@@ -146,12 +146,12 @@ class FrontEnd:
     """madmom's framing -> STFT -> log-filtered spectrogram, one FFT call per block of frames."""
 
     def __init__(self, spectral: list[Any], sample_rate: int) -> None:
-        from etl.stages.beats import spectra
+        from etl.dsp import spectra
 
         self.band = spectra.band_of(spectral, sample_rate)
 
     def __call__(self, signal: np.ndarray, **kwargs: Any) -> np.ndarray:
-        from etl.stages.beats import spectra
+        from etl.dsp import spectra
 
         return spectra.log_filtered_spectrogram(np.asarray(signal), self.band)
 

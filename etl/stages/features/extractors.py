@@ -14,16 +14,13 @@ from typing import Any
 import numpy as np
 
 from etl.dsp import loudness as loudness_meter
+from etl.dsp.keys import key_names
 
 N_FFT = 2048
 HOP = 512
 # Multiband RMS band edges in Hz (the last band runs to Nyquist).
 BANDS = {"bass": (20.0, 250.0), "low_mid": (250.0, 2000.0), "mid": (2000.0, 8000.0), "air": (8000.0, None)}
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-_FLAT_TO_SHARP = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
-# Camelot wheel: number per tonic, "B" for major, "A" for minor.
-_CAMELOT_MAJOR = {"B": 1, "F#": 2, "C#": 3, "G#": 4, "D#": 5, "A#": 6, "F": 7, "C": 8, "G": 9, "D": 10, "A": 11, "E": 12}
-_CAMELOT_MINOR = {"G#": 1, "D#": 2, "A#": 3, "F": 4, "C": 5, "G": 6, "D": 7, "A": 8, "E": 9, "B": 10, "F#": 11, "C#": 12}
 # KeyExtractor's strength is the correlation of the crop's chroma with the key profile: 0 for
 # silence, ~0.6 for white noise, 0.8-0.9 on the test music. Below this the key is NULL, not a guess.
 KEY_MIN_STRENGTH = 0.3
@@ -285,13 +282,6 @@ def spectral(signal: Decoded, n_mfcc: int = 13) -> dict[str, Any]:
         "zero_crossing_rate": float(zero_crossing_rate(signal.mono).mean()),
         "mfcc_mean": librosa.feature.mfcc(S=signal.mel_db, n_mfcc=n_mfcc).mean(axis=1).tolist(),
     }
-
-
-def key_names(tonic: str, mode: str) -> tuple[str, str, str]:
-    """Essentia's tonic (which may be flat) -> (sharp tonic, "F# minor", Camelot "11A")."""
-    tonic = _FLAT_TO_SHARP.get(tonic, tonic)
-    camelot = (f"{_CAMELOT_MAJOR[tonic]}B" if mode == "major" else f"{_CAMELOT_MINOR[tonic]}A")
-    return tonic, f"{tonic} {mode}", camelot
 
 
 def tonal(signal: Decoded) -> dict[str, Any]:

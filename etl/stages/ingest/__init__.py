@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import audio, identity
+from etl.dsp import audio, identity, multitrack_layouts
 from etl.engine.config import not_hashed, params_hash, ranged
 from etl.engine.errors import BadInput, SkipItem, TransientError, file_error
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Stage
 from etl.engine.tables import rows_like
-from etl.stages.ingest import multitrack
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,12 +38,12 @@ class Params:
     verify_s: float = ranged(1.0, 0, 3600)
     include_hidden: bool = not_hashed(False)  # scan dot-files and dot-folders too
     # The user's multitrack layouts ([[ingest.multitrack]] tables: name, mix, stems; see
-    # multitrack.py), tried before the built-in ones. Not hashed: a file whose part in a group
+    # etl/dsp/multitrack_layouts.py), tried before the built-in ones. Not hashed: a file whose part in a group
     # changes is ingested again through its own input (items.sql), no other file is.
     multitrack: tuple[Any, ...] = not_hashed(())
 
     def __post_init__(self) -> None:
-        multitrack.user_layouts(self.multitrack)  # a bad rule is refused when the config is read
+        multitrack_layouts.user_layouts(self.multitrack)  # a bad rule is refused when the config is read
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
             log.info("source folder %s holds this store: its database and data folder are not scanned", source)
         entries = list(scan_folder(source, params.include_hidden, inside))
         # Multitrack groups by file names alone: nothing is read here.
-        members = multitrack.recognise((e.path for e in entries if e.scan_error is None), params.multitrack)
+        members = multitrack_layouts.recognise((e.path for e in entries if e.scan_error is None), params.multitrack)
         member = [members.get(e.path) for e in entries]
         scans.append((source, pa.table({
             "path": pa.array([e.path for e in entries], pa.string()),
@@ -229,7 +228,7 @@ _TRACK_OUTPUT = ("container", "codec", "duration_s", "frames", "sample_rate", "c
 
 def _member(item: dict[str, Any]) -> bool:
     """A file that is part of a multitrack group's track rather than a track of its own."""
-    return item.get("multitrack_role") in ("stem", multitrack.STREAMS)
+    return item.get("multitrack_role") in ("stem", multitrack_layouts.STREAMS)
 
 
 def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:

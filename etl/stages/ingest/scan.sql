@@ -1,7 +1,7 @@
 -- name: upsert_files
 -- A path whose stat changed since the last scan (size, mtime, ctime, inode: any rewrite or
 -- replacement, even one that puts size and mtime back) gets a new stat_version: its ingest input.
--- Multitrack membership (etl/stages/ingest/multitrack.py) is what this scan recognised.
+-- Multitrack membership (etl/dsp/multitrack_layouts.py) is what this scan recognised.
 INSERT INTO files (path, source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, present, stat_version,
                    multitrack_group, multitrack_role, multitrack_stem, multitrack_layout)
 SELECT path, $source, size_bytes, mtime_ns, ctime_ns, inode, scan_error, true, 0,

@@ -1,6 +1,6 @@
 """multitrack (per group): a multitrack source becomes one track with its provided stems.
 
-The scan recognises groups by file names (etl/stages/ingest/multitrack.py); ingest probes and
+The scan recognises groups by file names (etl/dsp/multitrack_layouts.py); ingest probes and
 hashes every member file (a bad stem fails there, as its own item) but a stem makes no track of its
 own. This stage turns each group into its track:
 
@@ -13,7 +13,7 @@ own. This stage turns each group into its track:
   rendered to FLAC; the track id hashes the file's audio hash.
 
 Stems go to `track_stems` with `source = 'provided'`, named in the store's vocabulary
-(multitrack.VOCABULARY; `[multitrack] stem_map` folds names further, and stems folded into one name
+(multitrack_layouts.VOCABULARY; `[multitrack] stem_map` folds names further, and stems folded into one name
 are rendered as their sum). A stem whose length or rate differs from the mix's is kept with a note
 (`alignment`): the reading stages pad it with silence or trim it to the mix, and resample it.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.dsp import sourcefile
+from etl.dsp import multitrack_layouts, sourcefile
 from etl.dsp.identity import sample_hash
 from etl.engine import artifacts
 from etl.engine.config import params_hash, ranged
@@ -35,7 +35,6 @@ from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
 from etl.engine.tables import rows_like
-from etl.stages.ingest import multitrack
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,7 +48,7 @@ class Params:
     bits: int = ranged(16, 16, 24)  # rendered FLAC (sums, NI Stems streams): 16 or 24 bits
 
     def __post_init__(self) -> None:
-        multitrack.parse_stem_map(self.stem_map)
+        multitrack_layouts.parse_stem_map(self.stem_map)
         if self.bits not in (16, 24):
             raise ConfigError("[multitrack] bits must be 16 or 24")
 
@@ -91,8 +90,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
 
     folder = Path(item["artifact_dir"])
     members = _usable(item)
-    stem_map = multitrack.parse_stem_map(params.stem_map)
-    streams = [m for m in members if m["role"] == multitrack.STREAMS]
+    stem_map = multitrack_layouts.parse_stem_map(params.stem_map)
+    streams = [m for m in members if m["role"] == multitrack_layouts.STREAMS]
     if streams:
         return _ni_stems(streams[0], folder, params, stem_map)
     mix = next((m for m in members if m["role"] == "mix"), None)
@@ -101,12 +100,12 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         raise SkipItem("no stem of this multitrack group is left")
     by_name: dict[str, list[dict[str, Any]]] = {}
     for member in sorted(stems, key=lambda m: m["path"]):
-        by_name.setdefault(multitrack.store_stem(member["stem"], stem_map), []).append(member)
+        by_name.setdefault(multitrack_layouts.store_stem(member["stem"], stem_map), []).append(member)
     for member in stems + ([mix] if mix else []):
         sourcefile.check(member["source"])
 
     # The tags stand for the track: the mix file's, else the backing's (Frets on Fire's song.ogg).
-    tagged = mix or min(stems, key=lambda m: (multitrack.store_stem(m["stem"]) != "backing", m["path"]))
+    tagged = mix or min(stems, key=lambda m: (multitrack_layouts.store_stem(m["stem"]) != "backing", m["path"]))
     result: dict[str, Any] = {"layout": item["layout"], "tags_path": tagged["path"], "note": None,
                               "folder": str(folder)}
     if mix is not None:
@@ -179,14 +178,14 @@ def _ni_stems(member: dict[str, Any], folder: Path, params: Params, stem_map: di
     folder.mkdir(parents=True, exist_ok=True)
     with sourcefile.unchanged(member["source"]) as path:
         rate, channels, count = render.ni_layout(path)
-        names = render.ni_stem_names(path) or list(multitrack.NI_DEFAULT_STEMS)
+        names = render.ni_stem_names(path) or list(multitrack_layouts.NI_DEFAULT_STEMS)
         if len(names) != count - 1:
             raise BadInput(f"the NI Stems file has {count - 1} stem streams but its stem atom names {len(names)}")
         mix = render.write_flac(folder, "mix", render.ni_stream_blocks(path, 0, rate, channels), rate, channels,
                                 params.bits)
         by_name: dict[str, list[tuple[int, str]]] = {}
         for n, given in enumerate(names, start=1):
-            by_name.setdefault(multitrack.store_stem(given, stem_map), []).append((n, given))
+            by_name.setdefault(multitrack_layouts.store_stem(given, stem_map), []).append((n, given))
         rows = []
         for name, streams in by_name.items():
             readers = [render.BlockReader(render.ni_stream_blocks(path, n, rate, channels), channels)
@@ -195,7 +194,7 @@ def _ni_stems(member: dict[str, Any], folder: Path, params: Params, stem_map: di
                                         params.bits)
             rows.append(_rendered_stem(name, "+".join(g for _, g in streams), written, mix.frames, rate))
     track_id = hashlib.sha256(f"ni-stems:{member['audio_sha256']}".encode()).hexdigest()
-    return {"layout": "ni-stems", "track_id": track_id, "mix": multitrack.STREAMS,
+    return {"layout": "ni-stems", "track_id": track_id, "mix": multitrack_layouts.STREAMS,
             "render": _rendered(mix, "ni-stems"), "tags_path": member["path"], "folder": str(folder),
             "note": render.clip_note(mix.clipped, mix.levels), "stems": rows}
 

@@ -1,4 +1,4 @@
--- Items of the multitrack stage: one per group the scan recognised (etl/stages/ingest/multitrack.py),
+-- Items of the multitrack stage: one per group the scan recognised (etl/dsp/multitrack_layouts.py),
 -- held while all its files are gone. Its input is each member's part in the group and its audio hash
 -- (tags left out: re-tagging a stem recomputes nothing; a failed member reads '-'). It reads what
 -- ingest made of the group's mix file, where it has one.

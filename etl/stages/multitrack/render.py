@@ -19,17 +19,9 @@ from typing import Any
 import numpy as np
 
 from etl.dsp import audio, loudness
+from etl.dsp.streaming import READ_FRAMES, Levels, StreamResampler, is_empty, level_columns, to_channels
 from etl.engine import artifacts
 from etl.engine.errors import BadInput, SkipItem
-from etl.stages.stems.separation import (
-    READ_FRAMES,
-    Levels,
-    StemOptions,
-    StreamResampler,
-    _level_columns,
-    _to_channels,
-    is_empty,
-)
 
 _PCM = {16: "PCM_16", 24: "PCM_24"}
 
@@ -49,7 +41,7 @@ class BlockReader:
             if block is None:
                 self.done = True
                 break
-            parts.append(_to_channels(block, self._channels))
+            parts.append(to_channels(block, self._channels))
             have += len(block)
         joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
         self._buffer = joined[frames:]
@@ -62,7 +54,7 @@ class Measure:
 
     def __init__(self, rate: int, channels: int) -> None:
         self.rate, self.channels = rate, channels
-        self.levels, self._meter = Levels(), _meter(rate, channels)
+        self.levels, self._meter = Levels(), loudness.meter_if_installed(rate, channels)
 
     def push(self, block: np.ndarray) -> None:
         self.levels.push(block)
@@ -124,7 +116,7 @@ def write_flac(folder: Path, name: str, blocks: Iterator[np.ndarray], rate: int,
     """Render blocks to `<folder>/<name>-<sha12>.flac` (a temporary name first), measuring as it goes.
     FLAC holds integers: what lies beyond full scale is clipped there, and counted."""
     levels, counted = Levels(), {"clipped": 0}
-    meter = _meter(rate, channels)
+    meter = loudness.meter_if_installed(rate, channels)
 
     def measured() -> Iterator[np.ndarray]:
         for block in blocks:
@@ -154,14 +146,7 @@ def measure(path: str) -> tuple[Levels, float | None, int, int, int]:
 
 def stem_columns(levels: Levels, lufs: float | None) -> dict[str, Any]:
     """track_stems' measurement columns; `empty` by the stems stage's default thresholds."""
-    return {**_level_columns(levels), "loudness_integrated_lufs": lufs, "empty": is_empty(levels, StemOptions())}
-
-
-def _meter(rate: int, channels: int) -> loudness.StreamMeter | None:
-    try:
-        return loudness.StreamMeter(rate, channels)
-    except ImportError:  # pyloudnorm comes with the features extra
-        return None
+    return {**level_columns(levels), "loudness_integrated_lufs": lufs, "empty": is_empty(levels)}
 
 
 def clip_note(clipped: int, levels: Levels) -> str | None:

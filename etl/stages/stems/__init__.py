@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.dsp import sourcefile
+from etl.dsp.torch_device import pick_device
 from etl.engine import artifacts
 from etl.engine.catalog import not_installed
 from etl.engine.config import added_later, not_hashed, params_hash, ranged
@@ -93,20 +94,6 @@ def models(params: Params, checksums: bool = True) -> list[dict[str, Any]]:
              "licence": f"not known (a model of your repository {params.repo})" if params.repo else demucs_models.LICENCE,
              "problem": found.problem, "install": unavailable(params) and demucs_models.install_hint(
                  params.model, params.repo)}]
-
-
-
-
-def pick_device(name: str) -> Any:
-    import torch
-
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def load_model(params: Params) -> tuple[Any, Any]:

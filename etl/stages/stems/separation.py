@@ -29,101 +29,23 @@ from typing import Any
 import numpy as np
 
 from etl.dsp import audio, loudness
-from etl.dsp.sdr import sdr  # noqa: F401  (here before etl/dsp/sdr.py: bench/stems.py, tests)
+from etl.dsp.streaming import (
+    EMPTY_CREST_DB,
+    EMPTY_PEAK_DBFS,
+    EMPTY_RMS_DBFS,
+    READ_FRAMES,
+    Levels,
+    StreamResampler,
+    is_empty,
+    level_columns,
+    to_channels,
+)
 from etl.engine import artifacts
 
-READ_FRAMES = 1 << 17           # source frames decoded at a time
 TEMP_SUFFIX = ".sep.w64"
 
 
-# --- streaming building blocks ----------------------------------------------------------------
-
-class StreamResampler:
-    """scipy's polyphase resampling of a signal that arrives in blocks, equal to resampling it whole.
-
-    Each block is resampled with enough of the previous input kept as context that the filter
-    never sees the block edge; blocks start on multiples of `down`, so output samples line up.
-    """
-
-    def __init__(self, from_rate: int, to_rate: int, channels: int) -> None:
-        self.identity = from_rate == to_rate
-        divisor = math.gcd(from_rate, to_rate)
-        self.up, self.down = to_rate // divisor, from_rate // divisor
-        half = 10 * max(self.up, self.down) / self.up  # resample_poly's filter half-length, in input samples
-        self.margin = self.down * math.ceil((math.ceil(half) + 2) / self.down)
-        self.buffer = np.zeros((0, channels), dtype=np.float32)
-        self.start = 0      # input index of buffer[0], a multiple of `down`
-        self.emitted = 0    # output samples returned so far
-        self.received = 0
-
-    def _out_index(self, input_index: int) -> int:
-        return -(-input_index * self.up // self.down)  # ceil
-
-    def _resampled(self, last: int) -> np.ndarray:
-        from scipy.signal import resample_poly
-
-        y = resample_poly(self.buffer, self.up, self.down, axis=0).astype(np.float32, copy=False)
-        first = self.emitted - self.start * self.up // self.down
-        out = y[first:first + last - self.emitted]
-        self.emitted = last
-        return out
-
-    def push(self, block: np.ndarray) -> np.ndarray:
-        if self.identity:
-            return block
-        self.buffer = np.concatenate([self.buffer, block]) if len(self.buffer) else block
-        self.received += len(block)
-        safe = (self.received - self.margin) * self.up // self.down  # outputs whose filter support has arrived
-        if safe <= self.emitted:
-            return self.buffer[:0]
-        out = self._resampled(safe)
-        keep_from = max(self.start, (self.emitted * self.down // self.up - self.margin) // self.down * self.down)
-        self.buffer = self.buffer[keep_from - self.start:]
-        self.start = keep_from
-        return out
-
-    def finish(self) -> np.ndarray:
-        if self.identity or not len(self.buffer):
-            return self.buffer[:0]
-        return self._resampled(self._out_index(self.received))
-
-
-@dataclass
-class Levels:
-    """Peak and RMS of a stream, per stem."""
-
-    peak: float = 0.0
-    square_sum: float = 0.0
-    count: int = 0
-
-    def push(self, block: np.ndarray) -> None:
-        if block.size:
-            self.peak = max(self.peak, float(np.max(np.abs(block))))
-            self.square_sum += float(np.sum(np.square(block, dtype=np.float64)))
-            self.count += block.size
-
-    @property
-    def rms(self) -> float:
-        return math.sqrt(self.square_sum / self.count) if self.count else 0.0
-
-
-def dbfs(value: float) -> float | None:
-    return 20 * math.log10(value) if value > 1e-12 else None
-
-
 # --- reading the mix ----------------------------------------------------------------------------
-
-def _to_channels(block: np.ndarray, channels: int) -> np.ndarray:
-    """demucs.audio.convert_audio_channels on a (frames, channels) block."""
-    have = block.shape[1]
-    if have == channels:
-        return block
-    if channels == 1:
-        return block.mean(axis=1, keepdims=True)
-    if have == 1:
-        return np.repeat(block, channels, axis=1)
-    return block[:, :channels]
-
 
 def _source_blocks(path: str, channels: int) -> Iterator[np.ndarray]:
     with audio.open_audio(path) as handle:
@@ -131,7 +53,7 @@ def _source_blocks(path: str, channels: int) -> Iterator[np.ndarray]:
             block = audio.read_block(handle, READ_FRAMES)
             if not len(block):
                 return
-            yield _to_channels(block, channels)
+            yield to_channels(block, channels)
 
 
 def normalisation(path: str, channels: int) -> tuple[float, float]:
@@ -302,18 +224,14 @@ class StemOptions:
     mp3_bitrate_kbps: int = 128
     sample_rate: int = 0
     clip: str = "rescale"
-    empty_peak_dbfs: float = -40.0
-    empty_rms_dbfs: float = -60.0
-    empty_crest_db: float = 40.0
+    empty_peak_dbfs: float = EMPTY_PEAK_DBFS
+    empty_rms_dbfs: float = EMPTY_RMS_DBFS
+    empty_crest_db: float = EMPTY_CREST_DB
     fold_empty: bool = False
 
 
-def is_empty(levels: Levels, options: StemOptions) -> bool:
-    """Effectively empty: too quiet at its peak, too quiet on average, or only sparse spikes."""
-    peak, rms = dbfs(levels.peak), dbfs(levels.rms)
-    if peak is None or rms is None:
-        return True
-    return peak < options.empty_peak_dbfs or rms < options.empty_rms_dbfs or peak - rms > options.empty_crest_db
+def stem_is_empty(levels: Levels, options: StemOptions) -> bool:
+    return is_empty(levels, options.empty_peak_dbfs, options.empty_rms_dbfs, options.empty_crest_db)
 
 
 def _temp_blocks(paths: list[Path]) -> Iterator[np.ndarray]:
@@ -374,7 +292,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             writer.abandon()
         raise
 
-    empty = {s: is_empty(levels[s], options) for s in sources}
+    empty = {s: stem_is_empty(levels[s], options) for s in sources}
     folded = [s for s in sources if options.fold_empty and empty[s] and s != "other" and "other" in sources]
     rows = []
     try:
@@ -383,7 +301,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
                    "frames": levels[stem].count // out_channels, "empty": empty[stem], "folded_into": None,
                    "path": None, "sha256": None, "loudness_integrated_lufs": None}
             if stem in folded:
-                row.update(_level_columns(levels[stem]), folded_into="other")
+                row.update(level_columns(levels[stem]), folded_into="other")
                 rows.append(row)
                 continue
             inputs = [temps[stem]] + ([temps[s] for s in folded] if stem == "other" else [])
@@ -391,7 +309,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             if len(inputs) > 1 and options.clip == "rescale":
                 peak = max((float(np.max(np.abs(b))) for b in _temp_blocks(inputs)), default=0.0)
             scale = 1.0 / max(1.01 * peak, 1.0)
-            meter = _meter(out_rate, out_channels)
+            meter = loudness.meter_if_installed(out_rate, out_channels)
             written = Levels()
 
             def clipped(inputs: list[Path] = inputs, scale: float = scale, meter: Any = meter,
@@ -406,7 +324,7 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             fmt, subtype, extra = _writer_args(options.format, options.bits, options.mp3_bitrate_kbps)
             final, digest = artifacts.write_audio(folder, stem, clipped(), out_rate, fmt, subtype,
                                                   suffix=options.format, channels=out_channels, **extra)
-            row.update(_level_columns(written), path=str(final), sha256=digest,
+            row.update(level_columns(written), path=str(final), sha256=digest,
                        loudness_integrated_lufs=meter.integrated() if meter is not None else None)
             rows.append(row)
     finally:
@@ -414,15 +332,3 @@ def separate_track(path: str, folder: Path, model: Any, device: Any, *, shifts: 
             temp.unlink(missing_ok=True)
     return rows
 
-
-def _meter(rate: int, channels: int) -> loudness.StreamMeter | None:
-    try:
-        return loudness.StreamMeter(rate, channels)
-    except ImportError:  # pyloudnorm comes with the features extra
-        return None
-
-
-def _level_columns(levels: Levels) -> dict[str, Any]:
-    peak, rms = dbfs(levels.peak), dbfs(levels.rms)
-    return {"sample_peak_dbfs": peak, "rms_dbfs": rms,
-            "crest_factor_db": peak - rms if peak is not None and rms is not None else None}
