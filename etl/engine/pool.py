@@ -20,83 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from etl.engine import worker
 from etl.engine.blas import one_blas_thread
-from etl.engine.errors import ItemError, SkipItem, WorkerStartFailed, classify
-
-ProcessFn = Callable[[dict[str, Any], Any], Any]
-# A stage's `process_batch`: (items, params) -> one result per item, in order, or the exception that
-# item raised (a model runs once on the whole chunk; see `process_chunk`).
-BatchFn = Callable[[list[dict[str, Any]], Any], list[Any]]
-InitFn = Callable[[Any], None]
-
-
-@dataclass
-class Outcome:
-    """What became of one item. `result` is the stage's own value (only when done)."""
-
-    item_id: str
-    status: str  # done | failed | skipped
-    result: Any = None
-    error: str | None = None
-    retryable: bool = False
-    elapsed_s: float = 0.0
-    item: dict[str, Any] | None = None  # the claimed item, attached by the coordinator for `write`
-    # Decided without a worker's answer: the item killed its worker (`death` says how) or ran past
-    # its deadline. Such outcomes say nothing about whether the stage works (the runner's crash loop).
-    from_worker: bool = True
-    death: str | None = None
-
-
-def _outcome(item_id: str, result: Any, elapsed_s: float) -> Outcome:
-    """An item's outcome from what its processing returned, or the exception it raised."""
-    if isinstance(result, SkipItem):
-        return Outcome(item_id, "skipped", error=result.reason, elapsed_s=elapsed_s)
-    if isinstance(result, ItemError):
-        return Outcome(item_id, "failed", error=result.reason, retryable=result.retryable, elapsed_s=elapsed_s)
-    if isinstance(result, Exception):  # classified in one place (etl/engine/errors.py); the run goes on
-        reason, retryable = classify(result)
-        return Outcome(item_id, "failed", error=reason, retryable=retryable, elapsed_s=elapsed_s)
-    return Outcome(item_id, "done", result=result, elapsed_s=elapsed_s)
-
-
-def process_one(process: ProcessFn, item: dict[str, Any], params: Any) -> Outcome:
-    """Run `process` on one item and turn every exception into an Outcome (never raises)."""
-    started = time.perf_counter()
-    try:
-        result = process(item, params)
-    except Exception as error:
-        result = error
-    return _outcome(item["item_id"], result, time.perf_counter() - started)
-
-
-def process_batched(batch: BatchFn, items: list[dict[str, Any]], params: Any) -> list[Outcome] | None:
-    """Run a stage's `process_batch` on a chunk: one outcome per item, each item's own exception
-    failing (or skipping) that item alone. None when the batch as a whole raised (a model call over
-    several items cannot say which item broke it): the caller then runs the items one by one, so the
-    failure lands on the item that causes it. Each item is charged an equal share of the time."""
-    started = time.perf_counter()
-    try:
-        results = batch(items, params)
-    except Exception:
-        return None
-    if len(results) != len(items):  # a bug in the stage: said on every item of the chunk
-        results = [RuntimeError(f"process_batch returned {len(results)} results for {len(items)} items")] * len(items)
-    share_s = (time.perf_counter() - started) / max(1, len(items))
-    return [_outcome(item["item_id"], result, share_s) for item, result in zip(items, results)]
-
-
-def process_chunk(process: ProcessFn, items: list[dict[str, Any]], params: Any,
-                  batch: BatchFn | None = None) -> list[Outcome]:
-    if batch is not None and len(items) > 1:
-        outcomes = process_batched(batch, items, params)
-        if outcomes is not None:
-            return outcomes
-    return [process_one(process, item, params) for item in items]
-
+from etl.engine.errors import WorkerStartFailed
+# Outcome and the item functions live in etl/engine/isolation.py; their names here are kept for
+# the stages and tests that import them from the pool.
+from etl.engine.isolation import (WHOLE_CHUNK, BatchFn, Deadline, InitFn, Outcome, ProcessFn,  # noqa: F401
+                                  process_batched, process_chunk, process_one)
 
 class Executor(Protocol):
     workers: int
@@ -144,7 +76,7 @@ _worker_params: Any = None
 _start_error: str | None = None  # what the stage's init raised in this worker (said once, by the engine)
 # Where this worker says which item it is on: (shared array, offset of its slot) or None.
 _worker_slot: tuple[Any, int] | None = None
-_SLOT = 4  # seq (odd while being written), chunk token (0: idle), item index, start (monotonic s)
+_SLOT = 4  # seq (odd while being written), chunk token (0: idle), item index (WHOLE_CHUNK: a batch), start
 
 
 def _die_with_parent() -> None:
@@ -209,21 +141,10 @@ def _run_in_worker(process: ProcessFn, items: list[dict[str, Any]], token: int =
                    batch: BatchFn | None = None) -> list[Outcome]:
     if _start_error is not None:  # the stage's error: the engine stops the stage, items stay pending
         raise WorkerStartFailed(f"its model or worker could not start: {_start_error}")
-    outcomes = []
     try:
-        if batch is not None and len(items) > 1:
-            # The deadline watches the chunk's first item while the batch runs: a batch that hangs
-            # fails that item, and the rest of the chunk is resubmitted (and batched) again.
-            _mark(token, 0)
-            batched = process_batched(batch, items, _worker_params)
-            if batched is not None:
-                return batched
-        for index, item in enumerate(items):
-            _mark(token, index)
-            outcomes.append(process_one(process, item, _worker_params))
+        return process_chunk(process, items, _worker_params, batch, lambda index: _mark(token, index))
     finally:
         _mark(0, 0)
-    return outcomes
 
 
 def _with_sigint_ignored(start: Callable[[], None]) -> None:
@@ -265,7 +186,7 @@ def _with_sigint_ignored(start: Callable[[], None]) -> None:
 class _Job:
     """One submitted chunk: the future the engine waits on and the items still to be processed."""
 
-    __slots__ = ("outer", "pending", "results", "token", "inner")
+    __slots__ = ("outer", "pending", "results", "token", "inner", "one_by_one")
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.outer: Future[list[Outcome]] = Future()
@@ -273,19 +194,21 @@ class _Job:
         self.results: list[Outcome] = []  # outcomes decided here (timed-out items)
         self.token = 0
         self.inner: Future[list[Outcome]] | None = None
+        # Its batch passed the deadline: its items run one by one from now on (isolation.Deadline).
+        self.one_by_one = False
 
 
 class ProcessExecutor:
     """A spawn-context process pool; the model is loaded once per worker by `init`.
 
-    With `item_timeout_s`, a watchdog thread bounds each item's time: every worker records in
-    shared memory which item of which chunk it started and when, so the deadline counts from the
-    moment a worker starts the item (not from when the chunk was queued, nor the worker's start-up
-    and model load). An item past it is failed "timed out after N s" (permanent: the same input
-    would hang again; `--retry-failed` tries it anyway), every worker is killed (a pool cannot lose
-    one worker and go on) and a new pool is started; the other items of its chunk and every other
-    chunk in flight are resubmitted, and the engine sees only their outcomes. Items done before the
-    culprit in its chunk are computed again (their outcomes died with the worker).
+    With `item_timeout_s`, a watchdog thread applies the deadline rule (isolation.Deadline): every
+    worker records in shared memory which item of which chunk it started and when, so the clock
+    starts when a worker starts the item. An item past it is failed "timed out after N s", every
+    worker is killed (a pool cannot lose one worker and go on) and a new pool is started; the other
+    items of its chunk and every other chunk in flight are resubmitted, and the engine sees only
+    their outcomes. Items done before the culprit in its chunk are computed again (their outcomes
+    died with the worker). A `process_batch` call past the deadline has its chunk run again one
+    item at a time, each under the deadline.
     """
 
     def __init__(self, process: ProcessFn, params: Any, init: InitFn | None = None, workers: int = 1,
@@ -297,7 +220,7 @@ class ProcessExecutor:
         self._init = init
         self._params = params
         self._quiet_stderr = quiet_stderr
-        self._timeout = item_timeout_s if item_timeout_s and item_timeout_s > 0 else None
+        self._deadline = Deadline.of(item_timeout_s)
         self._lock = threading.RLock()
         self._jobs: dict[int, _Job] = {}  # token -> job, for chunks in the current pool
         self._tokens = itertools.count(1)
@@ -310,14 +233,14 @@ class ProcessExecutor:
         self._pool = self._start_pool()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
-        if self._timeout is not None:
+        if self._deadline.seconds is not None:
             self._watchdog = threading.Thread(target=self._watch, name="etl-item-deadlines", daemon=True)
             self._watchdog.start()
 
     def _start_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
         initargs: tuple[Any, ...] = (self._init, self._params, self._quiet_stderr, self._fault_dir)
-        if self._timeout is not None:
+        if self._deadline.seconds is not None:
             self._slots = context.RawArray("d", _SLOT * self.workers)
             initargs += (self._slots, context.Value("i", 0))
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
@@ -358,7 +281,8 @@ class ProcessExecutor:
     def _send(self, job: _Job) -> None:
         """Hand a job's pending items to the current pool (with the lock held)."""
         token = next(self._tokens)
-        inner = self._pool.submit(_run_in_worker, self._process, job.pending, token, self._batch)
+        batch = None if job.one_by_one else self._batch
+        inner = self._pool.submit(_run_in_worker, self._process, job.pending, token, batch)
         job.token, job.inner = token, inner
         self._jobs[token] = job
         inner.add_done_callback(lambda future, job=job: self._collect(job, future))
@@ -391,11 +315,10 @@ class ProcessExecutor:
         return found
 
     def _watch(self) -> None:
-        poll_s = min(0.1, self._timeout / 10)
-        while not self._stop.wait(poll_s):
+        while not self._stop.wait(self._deadline.poll_s):
             now = time.monotonic()
             late = [(token, index, started) for token, index, started in self._running()
-                    if now - started > self._timeout]
+                    if self._deadline.passed(started, now)]
             if late:
                 self._restart(late, now)
 
@@ -408,9 +331,13 @@ class ProcessExecutor:
                 job = self._jobs.get(token)
                 if job is None or job.inner is None or job.inner.done() or index >= len(job.pending):
                     continue  # it finished meanwhile
-                item = job.pending.pop(index)
-                job.results.append(Outcome(item["item_id"], "failed", error=f"timed out after {self._timeout:g} s",
-                                           retryable=False, elapsed_s=now - started, from_worker=False))
+                unit = job.pending if index == WHOLE_CHUNK else [job.pending[index]]
+                outcome = self._deadline.verdict(unit, started, now)
+                if outcome is None:
+                    job.one_by_one = True
+                else:
+                    job.results.append(outcome)
+                    del job.pending[max(index, 0)]
             old_pool, jobs = self._pool, list(self._jobs.values())
             old_processes = list((getattr(old_pool, "_processes", None) or {}).values())
             self._jobs = {}

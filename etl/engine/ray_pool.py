@@ -5,11 +5,13 @@ model once (`init_worker`) and runs chunks of items with the same pure `process`
 local worker, returning `Outcome`s. A dispatcher thread hands queued chunks to idle actors,
 resolves each chunk's future as it finishes (in any order), and watches for two things:
 
-- an actor (or its node) that dies: its chunk goes back to the queue for another actor and a
-  replacement actor is started; an item that was in flight in two actor deaths is failed as the
-  culprit ("the worker died while processing this item"), so a crashing item cannot loop;
-- an item past `[run] item_timeout_s`: its actor is killed and replaced, the item failed "timed
-  out" (a chunk of several items is first split, so only the slow one is failed).
+- an actor (or its node) that dies: a replacement actor is started and its chunk's items are
+  retried one by one by other actors; an item alone on an actor in two actor deaths is failed as
+  the culprit, so a crashing item cannot loop (isolation.CulpritSearch);
+- `[run] item_timeout_s` (isolation.Deadline): the dispatcher cannot see which item of a chunk an
+  actor is on, so a chunk past the deadline has its actor killed and replaced and its items run
+  one by one; a single item past it is failed "timed out". Only an item that alone ran past the
+  deadline fails, as on the local pool.
 
 Nothing is committed twice: an outcome reaches the engine once, through its chunk's future, and
 the engine commits it once. Ray is optional (`pip install 'music-etl[ray]'`) and imported here only.
@@ -28,7 +30,7 @@ from typing import Any
 from etl.engine import worker
 from etl.engine.blas import one_blas_thread
 from etl.engine.errors import ConfigError, WorkerStartFailed
-from etl.engine.pool import BatchFn, InitFn, Outcome, ProcessFn, process_chunk
+from etl.engine.isolation import BatchFn, CulpritSearch, Deadline, InitFn, Outcome, ProcessFn, process_chunk
 
 INSTALL = "pip install 'music-etl[ray]' (ray==2.60.0)"
 _POLL_S = 0.05
@@ -94,7 +96,7 @@ class RayExecutor:
         ray = self._ray = _ray()
         resources = resources or RayResources()
         self.workers = workers
-        self._timeout = item_timeout_s if item_timeout_s and item_timeout_s > 0 else None
+        self._deadline = Deadline.of(item_timeout_s)
         if not ray.is_initialized():
             # "local": a new cluster for this process, never one a stale `ray start` left its address for.
             address = resources.address or os.environ.get("RAY_ADDRESS") or "local"
@@ -110,7 +112,8 @@ class RayExecutor:
         self._idle: deque[Any] = deque()
         self._starting: dict[Any, Any] = {}         # ready() ref -> actor still being placed / loading
         self._running: dict[Any, _Running] = {}     # run() ref -> what it runs where
-        self._deaths: dict[str, int] = {}           # item id -> actor deaths it was in flight for
+        # An item alone on an actor may just have lost its node: blamed at its second death.
+        self._culprits = CulpritSearch(deaths_to_blame=2)
         self._dead: set[Any] = set()                # actors already replaced
         self._closed = False
         self._error: BaseException | None = None
@@ -233,45 +236,45 @@ class RayExecutor:
         self._start_actor()
 
     def _lost(self, running: _Running) -> None:
-        """The actor died with this chunk: back to the queue, or failed when it keeps killing actors."""
+        """The actor died with this chunk: its items are retried, or the culprit failed."""
         self._replace(running.actor)
         job = running.job
-        if len(job.items) > 1:  # find the culprit: one item per chunk from now on
-            for item in job.items:
-                self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
-            return
-        item = job.items[0]
-        if running.started is None:  # queued behind the chunk that was running: not a suspect
+        if len(job.items) == 1 and running.started is None:  # queued behind the chunk that was running
             self._queue.appendleft(job)
             return
-        deaths = self._deaths[item["item_id"]] = self._deaths.get(item["item_id"], 0) + 1
-        if deaths >= 2:
-            job.results.append(Outcome(item["item_id"], "failed", retryable=True, from_worker=False,
-                                       death="the worker died twice",
-                                       error="the worker died while processing this item (twice: a crash in a "
-                                             "decoder or library, or killed for memory)"))
-            job.future.set_result(job.results)
+        suspects, culprit = self._culprits.lost(job.items)
+        if culprit is not None:
+            self._resolve(job, [culprit])
         else:
-            self._queue.appendleft(job)  # its node went away, most likely: another actor takes it
+            self._one_by_one(job, suspects)
+
+    def _one_by_one(self, job: _Job, items: list[dict[str, Any]]) -> None:
+        """Queue `items` of `job` (first), each a chunk of its own that resolves into the job."""
+        if len(items) == 1 and job.items == items:
+            self._queue.appendleft(job)
+            return
+        for item in items:
+            self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
+
+    @staticmethod
+    def _resolve(job: _Job, outcomes: list[Outcome]) -> None:
+        job.results.extend(outcomes)
+        job.future.set_result(job.results)
 
     def _enforce_deadlines(self) -> None:
-        if self._timeout is None:
+        if self._deadline.seconds is None:
             return
         now = time.monotonic()
         for ref, running in list(self._running.items()):
-            if running.started is None or now - running.started <= self._timeout * len(running.job.items):
+            if running.started is None or not self._deadline.passed(running.started, now):
                 continue
             del self._running[ref]
             self._replace(running.actor)  # its queued chunk then comes back through _lost
-            job = running.job
-            if len(job.items) > 1:
-                for item in job.items:
-                    self._queue.appendleft(_Job([item], _Single(job, item["item_id"]), []))
+            outcome = self._deadline.verdict(running.job.items, running.started, now)
+            if outcome is None:
+                self._one_by_one(running.job, running.job.items)
             else:
-                job.results.append(Outcome(job.items[0]["item_id"], "failed", retryable=False,
-                                           error=f"timed out after {self._timeout:g} s", elapsed_s=now - running.started,
-                                           from_worker=False))
-                job.future.set_result(job.results)
+                self._resolve(running.job, [outcome])
 
 
 class _Single(Future):  # type: ignore[type-arg]

@@ -25,7 +25,8 @@ import duckdb
 
 from etl.engine import artifacts, lineage
 from etl.engine.config import Config, params_hash
-from etl.engine.errors import CrashLoop, Interrupted
+from etl.engine.errors import Interrupted
+from etl.engine.isolation import CrashLoopGuard, CulpritSearch, chunks
 from etl.engine.lineage import stage_sql
 from etl.engine.pool import Executor, InlineExecutor, Outcome, ProcessExecutor
 from etl.engine.resources import execute, registered, statement_names, used_binds
@@ -36,9 +37,6 @@ from etl.engine.store import Writer
 _NO_LIMIT = 2**62
 _POLL_S = 0.1  # how often an idle coordinator looks for readers waiting to get in
 _PAYLOAD_BATCHES = 10  # payloads are fetched this many batches ahead, in one query
-# Items that each killed their worker, with none succeeding before them in this run, that make a
-# crash loop: the stage (a library, a broken cache, a model) is at fault, not the items.
-CRASH_LOOP_ITEMS = 3
 
 
 def stage_counts(con: duckdb.DuckDBPyConnection, stage: Stage, params: Any) -> dict[str, int]:
@@ -210,10 +208,10 @@ class StageRunner:
             config.engine(stage.name, "executor", options.executor), options.quiet_worker_stderr,
             config.engine(stage.name, "item_timeout_s", run.item_timeout_s), ray_resources(config, stage.name))
         self.report = StageReport(stage.name)
-        # Items that killed their worker while nothing had succeeded yet: failed once an item
-        # succeeds (they were bad files), left pending when they make a crash loop.
-        self._crash_held: list[Outcome] = []
-        self._worked = False  # a worker returned an item's outcome in this run
+        # A pool that breaks loses every chunk in flight: their items are retried alone, one at a
+        # time, so the next death is the item's own (etl/engine/isolation.py).
+        self._culprits = CulpritSearch(deaths_to_blame=1)
+        self._crash_loop = CrashLoopGuard()
 
     # --- database steps (each its own transaction) --------------------------------------
 
@@ -495,26 +493,18 @@ class StageRunner:
                         self._load_payloads(batch + ahead)
                     self._sync(finished, batch, items)
                     finished, last_commit = [], time.monotonic()
-                    for start in range(0, len(batch), chunk_size):
-                        chunk = batch[start:start + chunk_size]
+                    for chunk in chunks(batch, chunk_size):
                         inflight[_submit(executor, chunk)] = chunk
 
-                done, _ = wait(inflight, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                crashed: list[dict[str, Any]] = []
-                for future in done:
-                    chunk = inflight.pop(future)
-                    try:
-                        finished.extend(self._settle_crashes(future.result()))
-                    except BrokenProcessPool:
-                        crashed.extend(chunk)
+                crashed = self._collect(inflight, finished)
                 if crashed and self.options.stop.requested:
                     # The stop signal went to the whole process group (systemd): the workers died of
                     # it, not of their items. Their items go back to pending.
                     raise KeyboardInterrupt
                 if crashed:
                     executor = self._recover_from_crash(executor, crashed, inflight, suspects, finished)
-                if not (queue or inflight or suspects) and self._crash_held:
-                    finished.extend(self._settle_crashes([], end=True))
+                if not (queue or inflight or suspects) and self._crash_loop.holding:
+                    finished.extend(self._crash_loop.settle([], end=True))
 
                 now = time.monotonic()
                 idle = not (queue or inflight or suspects)
@@ -547,44 +537,32 @@ class StageRunner:
             # Work still in flight means we are leaving early: do not wait for it.
             executor.shutdown(cancel=bool(inflight))
 
+    def _collect(self, inflight: dict[Future[list[Outcome]], list[dict[str, Any]]],
+                 finished: list[Outcome]) -> list[dict[str, Any]]:
+        """Wait briefly for chunks to finish; add their outcomes to `finished` (past the crash loop
+        guard) and return the items of those whose worker died."""
+        done, _ = wait(inflight, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+        crashed: list[dict[str, Any]] = []
+        for future in done:
+            chunk = inflight.pop(future)
+            try:
+                finished.extend(self._crash_loop.settle(future.result()))
+            except BrokenProcessPool:
+                crashed.extend(chunk)
+        return crashed
+
     def _recover_from_crash(self, executor: Executor, crashed: list[dict[str, Any]],
                             inflight: dict[Future[list[Outcome]], list[dict[str, Any]]],
                             suspects: deque[dict[str, Any]], finished: list[Outcome]) -> Executor:
-        """A worker died (segfault, OOM kill). Blame the item if it was alone, else isolate."""
-        for future, chunk in list(inflight.items()):  # the whole pool is gone
+        """A worker died (segfault, OOM kill): the whole pool is gone. Blame the item if it was
+        alone, else retry every item that was in flight one at a time."""
+        for future, chunk in list(inflight.items()):
             inflight.pop(future)
             crashed.extend(chunk)
         death = getattr(executor, "death", lambda: None)()
         executor.shutdown(cancel=True)
-        if len(crashed) == 1:  # it was alone in the pool: it is the culprit
-            how = f" ({death})" if death else ""
-            finished.extend(self._settle_crashes([Outcome(
-                crashed[0]["item_id"], "failed",
-                error=f"the worker process died{how} while processing this item (a crash in a decoder or "
-                      "library, or killed for memory)",
-                retryable=True, from_worker=False, death=death or "a crash",
-            )]))
-        else:
-            suspects.extend(crashed)
+        retry, culprit = self._culprits.lost(crashed, death)
+        if culprit is not None:
+            finished.extend(self._crash_loop.settle([culprit]))
+        suspects.extend(retry)
         return self._new_executor(len(suspects) or 1)
-
-    def _settle_crashes(self, outcomes: list[Outcome], end: bool = False) -> list[Outcome]:
-        """The outcomes to commit now. An item that killed its worker before any item of this run
-        succeeded is held back: the next success shows the stage works, and the held items are
-        failed as the bad files they are; CRASH_LOOP_ITEMS of them in a row (or every item of the
-        stage, at the `end`) stop the stage instead, with nothing failed and its items pending."""
-        if any(o.from_worker for o in outcomes):
-            self._worked = True
-        if self._worked:
-            held, self._crash_held = self._crash_held, []
-            return held + outcomes
-        self._crash_held.extend(o for o in outcomes if o.death)
-        held = len(self._crash_held)
-        if held >= CRASH_LOOP_ITEMS or (end and held >= 2):
-            raise CrashLoop(f"its first {held} items each killed their worker and none succeeded: "
-                            f"{self._crash_held[-1].death}; the items stay pending (run again once the cause "
-                            "is fixed; --debug shows worker output)")
-        if end:
-            held_outcomes, self._crash_held = self._crash_held, []
-            return held_outcomes + [o for o in outcomes if not o.death]
-        return [o for o in outcomes if not o.death]
