@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.engine import resources
 from etl.engine.errors import Reason  # noqa: F401  (stages declare `unavailable` with it from here)
+from etl.engine.tables import Write
 
 if TYPE_CHECKING:
     import duckdb
@@ -64,8 +65,10 @@ class Stage:
     description: str
     # Pure worker function: (item dict, params) -> result. Raises ItemError / SkipItem.
     process: Callable[[dict[str, Any], Any], Any]
-    # Writes the results of one batch inside the engine's transaction (with the items' state).
-    write: Callable[[duckdb.DuckDBPyConnection, list[Outcome], Any], None] | None = None
+    # Writes the results of one batch inside the engine's transaction (with the items' state): a
+    # `Write` declaration (etl/engine/tables.py: the rows each done outcome makes, the statements of
+    # write.sql that store them) or, for a write that does more, a function (con, outcomes, params).
+    write: Write | Callable[[duckdb.DuckDBPyConnection, list[Outcome], Any], None] | None = None
     # Every item the stage should have (default: the stage folder's items.sql), as columns
     # `item_id`, `input_fp` (what the item reads from outside the store, e.g. a file's size and
     # mtime; NULL when its upstream outputs say it all), the key columns named in `reads`, and the
@@ -148,6 +151,8 @@ class Stage:
             object.__setattr__(self, "items_sql", f"{prefix}/items.sql")
         if self.clear_sql is None and resources.has_sql(f"{prefix}/write.sql"):
             object.__setattr__(self, "clear_sql", f"{prefix}/write.sql")
+        if isinstance(self.write, Write) and not self.write.sql:  # the module's own `write` too
+            object.__setattr__(self.write, "sql", f"{prefix}/write.sql")
 
     def chunk_items(self, params: Any) -> int:
         """Items per pool task under these params."""

@@ -20,17 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.config import not_hashed, ranged
 from etl.engine.errors import BadInput, ConfigError
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.catalog import not_installed
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
 
     from etl.stages.aesthetics.model import Aesthetics
@@ -187,11 +184,9 @@ def process_batch(items: list[dict[str, Any]], params: Params) -> list[Any]:
     return results
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"crop_id": o.item_id, "track_id": o.item["track_id"], **o.result}
-            for o in outcomes if o.status == "done"]
-    with registered(con, new_scores=rows_like(con, "crop_aesthetics", rows)):
-        execute(con, "stages/aesthetics/write.sql", "insert_scores", {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("new_scores", "crop_aesthetics",
+                          lambda o, params: [{"crop_id": o.item_id, "track_id": o.item["track_id"], **o.result}]),),
+              statements=("insert_scores",))
 
 
 STAGE = Stage(

@@ -19,16 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import audio, madmom_models, sourcefile
 from etl.dsp.tempo import tempo_from_beats
-from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.config import not_hashed, ranged
 from etl.engine.errors import ConfigError, SkipItem
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
 
 MADMOM_RATE = 44100  # the rate madmom's networks were trained at
@@ -272,10 +269,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
         return summarise(find_beats(path, item["duration_s"], item["sample_rate"], params), params)
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    done = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
-    with registered(con, grids=rows_like(con, "beat_grids", done)):
-        execute(con, "stages/beats/write.sql", "insert_grids", {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("grids", "beat_grids", lambda o, params: [{"track_id": o.item_id, **o.result}]),),
+              statements=("insert_grids",))
 
 
 STAGE = Stage(

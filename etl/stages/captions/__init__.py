@@ -23,19 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.config import not_hashed, ranged
 from etl.engine.errors import ConfigError
 from etl.engine.lineage import fingerprint
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 from etl.stages.captions import ggufinfo, prompts
 
 if TYPE_CHECKING:
-    import duckdb
-
     from etl.stages.captions.llm import Captioner
 
 KINDS = ("full", "technical", "genre_mood", "instrumentation", "structure")
@@ -234,11 +230,9 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return {item["item_id"]: {k: v for k, v in result.items() if k != "generation_s"}}
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"crop_id": o.item["crop_id"], "track_id": o.item["track_id"], **o.result}
-            for o in outcomes if o.status == "done"]
-    with registered(con, new_captions=rows_like(con, "crop_captions", rows)):
-        execute(con, "stages/captions/write.sql", "insert_captions", {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("new_captions", "crop_captions", lambda o, params: [
+                  {"crop_id": o.item["crop_id"], "track_id": o.item["track_id"], **o.result}]),),
+              statements=("insert_captions",))
 
 
 STAGE = Stage(

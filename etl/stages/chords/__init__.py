@@ -30,16 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from etl.dsp import madmom_models
 from etl.dsp.keys import key_names
-from etl.engine.config import params_hash, ranged
+from etl.engine.config import ranged
 from etl.engine.errors import ConfigError
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
 
 MADMOM_RATE = 44100  # the rate madmom's chord and key networks were trained at
@@ -186,12 +183,10 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     return recognise(mono44k, duration_s, list(item["beat_times_s"] or []), params)
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"crop_id": o.item_id, "track_id": o.item["track_id"], **o.result,
-             "key_madmom_scores": list((o.result.get("key_madmom_scores") or {}).items()) or None}
-            for o in outcomes if o.status == "done"]
-    with registered(con, new_chords=rows_like(con, "crop_chords", rows)):
-        execute(con, "stages/chords/write.sql", "insert_chords", {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("new_chords", "crop_chords", lambda o, params: [{
+                  "crop_id": o.item_id, "track_id": o.item["track_id"], **o.result,
+                  "key_madmom_scores": list((o.result.get("key_madmom_scores") or {}).items()) or None}]),),
+              statements=("insert_chords",))
 
 
 STAGE = Stage(

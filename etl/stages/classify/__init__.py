@@ -21,19 +21,16 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from etl.engine.config import not_hashed, params_hash, ranged
+from etl.engine.config import not_hashed, ranged
 from etl.engine.errors import ConfigError
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.catalog import not_installed
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 from etl.stages.classify import effnet
 from etl.stages.classify import modelfiles as essentia_models
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
 
 SAMPLE_RATE = 16000  # the Discogs-EffNet models' rate
@@ -249,16 +246,12 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     return result
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"crop_id": o.item_id, "track_id": o.item["track_id"], **row}
-            for o in outcomes if o.status == "done" for row in o.result["classes"]]
-    embeddings = [{"crop_id": o.item_id, "track_id": o.item["track_id"], "embedding_model": params.embedding,
-                   "embedding": o.result["embedding"]}
-                  for o in outcomes if o.status == "done" and "embedding" in o.result]
-    with registered(con, new_classes=rows_like(con, "crop_classes", rows),
-                    new_embeddings=rows_like(con, "crop_embeddings", embeddings)):
-        execute(con, "stages/classify/write.sql", "insert_classes", {"params_hash": params_hash(params)})
-        execute(con, "stages/classify/write.sql", "insert_embeddings")
+write = Write(rows=(Rows("new_classes", "crop_classes", lambda o, params: [
+                  {"crop_id": o.item_id, "track_id": o.item["track_id"], **row} for row in o.result["classes"]]),
+                    Rows("new_embeddings", "crop_embeddings", lambda o, params: [
+                  {"crop_id": o.item_id, "track_id": o.item["track_id"], "embedding_model": params.embedding,
+                   "embedding": o.result["embedding"]}] if "embedding" in o.result else [])),
+              statements=("insert_classes", "insert_embeddings"))
 
 
 STAGE = Stage(

@@ -24,13 +24,10 @@ from etl.dsp import audio, sourcefile, tempo
 from etl.engine import artifacts
 from etl.engine.config import params_hash, ranged
 from etl.engine.errors import ConfigError, SkipItem
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
 
 _FORMATS = {"flac": ("FLAC", "PCM_16"), "wav": ("WAV", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III")}
@@ -309,14 +306,11 @@ def cut(item: dict[str, Any], params: Params) -> dict[str, Any]:
     return {"crops": crops, "stems": stem_rows}
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    crops = [{**row, "path": artifacts.store_path(row["path"])}
-             for o in outcomes if o.status == "done" for row in o.result["crops"]]
-    stems = [{**row, "path": artifacts.store_path(row["path"])}
-             for o in outcomes if o.status == "done" for row in o.result["stems"]]
-    with registered(con, new_crops=rows_like(con, "crops", crops), new_crop_stems=rows_like(con, "crop_stems", stems)):
-        for statement in ("insert_crops", "insert_stems"):
-            execute(con, "stages/crops/write.sql", statement, {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("new_crops", "crops", lambda o, params: [
+                  {**row, "path": artifacts.store_path(row["path"])} for row in o.result["crops"]]),
+                    Rows("new_crop_stems", "crop_stems", lambda o, params: [
+                  {**row, "path": artifacts.store_path(row["path"])} for row in o.result["stems"]])),
+              statements=("insert_crops", "insert_stems"))
 
 
 def files(result: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ from etl.engine.config import ranged
 from etl.engine.pool import Outcome
 from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import rows_like, update_from
 from etl.stages.features import extractors as features
 
 if TYPE_CHECKING:
@@ -141,18 +141,19 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
                               "stems": {s: h for s, h in stems.items() if s in current}}}
 
 
-def _group_columns() -> dict[str, list[str]]:
-    """crop_features columns per group (write.sql beside this file updates each group's set)."""
-    return {
-        "loudness": ["loudness_integrated_lufs", "loudness_range_lu", "loudness_short_term_max_lufs",
-                     "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "clipping_ratio"],
-        "spectral": ["spectral_centroid_hz", "spectral_bandwidth_hz", "spectral_rolloff_hz", "spectral_flatness",
-                     "spectral_flux", "zero_crossing_rate", "mfcc_mean", "band_bass_rms_dbfs",
-                     "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs"],
-        "tonal": ["chroma_mean", "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot"],
-        "rhythm": ["bpm_grid", "bpm_crop", "bpm_relation", "bpm_agrees", "onset_rate_hz", "danceability"],
-        "series": ["series_loudness_lufs", "series_rms_dbfs", "series_centroid_hz"],
-    }
+# crop_features columns per group: the one place that says which group a column belongs to (the
+# migrations say its type; tests/unit check that every column belongs to one group). A group's
+# columns and its `<group>_hash` are updated together.
+GROUP_COLUMNS = {
+    "loudness": ("loudness_integrated_lufs", "loudness_range_lu", "loudness_short_term_max_lufs",
+                 "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "crest_factor_db", "clipping_ratio"),
+    "spectral": ("spectral_centroid_hz", "spectral_bandwidth_hz", "spectral_rolloff_hz", "spectral_flatness",
+                 "spectral_flux", "zero_crossing_rate", "mfcc_mean", "band_bass_rms_dbfs",
+                 "band_low_mid_rms_dbfs", "band_mid_rms_dbfs", "band_air_rms_dbfs"),
+    "tonal": ("chroma_mean", "key_tonic", "key_mode", "key_strength", "key_name", "key_camelot"),
+    "rhythm": ("bpm_grid", "bpm_crop", "bpm_relation", "bpm_agrees", "onset_rate_hz", "danceability"),
+    "series": ("series_loudness_lufs", "series_rms_dbfs", "series_centroid_hz"),
+}
 
 
 def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
@@ -167,15 +168,13 @@ def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Param
     with registered(con, feature_crops=crops, current_stems=current_stems):
         execute(con, "stages/features/write.sql", "ensure_rows")
         execute(con, "stages/features/write.sql", "drop_stale_stems")
-    for group, columns in _group_columns().items():
+    for group, columns in GROUP_COLUMNS.items():
         # A group switched off is NULL, as a fresh run would leave it.
-        rows = [{"crop_id": o.item_id, "group_hash": o.result["groups"].get(group),
+        rows = [{"crop_id": o.item_id, f"{group}_hash": o.result["groups"].get(group),
                  **{c: o.result["values"].get(c) for c in columns}}
                 for o in done if group in o.result["groups"] or group not in o.result["enabled"]]
-        if not rows:
-            continue
-        with registered(con, batch=pa.Table.from_pylist(rows)):
-            execute(con, "stages/features/write.sql", f"update_{group}")
+        if rows:
+            update_from(con, "crop_features", "crop_id", pa.Table.from_pylist(rows))
     stems = [{"crop_id": o.item_id, **row} for o in done for row in o.result["stems"]]
     if stems:
         with registered(con, stem_features=rows_like(con, "crop_stem_features", stems, omit=frozenset())):

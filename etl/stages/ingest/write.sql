@@ -1,24 +1,11 @@
 -- name: upsert_tracks
--- Two paths with the same audio in one batch are one track.
-INSERT INTO tracks (track_id, size_bytes, container, codec, duration_s, frames, sample_rate, channels,
-                    bit_rate_kbps, decode_checked, identity, params_hash)
-SELECT track_id, size_bytes, container, codec, duration_s, frames, sample_rate, channels,
-       bit_rate_kbps, decode_checked, identity, $params_hash
+-- Two paths with the same audio in one batch are one track. `ingested` is shaped like `tracks` (less
+-- what the database fills), with the file's own columns appended (the stage's write).
+INSERT OR REPLACE INTO tracks BY NAME
+SELECT * EXCLUDE (path, sha256, sample_hash, mtime_ns, holds_track), $params_hash AS params_hash
 FROM ingested
 WHERE holds_track
-QUALIFY row_number() OVER (PARTITION BY track_id ORDER BY path) = 1
-ON CONFLICT (track_id) DO UPDATE SET
-    size_bytes = excluded.size_bytes,
-    container = excluded.container,
-    codec = excluded.codec,
-    duration_s = excluded.duration_s,
-    frames = excluded.frames,
-    sample_rate = excluded.sample_rate,
-    channels = excluded.channels,
-    bit_rate_kbps = excluded.bit_rate_kbps,
-    decode_checked = excluded.decode_checked,
-    identity = excluded.identity,
-    params_hash = excluded.params_hash;
+QUALIFY row_number() OVER (PARTITION BY track_id ORDER BY path) = 1;
 
 -- name: link_files
 -- What the stages after ingest check the file against before reading it (etl/dsp/sourcefile.py).

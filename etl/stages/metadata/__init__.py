@@ -13,19 +13,13 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from etl.dsp import sourcefile
-from etl.engine.config import params_hash
 from etl.engine.errors import BadInput, file_error, source_error
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.stages.metadata import songini
-
-if TYPE_CHECKING:
-    import duckdb
 
 
 @dataclass(frozen=True)
@@ -227,10 +221,8 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     return normalise(tag_format, raw, params.various_artists_aliases)
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"track_id": o.item_id, **o.result} for o in outcomes if o.status == "done"]
-    with registered(con, read_tags=rows_like(con, "track_tags", rows)):
-        execute(con, "stages/metadata/write.sql", "upsert_tags", {"params_hash": params_hash(params)})
+write = Write(rows=(Rows("read_tags", "track_tags", lambda o, params: [{"track_id": o.item_id, **o.result}]),),
+              statements=("upsert_tags",))
 
 
 STAGE = Stage(

@@ -19,19 +19,14 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from etl.engine import artifacts
-from etl.engine.config import params_hash, ranged
+from etl.engine.config import ranged
 from etl.engine.errors import ConfigError, SkipItem, file_error
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
-
-if TYPE_CHECKING:
-    import duckdb
 
 INSTALL = ("pip install --no-deps basic-pitch==0.4.0 && pip install 'music-etl[midi]' "
            "(basic-pitch's declared dependencies pull TensorFlow and numpy<2; its ONNX model needs neither)")
@@ -152,17 +147,14 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return {item["item_id"]: {k: v for k, v in result.items() if k != "path"}}
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    done = [o for o in outcomes if o.status == "done"]
-    keys = [{"crop_id": o.item["crop_id"], "source": o.item["source"], "track_id": o.item["track_id"]} for o in done]
-    summaries = [{**key, **{k: v for k, v in o.result.items() if k != "notes"},
-                  "path": artifacts.store_path(o.result["path"])} for key, o in zip(keys, done)]
-    notes = [{"crop_id": key["crop_id"], "source": key["source"], "note_index": i, **note}
-             for key, o in zip(keys, done) for i, note in enumerate(o.result["notes"])]
-    with registered(con, new_midi=rows_like(con, "crop_midi", summaries),
-                    new_notes=rows_like(con, "crop_midi_notes", notes)):
-        execute(con, "stages/midi/write.sql", "insert_midi", {"params_hash": params_hash(params)})
-        execute(con, "stages/midi/write.sql", "insert_notes")
+write = Write(rows=(Rows("new_midi", "crop_midi", lambda o, params: [
+                  {"crop_id": o.item["crop_id"], "source": o.item["source"], "track_id": o.item["track_id"],
+                   **{k: v for k, v in o.result.items() if k != "notes"},
+                   "path": artifacts.store_path(o.result["path"])}]),
+                    Rows("new_notes", "crop_midi_notes", lambda o, params: [
+                  {"crop_id": o.item["crop_id"], "source": o.item["source"], "note_index": i, **note}
+                  for i, note in enumerate(o.result["notes"])])),
+              statements=("insert_midi", "insert_notes"))
 
 
 STAGE = Stage(

@@ -24,20 +24,16 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from etl.dsp import multitrack_layouts, sourcefile
 from etl.dsp.identity import sample_hash
 from etl.engine import artifacts
-from etl.engine.config import params_hash, ranged
+from etl.engine.config import ranged
 from etl.engine.errors import BadInput, ConfigError, SkipItem
 from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Stage
-from etl.engine.tables import rows_like
-
-if TYPE_CHECKING:
-    import duckdb
+from etl.engine.tables import Rows, Write
 
 
 @dataclass(frozen=True)
@@ -225,34 +221,39 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
                                             for row in result["stems"]]}
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    done = [o for o in outcomes if o.status == "done"]
-    groups, tracks, stems = [], [], []
-    for o in done:
-        r, render = o.result, o.result["render"]
-        groups.append({"group_id": o.item_id, "track_id": r["track_id"], "layout": r["layout"], "mix": r["mix"],
-                       "mix_path": render and artifacts.store_path(render["path"]),
-                       "mix_sha256": render and render["sha256"], "mix_sample_hash": render and render["sample_hash"],
-                       "mix_size_bytes": render and render["size_bytes"], "mix_mtime_ns": render and render["mtime_ns"],
-                       "tags_path": r["tags_path"], "n_stems": len(r["stems"]), "note": r["note"]})
-        if render:
-            tracks.append({"track_id": r["track_id"], "size_bytes": render["size_bytes"], "container": "FLAC",
-                           "codec": f"PCM_{params.bits}", "duration_s": render["duration_s"],
-                           "frames": render["frames"], "sample_rate": render["sample_rate"],
-                           "channels": render["channels"],
-                           "bit_rate_kbps": render["size_bytes"] * 8 / render["duration_s"] / 1000
-                           if render["duration_s"] > 0 else None,
-                           "decode_checked": True, "identity": render["identity"]})
-        for row in r["stems"]:
-            stems.append({**row, "track_id": r["track_id"], "source": "provided",
-                          "path": artifacts.store_path(row["path"]) if _rendered_here(row, r) else row["path"],
-                          "folded_into": None})
-    hashed = params_hash(params)
-    with registered(con, new_groups=rows_like(con, "multitrack_groups", groups),
-                    new_tracks=rows_like(con, "tracks", tracks),
-                    new_stems=rows_like(con, "track_stems", stems)):
-        for statement in ("insert_groups", "upsert_tracks", "insert_stems"):
-            execute(con, "stages/multitrack/write.sql", statement, {"params_hash": hashed})
+def _group_row(o: Outcome, params: Params) -> list[dict[str, Any]]:
+    r, render = o.result, o.result["render"]
+    return [{"group_id": o.item_id, "track_id": r["track_id"], "layout": r["layout"], "mix": r["mix"],
+             "mix_path": render and artifacts.store_path(render["path"]),
+             "mix_sha256": render and render["sha256"], "mix_sample_hash": render and render["sample_hash"],
+             "mix_size_bytes": render and render["size_bytes"], "mix_mtime_ns": render and render["mtime_ns"],
+             "tags_path": r["tags_path"], "n_stems": len(r["stems"]), "note": r["note"]}]
+
+
+def _track_row(o: Outcome, params: Params) -> list[dict[str, Any]]:
+    """The rendered mix's track (a group with a mix file of its own has ingest's)."""
+    r, render = o.result, o.result["render"]
+    if not render:
+        return []
+    return [{"track_id": r["track_id"], "size_bytes": render["size_bytes"], "container": "FLAC",
+             "codec": f"PCM_{params.bits}", "duration_s": render["duration_s"],
+             "frames": render["frames"], "sample_rate": render["sample_rate"],
+             "channels": render["channels"],
+             "bit_rate_kbps": render["size_bytes"] * 8 / render["duration_s"] / 1000
+             if render["duration_s"] > 0 else None,
+             "decode_checked": True, "identity": render["identity"]}]
+
+
+def _stem_rows(o: Outcome, params: Params) -> list[dict[str, Any]]:
+    r = o.result
+    return [{**row, "track_id": r["track_id"], "source": "provided",
+             "path": artifacts.store_path(row["path"]) if _rendered_here(row, r) else row["path"],
+             "folded_into": None} for row in r["stems"]]
+
+
+write = Write(rows=(Rows("new_groups", "multitrack_groups", _group_row), Rows("new_tracks", "tracks", _track_row),
+                    Rows("new_stems", "track_stems", _stem_rows)),
+              statements=("insert_groups", "upsert_tracks", "insert_stems"))
 
 
 STAGE = Stage(

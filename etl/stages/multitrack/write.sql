@@ -23,13 +23,8 @@ DELETE FROM multitrack_groups WHERE group_id IN (SELECT item_id FROM cleared);
 INSERT INTO multitrack_groups BY NAME SELECT *, $params_hash AS params_hash FROM new_groups;
 
 -- name: upsert_tracks
-INSERT INTO tracks BY NAME
-SELECT *, $params_hash AS params_hash FROM new_tracks QUALIFY row_number() OVER (PARTITION BY track_id) = 1
-ON CONFLICT (track_id) DO UPDATE SET
-    size_bytes = excluded.size_bytes, container = excluded.container, codec = excluded.codec,
-    duration_s = excluded.duration_s, frames = excluded.frames, sample_rate = excluded.sample_rate,
-    channels = excluded.channels, bit_rate_kbps = excluded.bit_rate_kbps,
-    decode_checked = excluded.decode_checked, identity = excluded.identity, params_hash = excluded.params_hash;
+INSERT OR REPLACE INTO tracks BY NAME
+SELECT *, $params_hash AS params_hash FROM new_tracks QUALIFY row_number() OVER (PARTITION BY track_id) = 1;
 
 -- name: insert_stems
 -- Two groups giving the same track give the same stems: the first written stays. `model` names the layout.

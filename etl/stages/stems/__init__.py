@@ -15,23 +15,18 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from etl.dsp import sourcefile
 from etl.dsp.torch_device import pick_device
 from etl.engine import artifacts
 from etl.engine.catalog import not_installed
-from etl.engine.config import added_later, not_hashed, params_hash, ranged
+from etl.engine.config import added_later, not_hashed, ranged
 from etl.engine.errors import ConfigError, SkipItem
-from etl.engine.pool import Outcome
-from etl.engine.resources import execute, registered
 from etl.engine.stage import Read, Reason, Stage
-from etl.engine.tables import rows_like
+from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
 from etl.stages.stems import models as demucs_models
-
-if TYPE_CHECKING:
-    import duckdb
 
 FORMATS = ("flac", "wav", "mp3")
 CLIP_MODES = ("rescale", "clamp", "tanh", "none")
@@ -172,13 +167,10 @@ def outputs(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return {item["item_id"]: [{k: v for k, v in row.items() if k != "path"} for row in result["stems"]]}
 
 
-def write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], params: Params) -> None:
-    rows = [{"track_id": o.item_id, **row, "path": row["path"] and artifacts.store_path(row["path"]),
-             "source": "demucs"}
-            for o in outcomes if o.status == "done" for row in o.result["stems"]]
-    with registered(con, new_stems=rows_like(con, "track_stems", rows)):
-        execute(con, "stages/stems/write.sql", "insert_stems",
-                {"params_hash": params_hash(params), "model": params.model})
+write = Write(rows=(Rows("new_stems", "track_stems", lambda o, params: [
+                  {"track_id": o.item_id, **row, "path": row["path"] and artifacts.store_path(row["path"]),
+                   "source": "demucs"} for row in o.result["stems"]]),),
+              statements=("insert_stems",), binds=lambda params: {"model": params.model})
 
 
 STAGE = Stage(
