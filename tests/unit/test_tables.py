@@ -13,7 +13,7 @@ from etl.engine.config import Config, params_hash
 from etl.engine.errors import BadInput
 from etl.engine.runner import RunOptions, StageRunner
 from etl.engine.stage import Stage
-from etl.engine.store import open_writer
+from etl.app.store import open_writer
 from etl.engine.tables import Rows, Write, update_from
 from etl.stages import features
 
