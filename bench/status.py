@@ -31,6 +31,7 @@ from bench.lineage_store import build_lineage_store, features_config
 from bench.query import etl_cli, timed
 from etl.app import registry
 from etl.engine import lineage
+from etl.engine.resources import used_binds
 
 LAUNCH = ("import sys, dataclasses, etl.engine.runner, etl.engine.lineage; {patch}"
           "from cli.main import main; sys.argv = ['etl', '--db', {db!r}, 'status']; main()")
@@ -49,14 +50,16 @@ def in_process(db: Path, repeats: int) -> None:
     print(f"counts statement per stage, in one process, median of {repeats}:")
     for stage in registry.all_stages():
         params = config.params(stage.name)
-        binds = {"stage": stage.name, "stage_hash": lineage.stage_hash(stage, params)}
+        # as `etl status` binds them (lineage.counts): the items query's own `$name`s too (captions' prompts)
+        binds = {"stage": stage.name, "stage_hash": lineage.stage_hash(stage, params),
+                 **lineage.item_binds(stage, params)}
         times = {}
         for label, s in (("lineage", stage), ("none", dataclasses.replace(stage, reads=()))):
             statement = lineage.stage_sql(s, "counts")
             runs = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                row = con.execute(statement, binds).fetchone()
+                row = con.execute(statement, used_binds(statement, binds)).fetchone()
                 runs.append(time.perf_counter() - started)
             times[label] = (statistics.median(runs), row)
         (with_s, row), (without_s, _) = times["lineage"], times["none"]
