@@ -6,8 +6,9 @@ Builds a synthetic store (bench/synthetic_store.sql: realistic crops_v columns, 
 then times whole processes, median of --repeats:
   - a genre + BPM range query and a count by key: `etl query` (CSV, and the default table) vs
     `python -c` with duckdb alone (import, connect read-only, run, print the rows);
-  - an export of every crop to JSON lines (audiocraft's manifest) and to Parquet: `etl export` vs the
-    same columns written by DuckDB's own COPY from a bare `python -c`.
+  - an export of every crop to CSV and to Parquet (the formats that point at the store's files: a
+    synthetic store has no audio to link, which jsonl's manifest needs): `etl export` vs the same
+    rows written by DuckDB's own COPY from a bare `python -c`.
 Targets (issue): query ≤ 2x the bare process, exports ≤ 1.3x DuckDB's COPY.
 """
 
@@ -32,10 +33,6 @@ REPO = HERE.parent
 GENRE_QUERY = ("SELECT crop_id, path, bpm, key_name FROM crops_v "
                "WHERE genre = 'deep house 7' AND bpm BETWEEN 120 AND 128 ORDER BY crop_id")
 KEY_QUERY = "SELECT key_name, count(*) AS crops FROM crops_v GROUP BY ALL ORDER BY crops DESC"
-# The audiocraft manifest's columns, as `etl export --format jsonl` writes them (minus path rewriting).
-JSONL_COLUMNS = ("path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NULL::DOUBLE AS weight, "
-                 "NULL::VARCHAR AS info_path, crop_id, track_id, artist, title, album, genre, bpm, "
-                 "key_name AS \"key\", loudness_integrated_lufs")
 
 
 def build_store(db: Path, tracks: int, crops_per_track: int) -> None:
@@ -101,7 +98,7 @@ def main() -> None:
 
     out = work / "export"
     clear = lambda: shutil.rmtree(out, ignore_errors=True)
-    for fmt, columns, options in (("jsonl", JSONL_COLUMNS, "FORMAT json"), ("parquet", "*", "FORMAT parquet")):
+    for fmt, columns, options in (("csv", "*", "FORMAT csv, HEADER"), ("parquet", "*", "FORMAT parquet")):
         target = work / f"bare.{fmt}"
         copy = f"COPY (SELECT {columns} FROM crops_v) TO {str(target)!r} ({options})"
         report(f"export: {crops:,} rows {fmt}", timed(etl_cli(db, "export", "--format", fmt, "--out", str(out)),

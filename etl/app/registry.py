@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
 import pkgutil
 from functools import cache
@@ -100,3 +101,16 @@ def params_types() -> dict[str, type]:
 def folders() -> list[tuple[str, Path]]:
     """(stage name, its folder), in registry order."""
     return [(s.name, Path(s.folder)) for s in all_stages()]
+
+
+def stage_folders() -> list[Path]:
+    """Every stage package's folder, found without importing any stage (sorted by path): what the
+    readers' schema check needs, kept cheap so that `etl query` starts fast."""
+    folders = []
+    for package_name in stage_packages():
+        spec = importlib.util.find_spec(package_name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"{STAGE_PACKAGES_ENV}: cannot import {package_name}")
+        for location in spec.submodule_search_locations:
+            folders += [Path(location) / info.name for info in pkgutil.iter_modules([location]) if info.ispkg]
+    return sorted(folders)

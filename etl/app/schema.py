@@ -58,14 +58,23 @@ def _fill(template: str) -> str:
 
 
 def long_lists() -> list[str]:
-    """Columns of crops_v that exports' flat tables leave out (the stages' `export.long_lists`)."""
-    lines = [line.split("--")[0] for text in section("export.long_lists") for line in text.splitlines()]
+    """Columns of crops_v that exports' flat tables leave out (the stages' `export.long_lists`; read
+    without importing the stages: their order does not matter here)."""
+    texts = [named_statements(str(path)).get("export.long_lists", "")
+             for path in (folder / "views.sql" for folder in registry.stage_folders()) if path.is_file()]
+    lines = [line.split("--")[0] for text in texts for line in text.splitlines()]
     return [column.strip() for line in lines for column in line.split(",") if column.strip()]
 
 
 def migration_folders() -> list[Path]:
-    return [schema_dir(), *(folder / "migrations" for _name, folder in registry.folders()
+    return [schema_dir(), *(folder / "migrations" for folder in registry.stage_folders()
                             if (folder / "migrations").is_dir())]
+
+
+@cache
+def migrations() -> Schema:
+    """The migrations alone: what a reader checks (found without importing any stage)."""
+    return Schema(migrations=tuple(known_migrations(migration_folders())))
 
 
 @cache
@@ -76,4 +85,4 @@ def schema() -> Schema:
     first = [p.read_text(encoding="utf-8") for p in core if p.name.startswith("00_")]
     rest = [_fill(p.read_text(encoding="utf-8")) for p in core if not p.name.startswith("00_")]
     views = (*first, *section("macros"), *rest, *section("views"))
-    return Schema(migrations=tuple(known_migrations(migration_folders())), views=views)
+    return Schema(migrations=migrations().migrations, views=views)

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from etl.app.schema import schema
+from etl.app.schema import migrations, schema
 from etl.engine import store
 from etl.engine.store import READER_TIMEOUT_S, RunLock, Writer
 
@@ -28,5 +28,6 @@ def open_writer(db_path: Path, *, create: bool, on_wait: Callable[[str | None], 
 def open_reader(db_path: Path, timeout_s: float = READER_TIMEOUT_S,
                 setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
                 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    with store.open_reader(db_path, schema=schema(), timeout_s=timeout_s, setup=setup) as con:
+    # A reader only checks the migrations: the views are the writer's to make.
+    with store.open_reader(db_path, schema=migrations(), timeout_s=timeout_s, setup=setup) as con:
         yield con

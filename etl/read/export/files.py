@@ -69,6 +69,9 @@ def inside(folder: Path, target: Path) -> Path:
 
 def place(source: Path, target: Path, mode: str) -> None:
     """Put `source` at `target`: a hard link when `mode` is "link" and the file system allows it."""
+    if not source.is_file():  # the store names it, the data folder lost it: say so, not a traceback
+        raise ExportError(f"the crop file {source} is missing (was the store's data folder moved or cleaned?): "
+                          "nothing was exported")
     target.parent.mkdir(parents=True, exist_ok=True)
     if mode == "link":
         try:
