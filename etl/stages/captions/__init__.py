@@ -39,7 +39,7 @@ BACKENDS = ("text", "audio")
 LLAMA_VERSION = "0.3.36"
 CATALOG_MODEL = "music-flamingo-q6_k"  # the catalog's model (its folder's models.toml) a skip names
 INSTALL = ("make install (builds llama-cpp-python " + LLAMA_VERSION + " from source with portable CPU flags, "
-           "~5-10 min; see README \"Captions\")")
+           "~5-10 min; see etl/stages/captions/README.md)")
 
 
 @dataclass(frozen=True)
