@@ -176,7 +176,7 @@ def _global(
     state = _state(ctx)
     state.db = db
     state.debug = debug
-    if config is None and Path("etl.toml").is_file():
+    if config is None and Path("etl.toml").exists():  # a folder of that name is an error, not ignored
         config = Path("etl.toml")
     state.config_file = config
     for assignment in set_:

@@ -157,12 +157,21 @@ OTHER_ENV = frozenset({"ETL_DB", "ETL_CONFIG", "ETL_TEST_CORPUS", "ETL_TEST_MARK
                        "ETL_MODELS_DIR", "ETL_MODEL_CATALOG"})  # etl/engine/catalog.py
 
 
+# A settings file is a few kilobytes: more than this is not one (`--config /dev/zero` read forever).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed file, or a one-line ConfigError naming it and what is wrong."""
     if path.is_dir():
         raise ConfigError(f"cannot read config file {path}: it is a folder")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"cannot read config file {path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; "
+                              "is it a TOML settings file?")
+        text = data.decode("utf-8-sig")  # a byte order mark (some Windows editors write one) is not TOML
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except UnicodeDecodeError as error:

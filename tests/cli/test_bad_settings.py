@@ -36,6 +36,28 @@ def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
                    f"cannot read config file {locked}", "Permission denied")
 
 
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Issue 27.8: a UTF-8 BOM (Windows editors write one) gave `Invalid statement (at line 1, column 1)`."""
+    config = tmp_path / "bom.toml"
+    config.write_bytes("\ufeff[run]\nworkers = 1\n".encode("utf-8"))
+    result = etl("--config", str(config), "config", "show", "--json", db=tmp_path / "x.duckdb")
+    assert result.returncode == 0, result.stderr
+    assert '"workers"' in result.stdout
+
+
+def test_a_config_that_never_ends_is_refused(tmp_path: Path) -> None:
+    """Issue 27.8: `--config /dev/zero` read until the OOM killer; settings files are small."""
+    one_line_error(etl("--config", "/dev/zero", "status", db=tmp_path / "x.duckdb", timeout=60),
+                   "cannot read config file /dev/zero", "larger than")
+
+
+def test_a_folder_named_etl_toml_is_not_ignored(tmp_path: Path) -> None:
+    """Issue 27.8: a folder ./etl.toml was silently skipped, so its settings were not what the user meant."""
+    (tmp_path / "etl.toml").mkdir()
+    one_line_error(etl("--db", str(tmp_path / "x.duckdb"), "status", db=tmp_path / "x.duckdb", cwd=tmp_path),
+                   "etl.toml", "folder")
+
+
 def test_a_database_folder_that_is_not_writable_is_one_line(tmp_path: Path) -> None:
     src = tmp_path / "music"
     write_tone(src / "a.wav")
