@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -153,6 +155,10 @@ def handle_errors(fn: F) -> F:
                 raise
             err.print(f"[red]error:[/] {plain(error)}", highlight=False)
             raise typer.Exit(1) from None
+        except BrokenPipeError:  # the reader stopped early (`etl status | head -1`): not an error to report
+            # stdout goes nowhere from here, so the interpreter's last flush cannot raise it again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(128 + signal.SIGPIPE) from None
         except Exception as error:  # a bug: still one line unless --debug
             if debug:
                 raise

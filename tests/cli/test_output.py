@@ -163,3 +163,22 @@ def test_a_run_says_each_model_stage_it_cannot_run_in_one_line_naming_the_fetch_
     stems = next(r for r in status if r["stage"] == "stems")
     assert stems["note"] == "model not installed: etl models fetch htdemucs"
     assert "to install it" in stems["detail"] and str(tmp_path / "models" / "demucs") in stems["detail"]
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """Issue 27.8: `etl status | head -1` (here a long query) ended in `unexpected BrokenPipeError`: a
+    reader that stops early is not an error to report; the exit status is 141 (128 + SIGPIPE), as for
+    other tools killed by it."""
+    import shlex
+    import subprocess
+
+    from tests.helpers import etl, etl_command
+
+    db = tmp_path / "x.duckdb"
+    etl("init", db=db, check=True)
+    command = shlex.join(etl_command("query", "SELECT * FROM range(300000)", "--format", "csv", db=db))
+    result = subprocess.run(["bash", "-c", f"set -o pipefail; {command} | head -1"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout == "range\n"
+    assert result.stderr == "", result.stderr
+    assert result.returncode == 141
