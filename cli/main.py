@@ -435,6 +435,8 @@ def query(
                                     help="Bind $NAME (repeatable). 120 and 1.5 bind as numbers; '\"120\"' as text."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | csv | json | jsonl | parquet."),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomically) instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Replace --out when it exists (never the database, nor a "
+                               "file in its data folder or a source folder)."),
     max_rows: int = typer.Option(100, "--max-rows", min=1, help="Rows shown by --format table."),
     list_: bool = typer.Option(False, "--list", help="List the named queries and their parameters."),
     as_json: bool = typer.Option(False, "--json", help="With --list: machine-readable list on stdout."),
@@ -472,7 +474,7 @@ def query(
     with stop.installed():  # Ctrl-C / SIGTERM interrupt the running statement (DuckDB's interrupt)
         try:
             if fmt != "table":
-                q.run_to_file(db, text, params, fmt, out_file, stop)
+                q.run_to_file(db, text, params, fmt, out_file, stop, force)
                 return
             if out_file is not None:
                 raise QueryError("--out needs a file format: --format csv | json | jsonl | parquet")

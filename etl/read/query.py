@@ -20,7 +20,8 @@ from typing import Any
 
 from etl.engine.errors import Interrupted, QueryError
 from etl.engine.resources import PARAMETER, sql_dir
-from etl.read.readonly import StatementStop, gated_sandbox, running
+from etl.read.protected import check_out, protected_paths
+from etl.read.readonly import StatementStop, gated_sandbox, open_sandbox, running
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _COPY_OPTIONS = {
@@ -127,8 +128,9 @@ def run_to_table(db_path: Path, sql_text: str, params: dict[str, Any], max_rows:
 
 
 def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, out: Path | None,
-                stop: StatementStop | None = None) -> None:
-    """Write the result to `out` (atomically) or, for text formats, to stdout."""
+                stop: StatementStop | None = None, force: bool = False) -> None:
+    """Write the result to `out` (atomically) or, for text formats, to stdout. `out` may not be the
+    database or lie in its data folder or a source folder; an existing file is replaced with `force`."""
     if out is None:
         if fmt == "parquet":
             raise QueryError("--format parquet needs --out FILE")
@@ -145,6 +147,10 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out = out.resolve()
     if out.is_dir():
         raise QueryError(f"--out {out} is a folder; give a file name")
+    with open_sandbox(db_path) as con:
+        check_out(out, protected_paths(con, db_path), QueryError)
+    if out.exists() and not force:
+        raise QueryError(f"--out {out} exists: add --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     target = temporary_beside(out)
     try:

@@ -358,3 +358,38 @@ def test_etl_query_limit_gives_that_many_rows(crops_only: Path) -> None:
     shown = json.loads(etl("query", "--format", "json", "SELECT crop_id FROM crops_v LIMIT 1", db=crops_only,
                            check=True).stdout)
     assert len(shown) == 1
+
+
+def test_query_out_replaces_nothing_it_should_not(store: Path, tmp_path: Path) -> None:
+    """Issue 27.1: `etl query --out` overwrote anything (the store itself became a 195-byte Parquet
+    file). It refuses what export and report refuse, and an existing file without --force."""
+    import shutil
+
+    copy = tmp_path / "store" / "etl.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(store, copy)
+    before = copy.read_bytes()
+
+    def query_to(out: Path, *extra: str):
+        return etl("query", "SELECT 1 AS x", "--format", "parquet", "--out", str(out), *extra, db=copy)
+
+    refused = query_to(copy)
+    assert refused.returncode == 1 and "the database" in refused.stderr, refused.stderr
+    assert "unexpected" not in refused.stderr and copy.read_bytes() == before
+    crop = Path(crops(store)[0]["path"])  # the store's own crop file: its data folder is beside it
+    crop_bytes = crop.read_bytes()
+    refused = etl("query", "SELECT 1 AS x", "--format", "parquet", "--out", str(crop), "--force", db=store)
+    assert refused.returncode == 1 and "the data folder" in refused.stderr, refused.stderr
+    assert crop.read_bytes() == crop_bytes
+    source = Path(crops(copy)[0]["track_path"])
+    refused = query_to(source.parent / "new.parquet")
+    assert refused.returncode == 1 and "a source folder" in refused.stderr, refused.stderr
+    assert not (source.parent / "new.parquet").exists()
+
+    mine = tmp_path / "mine.parquet"
+    mine.write_text("a user's file")
+    refused = query_to(mine)
+    assert refused.returncode == 1 and "--force" in refused.stderr and mine.read_text() == "a user's file"
+    assert query_to(mine, "--force").returncode == 0
+    assert pl.read_parquet(mine)["x"].to_list() == [1]
+    assert query_to(tmp_path / "new.parquet").returncode == 0

@@ -22,6 +22,7 @@ from etl.engine.resources import sql
 from etl.read.export.files import staged
 from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO, PATHS
 from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
+from etl.read.protected import check_out, protected_paths
 from etl.read.readonly import bind, check_condition, open_sandbox
 
 
@@ -90,22 +91,6 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
     return plan
 
 
-def _protected(con: Any, db_path: Path) -> list[tuple[Path, str]]:
-    """What an export may never replace, hold, or write into: the database, the data folder, the sources."""
-    [(data,)] = con.execute("SELECT data_folder()").fetchall()
-    folders = [(db_path.resolve(), "the database"), (Path(data).resolve(), "the data folder")]
-    sources = con.execute("SELECT path FROM sources").fetchall()
-    return folders + [(Path(p).resolve(), "a source folder") for (p,) in sources]
-
-
-def _check_out(out: Path, protected: list[tuple[Path, str]]) -> None:
-    for path, what in protected:
-        if out == path or out in path.parents:
-            raise ExportError(f"--out {out} is or holds {what} ({path}): choose a folder of its own")
-        if what != "the database" and path in out.parents:
-            raise ExportError(f"--out {out} is inside {what} ({path}): choose a folder outside it")
-
-
 def _store_root(con: Any) -> str:
     """The deepest folder holding every crop file (relative manifest paths start there)."""
     [(first, last)] = con.execute(sql("export/rows.sql", "path_range")).fetchall()
@@ -115,7 +100,7 @@ def _store_root(con: Any) -> str:
 def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
     plan = _plan(db_path, request)
     with open_sandbox(db_path) as con:
-        _check_out(plan.out, _protected(con, db_path))
+        check_out(plan.out, protected_paths(con, db_path), ExportError)
     with staged(plan.out, request.force) as staging, open_sandbox(db_path, writable_dirs=[staging]) as con:
         try:
             plan.store_root = _store_root(con)

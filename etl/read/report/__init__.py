@@ -73,7 +73,7 @@ def _check_target(page: Path, force: bool) -> None:
 
 def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, Any]]) -> ReportSummary:
     """Write OUT/index.html; `stages` are `etl status`'s rows (counts per stage and why one is skipped)."""
-    from etl.read.export import _check_out, _protected
+    from etl.read.protected import check_out, protected_paths
     from etl.read.readonly import open_sandbox
     from etl.read.report.gather import Selection, gather
 
@@ -85,10 +85,8 @@ def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, A
     out = request.out.resolve()
     selection = Selection.of(request.where, request.params)
     with open_sandbox(db_path) as con:
-        try:  # the page's folder may not be, hold, or lie inside the database, data or source folders
-            _check_out(out, _protected(con, db_path))
-        except ExportError as error:
-            raise ReportError(str(error)) from None
+        # the page's folder may not be, hold, or lie inside the database, data or source folders
+        check_out(out, protected_paths(con, db_path), ReportError)
         data = gather(con, selection, stages, request.x, request.y, request.top, request.points,
                       request.samples, request.outliers)
     page = out / PAGE_NAME
