@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import typer
 
 from etl.engine.errors import EtlError, Interrupted
+from etl.read import export_formats
 
 app = typer.Typer(
     help=__doc__,
@@ -527,13 +528,16 @@ def export(
     param: list[str] = typer.Option([], "--param", "-p", metavar="NAME=VALUE", help="Bind $NAME in --where."),
     split: str | None = typer.Option(None, "--split", help="train/valid/test percentages, e.g. 90/5/5 (or 80/20)."),
     group_by: str = typer.Option("track", "--group-by", help="Keep each track | album | artist | folder (the file's folder name: a song and its stems) in one split."),
-    copy: bool = typer.Option(False, "--copy", help="Copy the audio next to the manifest."),
+    copy: bool = typer.Option(False, "--copy", help="Copy the audio next to the manifest (not for "
+                              f"{', '.join(export_formats.CARRIES_AUDIO)}, which carries it)."),
     link: bool = typer.Option(False, "--link", help="Hard-link the audio next to the manifest (copy across devices). "
-                              "Default for stable-audio, hf and folders."),
+                              f"Default for {', '.join(export_formats.NEEDS_PLACED_AUDIO)}."),
     absolute: bool | None = typer.Option(None, "--absolute-paths/--relative-paths",
                                          help="How manifests name audio (default: what the format's loader "
                                          "resolves: absolute for jsonl, lhotse, stable-audio, csv, parquet; "
-                                         "relative to the manifest for hf and folders)."),
+                                         "relative to the manifest for hf and folders). Relative paths of the "
+                                         "first kind start at --out (run the loader from there) and need the "
+                                         "audio placed (--link or --copy)."),
     shard_size: str = typer.Option("1G", "--shard-size", help="webdataset: largest tar shard, e.g. 500M."),
     force: bool = typer.Option(False, "--force", help="Replace a previous export (a folder holding its export.json)."),
     include_missing: bool = typer.Option(False, "--include-missing",

@@ -208,7 +208,13 @@ def failures(db_path: Path, stage: str | None = None) -> list[dict[str, Any]]:
 
 
 def data_dir(db_path: Path, config: Config) -> Path:
-    return (db_path.parent / config.run.data_dir).resolve()
+    """The store's data folder: a folder of its own, never one holding the database (gc removes what
+    no row names in the stages' folders under it)."""
+    folder = (db_path.parent / config.run.data_dir).resolve()
+    if db_path.resolve().parent.is_relative_to(folder):
+        raise ConfigError(f"[run] data_dir = {config.run.data_dir!r} is {folder}, which holds the database: "
+                          "the data folder must be a folder of its own (the default is 'etl-data')")
+    return folder
 
 
 def _forget_missing(writer: Writer, config: Config, grace_days: float, dry_run: bool) -> int:
@@ -236,8 +242,11 @@ def gc(db_path: Path, config: Config, dry_run: bool = False, grace_days: float |
             forgotten = _forget_missing(writer, config, grace, dry_run)
             with writer.transaction() as con:
                 referenced = {row[0] for row in con.execute(sql("engine/lineage.sql", "referenced_files")).fetchall()}
-                orphans = sorted(path for path in artifacts.walk(folder) if path not in referenced) \
-                    if folder.is_dir() else []
+                # Only the stages' own folders: whatever else lies in the data folder is not the store's.
+                stages = {row[0] for row in con.execute(sql("engine/lineage.sql", "stages_with_items")).fetchall()}
+                stages |= {stage.name for stage in registry.all_stages()}
+                orphans = sorted(path for stage in stages for path in artifacts.walk(folder / stage, folder)
+                                 if path not in referenced)
                 if not dry_run:
                     artifacts.remove(orphans, folder)
                     sweep_superseded(con, folder)

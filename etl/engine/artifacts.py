@@ -249,8 +249,9 @@ def _prune_empty(folder: Path, data_dir: Path) -> None:
         folder = folder.parent
 
 
-def walk(data_dir: Path) -> Iterator[str]:
-    """Every file under the data folder, relative to it."""
-    for root, _, names in os.walk(data_dir):
+def walk(folder: Path, data_dir: Path | None = None) -> Iterator[str]:
+    """Every file under `folder` (none when it is absent), relative to the data folder (`folder` itself
+    unless a stage's folder in `data_dir` is walked)."""
+    for root, _, names in os.walk(folder):
         for name in names:
-            yield os.path.relpath(os.path.join(root, name), data_dir)
+            yield os.path.relpath(os.path.join(root, name), data_dir or folder)

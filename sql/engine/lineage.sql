@@ -34,6 +34,10 @@ SELECT DISTINCT path FROM superseded_files;
 -- name: forget_superseded
 DELETE FROM superseded_files WHERE path IN (SELECT path FROM removed_batch);
 
+-- name: stages_with_items
+-- The stages that have written items: their folders under the data folder are the store's.
+SELECT DISTINCT stage FROM stage_items;
+
 -- name: referenced_files
 SELECT DISTINCT unnest(files) AS path FROM stage_items WHERE files IS NOT NULL;
 

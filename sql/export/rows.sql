@@ -7,19 +7,34 @@
 SELECT c.* REPLACE ({manifest_path} AS path,
                    round(c.duration_s * c.sample_rate) / c.sample_rate AS duration_s),
        round(c.duration_s * c.sample_rate)::BIGINT AS frames,
-       c.path AS source_path, {split} AS split
+       c.path AS source_path, {split} AS split, {prompt} AS prompt
 FROM {view} AS c
 WHERE ({where}
 )
 
--- name: ordered_rows
-SELECT *
-FROM ({rows})
-ORDER BY track_id, crop_index
+-- name: prompt
+-- A crop's text prompt, the one every format carries (a column of csv, parquet and hf; `prompt` and
+-- audiocraft's `description` in the sidecars, lhotse's custom fields, webdataset's JSON): the caption
+-- where the captions stage wrote one, else what the store knows, most telling first: genre (the tag,
+-- else the genre model's top label: "Electronic---House" reads "Electronic / House"), up to 3 moods
+-- and 3 instruments (best first), voice, tempo, key, meter, title and artist. Empty text is no value.
+CASE WHEN nullif(c.caption, '') IS NOT NULL THEN c.caption ELSE concat_ws(', ',
+    coalesce(nullif(c.genre, ''), replace(nullif(c.genre_top, ''), '---', ' / ')),
+    nullif(array_to_string(c.moods[1:3], ', '), ''),
+    'with ' || nullif(array_to_string(c.instruments[1:3], ', '), ''),
+    CASE WHEN c.voice = 'instrumental' THEN 'instrumental' END,
+    CASE WHEN isfinite(c.bpm) AND round_even(c.bpm, 0) <> 0 THEN round_even(c.bpm, 0)::BIGINT || ' BPM' END,
+    nullif(c.key_name, ''),
+    CASE WHEN c.meter <> 0 THEN c.meter || '/4 time' END,
+    nullif(concat_ws(' by ', nullif(c.title, ''), nullif(c.artist, '')), '')) END
 
--- name: path_range
--- Every crop file shares this range's common folder: relative paths are computed from it.
-SELECT artifact_path(min(path)), artifact_path(max(path)) FROM crops
+-- name: folder_rows
+-- The folders format names files Artist/Album/NN Title: the track number, and the track's source
+-- name where it has no title tag, are the track's.
+SELECT r.*, t.track_number, t.source_name
+FROM ({rows}) AS r
+LEFT JOIN tracks_all_v AS t USING (track_id)
+ORDER BY r.track_id, r.crop_index
 
 -- name: split_counts_parquet
 SELECT split, count(*) FROM read_parquet($export_file) GROUP BY split
@@ -45,7 +60,7 @@ ORDER BY track_id, crop_index
 SELECT path, duration_s AS duration, sample_rate, NULL::DOUBLE AS amplitude, NULL::DOUBLE AS weight,
        NULL::VARCHAR AS info_path,
        crop_id, track_id, artist, title, album,
-       coalesce(genre, replace(genre_top, '---', ' / ')) AS genre,  -- the tag, else the model's (metadata.genre)
+       coalesce(nullif(genre, ''), replace(nullif(genre_top, ''), '---', ' / ')) AS genre,  -- as `prompt` says it
        bpm, key_name AS "key", loudness_integrated_lufs
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split

@@ -6,6 +6,7 @@
 CREATE OR REPLACE VIEW tracks_all_v AS
 SELECT t.track_id,
        p.path,
+       p.name AS source_name,  -- the file's name (a multitrack group's folder): for a track without a title
        coalesce(p.n_paths, 0) AS n_paths,
        p.path IS NOT NULL AS present,
        t.container, t.codec, t.duration_s, t.sample_rate, t.channels, t.bit_rate_kbps, t.size_bytes

@@ -132,3 +132,18 @@ def test_a_shard_size_must_be_positive(tmp_path: Path, size: str) -> None:
     result = etl("export", "--format", "webdataset", "--out", str(tmp_path / "out"), "--shard-size", size,
                  db=tmp_path / "x.duckdb")
     one_line_error(result, "--shard-size", size)
+
+
+@pytest.mark.parametrize("data_dir", [".", "..", "../.."])
+def test_a_data_folder_holding_the_database_is_refused(tmp_path: Path, data_dir: str) -> None:
+    """Issue 27 (the sweep): `[run] data_dir = "."` made `etl gc` take the database, its lock and the
+    user's files beside it for orphaned artifacts."""
+    box = tmp_path / "a" / "b" / "box"
+    box.mkdir(parents=True)
+    (box / "notes.txt").write_text("mine")
+    music = tmp_path / "music"
+    write_tone(music / "tone.wav", seconds=2.0)
+    db = box / "etl.duckdb"
+    for command in (("run", "--source", str(music), "--stage", "ingest"), ("gc",)):
+        one_line_error(etl("--set", f"run.data_dir={data_dir}", *command, db=db), "data_dir", "holds the database")
+    assert (box / "notes.txt").read_text() == "mine"

@@ -70,6 +70,7 @@ def test_frets_on_fire_mix_is_the_sum_rendered_once(tmp_path: Path) -> None:
     assert group["mix"] == "sum" and group["tags_path"] == str(song / "song.ogg")
     [track] = rows(db, "SELECT * FROM tracks_v")
     assert track["track_id"] == group["track_id"] and track["path"] == group["mix_file"]
+    assert track["source_name"] == "Feelings"  # the song's folder, not the rendered mix-<hash>.flac
     # The stored mix is song + guitar (the shorter padded with silence) within one step of 16-bit FLAC,
     # except where the sum passes full scale: clipped there, and said so.
     backing, _ = sf.read(song / "song.ogg", dtype="float32", always_2d=True)
@@ -276,6 +277,7 @@ def test_ni_stems_file_is_decoded_and_rendered(tmp_path: Path, names: list[str] 
     run_stages(db, src, ["ingest", "multitrack", "metadata"])
     [track] = rows(db, "SELECT * FROM tracks_v")
     assert track["codec"] == "PCM_16" and track["duration_s"] == pytest.approx(268288 / 44100)
+    assert track["source_name"] == "Falcon 69"
     mix, _ = sf.read(track["path"], dtype="float32", always_2d=True)
     assert np.abs(mix - sources["mixture"]).max() <= LSB_16  # ALAC is lossless
     stems = rows(db, "SELECT stem, given_as, artifact_path(path) AS path FROM track_stems ORDER BY given_as")

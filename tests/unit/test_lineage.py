@@ -233,6 +233,20 @@ def test_gc_removes_what_no_row_names(writer, tmp_path: Path) -> None:
     assert files_on_disk(writer) == referenced(writer)
 
 
+def test_gc_removes_only_what_a_stage_could_have_written(writer, tmp_path: Path) -> None:
+    """A user's files in the data folder, beside the stages' folders, are not orphans."""
+    both(writer)
+    notes, mine = data_dir(writer) / "notes.txt", data_dir(writer) / "mine" / "model.pt"
+    mine.parent.mkdir()
+    notes.write_text("mine")
+    mine.write_bytes(b"weights")
+    db = writer.db_path
+    writer.close()
+    assert pipeline.gc(db, config(), dry_run=True)["orphans"] == []
+    pipeline.gc(db, config())
+    assert notes.read_text() == "mine" and mine.read_bytes() == b"weights"
+
+
 def full_counts(writer, stage: Stage, cfg: Config | None = None) -> dict[str, int]:
     params = (cfg or config()).params(stage.name)
     row = writer.con.execute(lineage.stage_sql(stage, "counts"),

@@ -11,17 +11,16 @@ half-written export. An `export.json` records what was asked and what came out.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import ExportError, QueryError
-from etl.engine.resources import sql
 from etl.read.export.files import staged
-from etl.read.export.formats import FORMATS, NEEDS_PLACED_AUDIO, PATHS
+from etl.read.export.record import check_replaceable, record_bytes, written_files
+from etl.read.export.formats import FORMATS
 from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
+from etl.read.export_formats import CARRIES_AUDIO, NEEDS_PLACED_AUDIO, PATHS
 from etl.read.protected import check_out, protected_paths
 from etl.read.readonly import bind, check_condition, open_sandbox
 
@@ -57,11 +56,19 @@ class SplitSummary:
 SHARE_TOLERANCE = 5.0  # percentage points a split may miss its target by before a warning
 
 
+def empty_splits(summaries: list[SplitSummary]) -> list[str]:
+    """The splits no crop fell into: every format leaves them out (no empty manifest, folder or config)."""
+    return [s.split for s in summaries if s.split and not s.crops]
+
+
 def share_warnings(summaries: list[SplitSummary]) -> list[str]:
-    """One line per split whose achieved share is off its target by more than SHARE_TOLERANCE points."""
-    return [f"{s.split} got {s.percent:.1f} % of the crops, asked {s.target:g} % (off by {s.off_by:.1f} points): "
-            "splits are drawn per group, so few groups give uneven shares" for s in summaries
-            if s.off_by > SHARE_TOLERANCE]
+    """One line per empty split, and per split whose achieved share is off its target by more than
+    SHARE_TOLERANCE points."""
+    empty = [f"{split} has no crops: no {split} files were written (splits are drawn per group; "
+             "see export.json's empty_splits)" for split in empty_splits(summaries)]
+    return empty + [f"{s.split} got {s.percent:.1f} % of the crops, asked {s.target:g} % "
+                    f"(off by {s.off_by:.1f} points): splits are drawn per group, so few groups give uneven "
+                    "shares" for s in summaries if s.off_by > SHARE_TOLERANCE and s.crops]
 
 
 def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
@@ -72,6 +79,9 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
     if request.placement not in (None, "link", "copy"):
         raise ExportError("placement must be link or copy")
     where = request.where.strip() if request.where and request.where.strip() else "true"
+    if request.placement and request.format in CARRIES_AUDIO:
+        raise ExportError(f"--{request.placement}: a {request.format} export carries the audio inside its "
+                          "shards, it places no files beside them; drop --link / --copy")
     placement = request.placement or ("link" if request.format in NEEDS_PLACED_AUDIO else None)
     resolution = PATHS[request.format]
     absolute = request.absolute_paths if request.absolute_paths is not None else resolution == "cwd"
@@ -79,8 +89,13 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
         raise ExportError(f"--absolute-paths: {request.format} files name their audio relative to the manifest "
                           "(Hugging Face audiofolder requires file_name relative and inside its folder); "
                           "drop --absolute-paths")
+    if not absolute and resolution == "cwd" and not placement:
+        raise ExportError(f"--relative-paths: without --link or --copy a {request.format} export names the "
+                          "store's crop files, and a path from --out into the store breaks when either moves; "
+                          "add --link (or --copy) to place the audio in the export, or keep absolute paths")
     plan = ExportPlan(out=request.out.resolve(), where=where, params={}, splits=parse_split(request.split),
                       group_by=request.group_by, placement=placement, absolute_paths=absolute,
+                      relative_to_manifest=resolution == "manifest",
                       include_source_paths=request.include_source_paths,
                       extra={"shard_bytes": request.shard_bytes},
                       view="crops_all_v" if request.include_missing else "crops_v")
@@ -91,19 +106,14 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
     return plan
 
 
-def _store_root(con: Any) -> str:
-    """The deepest folder holding every crop file (relative manifest paths start there)."""
-    [(first, last)] = con.execute(sql("export/rows.sql", "path_range")).fetchall()
-    return os.path.commonpath([os.path.dirname(first), os.path.dirname(last)]) if first else ""
-
-
 def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
     plan = _plan(db_path, request)
     with open_sandbox(db_path) as con:
         check_out(plan.out, protected_paths(con, db_path), ExportError)
+    if request.force:
+        check_replaceable(plan.out)
     with staged(plan.out, request.force) as staging, open_sandbox(db_path, writable_dirs=[staging]) as con:
         try:
-            plan.store_root = _store_root(con)
             counts = FORMATS[request.format](con, plan, staging)
         except (ExportError, OSError):
             raise
@@ -121,13 +131,11 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
             "where": request.where, "params": request.params or {},
             "split": request.split, "group_by": request.group_by, "placement": plan.placement,
             "absolute_paths": plan.absolute_paths, "include_source_paths": request.include_source_paths,
-            "splits": [asdict(s) for s in summaries],
+            "splits": [asdict(s) for s in summaries], "empty_splits": empty_splits(summaries),
+            "files": written_files(staging),  # what a later --force may replace, and nothing else
         }
         (staging / "export.json").write_bytes(record_bytes(record))
     return summaries
 
 
-def record_bytes(record: dict[str, Any]) -> bytes:
-    """export.json's bytes. No timestamp: the same export twice (same command, same --out) gives
-    byte-identical folders. `out` is the absolute folder written, which `etl export --relocate` reads."""
-    return (json.dumps(record, indent=1, default=str) + "\n").encode("utf-8")
+__all__ = ["ExportRequest", "SplitSummary", "export", "record_bytes", "share_warnings"]

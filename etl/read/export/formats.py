@@ -24,6 +24,7 @@ from etl.engine.resources import sql, used_binds
 from etl.read.export import metadata
 from etl.read.export.files import UniqueNames, inside, place, portable_name, store_name
 from etl.read.export.plan import ExportPlan
+from etl.read.export_formats import NAMES
 from etl.read.query import copy_statement
 
 Counts = dict[str | None, int]  # crops written per split (None: no split)
@@ -87,11 +88,25 @@ def write_table(fmt: str) -> Writer:
     return write
 
 
+def _leave_out_if_empty(manifest: Path, split: str | None, count: int) -> bool:
+    """An empty split has no files in any format (loaders refuse an empty manifest: audiocraft's
+    "No audio meta provided", lhotse's None, datasets' error); the export says so (export.json's
+    `empty_splits`, a warning)."""
+    if split and not count:
+        manifest.unlink()
+        return True
+    return False
+
+
 def _manifest_per_split(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path, statement: str,
                         file_name: str, fmt: str) -> Counts:
-    return {split: _copy(con, plan.statement(statement, per_split_manifest=True),
-                         _split_dir(staging, split) / file_name, fmt, split)
-            for split in plan.split_names}
+    counts: Counts = {}
+    for split in plan.split_names:
+        manifest = _split_dir(staging, split) / file_name
+        counts[split] = _copy(con, plan.statement(statement, per_split_manifest=True), manifest, fmt, split)
+        if _leave_out_if_empty(manifest, split, counts[split]):
+            manifest.parent.rmdir()  # <split>/ held only the manifest (no rows, no audio placed)
+    return counts
 
 
 def write_audiocraft(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
@@ -104,10 +119,6 @@ def write_audiocraft(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: 
 def write_audiofolder(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path) -> Counts:
     """Hugging Face audiofolder: <split>/metadata.parquet (typed columns) whose file_name is relative to it."""
     counts = _manifest_per_split(con, plan, staging, "audiofolder_metadata", "metadata.parquet", "parquet")
-    for split, count in counts.items():  # datasets refuses a split without rows: leave an empty one out
-        if split and not count:
-            (_split_dir(staging, split) / "metadata.parquet").unlink()
-            _split_dir(staging, split).rmdir()
     _place_audio(con, plan, staging, sidecars=False)
     return counts
 
@@ -122,6 +133,8 @@ def write_stable_audio(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging
         return str(plan.out / relative) if plan.absolute_paths else relative
 
     for split in plan.split_names:
+        if split and not counts.get(split):
+            continue  # an empty split: no config naming a folder that is not there
         config = {
             "dataset_type": "audio_dir",
             "datasets": [{
@@ -170,6 +183,7 @@ def write_lhotse(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Path
             for row in _rows(con, plan.statement("split_rows"), split):
                 handle.write(lhotse_line(_lhotse_cut(row)))
                 counts[split] += 1
+        _leave_out_if_empty(staging / name, split, counts[split])
     _place_audio(con, plan, staging, sidecars=False)
     return counts
 
@@ -239,7 +253,7 @@ def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Pat
     with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
         index = csv.writer(handle)
         index.writerow(["path", "crop_id", "track_id", "split", "artist", "album", "title"])
-        for row in _rows(con, plan.statement("ordered_rows")):
+        for row in _rows(con, plan.statement("folder_rows")):
             folder = "/".join(filter(None, [
                 row["split"],
                 portable_name(row.get("album_artist") if row.get("compilation") else row.get("artist"),
@@ -247,7 +261,7 @@ def write_folders(con: duckdb.DuckDBPyConnection, plan: ExportPlan, staging: Pat
                 portable_name(row.get("album"), "Unknown Album"),
             ]))
             number = f"{int(row['track_number']):02d} " if row.get("track_number") else ""
-            title = portable_name(row.get("title") or Path(row.get("track_path") or "").stem, row["track_id"][:12])
+            title = portable_name(row.get("title") or row.get("source_name"), row["track_id"][:12])
             file_name = names.claim(folder, f"{number}{title} - {int(row['crop_index']) + 1:03d}", f".{row['format']}")
             relative = f"{folder}/{file_name}"
             place(Path(row["source_path"]), inside(staging, staging / relative), plan.placement or "link")
@@ -267,12 +281,5 @@ FORMATS: dict[str, Writer] = {
     "parquet": write_table("parquet"),
     "folders": write_folders,
 }
-# Formats whose readers look for the audio (or, for audiocraft, its MusicInfo JSON) beside the
-# manifest or the audio file: placed by hard link unless told.
-NEEDS_PLACED_AUDIO = {"jsonl", "stable-audio", "hf", "folders"}
-# How each format's loader resolves a relative path: from the working directory ("cwd": audiocraft's
-# load_audio_meta, lhotse's Recording, stable-audio-tools' dataset config, a script reading CSV or
-# Parquet) or from the manifest ("manifest": datasets' audiofolder, the folders' index). Paths are
-# absolute by default for the first kind and relative for the second; webdataset carries the bytes.
-PATHS = {"jsonl": "cwd", "lhotse": "cwd", "stable-audio": "cwd", "csv": "cwd", "parquet": "cwd",
-         "hf": "manifest", "folders": "manifest", "webdataset": None}
+if tuple(FORMATS) != NAMES:  # one list of formats: the CLI's help reads NAMES
+    raise RuntimeError(f"etl/read/export_formats.py NAMES {NAMES} differ from the writers {tuple(FORMATS)}")

@@ -1,4 +1,5 @@
-"""Per-crop metadata as trainers read it: audiocraft's MusicInfo fields and a text prompt."""
+"""Per-crop metadata as trainers read it: audiocraft's MusicInfo fields. The text prompt is computed
+in SQL (sql/export/rows.sql, `prompt`), so the table formats and the sidecars carry the same text."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-LABELS_IN_PROMPT = 3  # model labels (moods, instruments) a prompt names, best first
+LABELS_IN_PROMPT = 3  # model labels (instruments) MusicInfo names, best first, as the prompt does
 
 
 def genre(row: dict[str, Any]) -> str | None:
     """The genre tag; where the file has none, the genre model's top label ("Electronic---House" reads
-    "Electronic / House"). sql/export/rows.sql's audiocraft_lines says the same in SQL."""
+    "Electronic / House"), as sql/export/rows.sql's `prompt` and audiocraft_lines say it."""
     if row.get("genre"):
         return str(row["genre"])
     if row.get("genre_top"):
@@ -29,36 +30,6 @@ def genre(row: dict[str, Any]) -> str | None:
 
 def _labels(row: dict[str, Any], column: str) -> list[str]:
     return [str(v) for v in (row.get(column) or [])[:LABELS_IN_PROMPT]]
-
-
-def prompt(row: dict[str, Any]) -> str:
-    """A description from what the store knows, most telling first: genre, moods, instruments, voice,
-    tempo, key, who. Tags first; the classify stage's labels where tags say nothing.
-
-    Captions (a later stage) take precedence when a `caption` column exists.
-    """
-    if row.get("caption"):
-        return str(row["caption"])
-    parts: list[str] = []
-    if genre(row):
-        parts.append(str(genre(row)))
-    if _labels(row, "moods"):
-        parts.append(", ".join(_labels(row, "moods")))
-    if _labels(row, "instruments"):
-        parts.append("with " + ", ".join(_labels(row, "instruments")))
-    if row.get("voice") == "instrumental":
-        parts.append("instrumental")
-    bpm = _number(row.get("bpm"))
-    if bpm:
-        parts.append(f"{bpm:.0f} BPM")
-    if row.get("key_name"):
-        parts.append(str(row["key_name"]))
-    if row.get("meter"):
-        parts.append(f"{row['meter']}/4 time")
-    who = " by ".join(str(v) for v in (row.get("title"), row.get("artist")) if v)
-    if who:
-        parts.append(who)
-    return ", ".join(parts)
 
 
 def keywords(row: dict[str, Any]) -> list[str]:
@@ -77,10 +48,10 @@ def music_info(row: dict[str, Any]) -> dict[str, Any]:
         "genre": genre(row),
         "moods": list(row.get("moods") or []),
         "keywords": keywords(row),
-        "description": prompt(row),
+        "description": row["prompt"],
         "name": row.get("crop_id"),
         "instrument": ", ".join(_labels(row, "instruments")) or None,
-        "prompt": prompt(row),
+        "prompt": row["prompt"],
         "album": row.get("album"),
         "track_id": row.get("track_id"),
         "crop_id": row.get("crop_id"),

@@ -6,7 +6,6 @@ crop of one group lands in the same split, and the same command gives the same s
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,9 +71,11 @@ class ExportPlan:
     splits: list[Split]
     group_by: str = "track"
     placement: str | None = None   # "link" | "copy" | None (manifests point at the store's files)
-    absolute_paths: bool = False   # the format's default already applied (see formats.PATHS)
+    absolute_paths: bool = False   # the format's default already applied (see export_formats.PATHS)
+    # Relative paths start at the manifest's folder (hf: OUT/<split>/) rather than at OUT, from which
+    # the other formats' loaders are run (one working directory serves every split).
+    relative_to_manifest: bool = False
     include_source_paths: bool = False  # track_path / source_path in what leaves the machine
-    store_root: str = ""       # common folder of every selected crop file (for relative paths)
     view: str = "crops_v"      # crops_all_v to include the crops of tracks whose files are gone
     extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
 
@@ -87,6 +88,7 @@ class ExportPlan:
 
     def manifest_path_sql(self, per_split_manifest: bool) -> tuple[str, dict[str, Any]]:
         """SQL for a crop's audio path as a manifest in out/ (or out/<split>/) writes it."""
+        per_split_manifest = per_split_manifest and self.relative_to_manifest
         if self.placement:
             inside = "'audio/' || c.crop_id || '.' || c.format"
             split_folder = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '')"
@@ -94,20 +96,16 @@ class ExportPlan:
                 return (f"$export_out_prefix || {split_folder} || {inside}",
                         {"export_out_prefix": f"{self.out}/"})
             return (inside if per_split_manifest else f"{split_folder} || {inside}"), {}
-        if self.absolute_paths:
-            return "c.path", {}
-        manifest_dir = self.out / "x" if per_split_manifest and self.splits else self.out
-        relative_root = os.path.relpath(self.store_root, manifest_dir) if self.store_root else "."
-        return ("$export_relative_root || substr(c.path, $export_root_length + 1)",
-                {"export_relative_root": relative_root.rstrip("/") + "/" if relative_root != "." else "",
-                 "export_root_length": len(self.store_root.rstrip("/")) + 1})
+        # Unplaced, the manifest names the store's own crop files, absolutely: a relative path from
+        # OUT into the store would break when either moved (export._plan refuses it).
+        return "c.path", {}
 
     def statement(self, name: str, per_split_manifest: bool = False) -> tuple[str, dict[str, Any]]:
         """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""
         path_sql, binds = self.manifest_path_sql(per_split_manifest)
         rows = sql("export/rows.sql", "rows").format(
             manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where,
-            view=self.view)
+            view=self.view, prompt=sql("export/rows.sql", "prompt"))
         # Where the crop's source paths stay out of a written table (unless asked for).
         private = "" if self.include_source_paths else ", source_path, track_path"
         text = rows if name == "rows" else (sql("export/rows.sql", name).replace("{rows}", rows)

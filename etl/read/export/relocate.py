@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import ExportError
-from etl.read.export import record_bytes
-from etl.read.export.formats import PATHS, json_bytes, lhotse_line
+from etl.read.export.record import read_record, record_bytes
+from etl.read.export.formats import json_bytes, lhotse_line
+from etl.read.export_formats import PATHS
 from etl.read.query import copy_statement
 
 
@@ -42,19 +43,6 @@ class Relocation:
             return f"nothing to relocate: {self.reason}"
         return (f"relocated {self.format} export from {self.old} to {self.new}: "
                 f"{self.paths:,} paths in {self.files} files rewritten")
-
-
-def read_record(folder: Path) -> dict[str, Any]:
-    record_file = folder / "export.json"
-    if not record_file.is_file():
-        raise ExportError(f"{folder} holds no export.json: not an export folder, nothing to relocate")
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ExportError(f"{record_file} is not an export's record ({error})") from None
-    if not isinstance(record, dict) or record.get("format") not in PATHS:
-        raise ExportError(f"{record_file} is not an export's record (no known format)")
-    return record
 
 
 class _Prefix:
@@ -200,7 +188,12 @@ def relocate(folder: Path) -> Relocation:
         how = "the shards carry the audio" if PATHS[fmt] is None else "its paths are relative to the manifest"
         return Relocation(fmt, None, new, reason=f"a {fmt} export works wherever it lies ({how})")
     if not record.get("absolute_paths"):
-        return Relocation(fmt, None, new, reason=f"this {fmt} export's paths are relative (--relative-paths)")
+        if not record.get("placement"):  # written by an etl that allowed it: paths from OUT into the store
+            raise ExportError(f"this {fmt} export's relative paths lead from where it was written into the "
+                              "store, which cannot be told from here: export again (with --link for "
+                              "--relative-paths)")
+        return Relocation(fmt, None, new, reason=f"this {fmt} export's paths are relative to the export folder: "
+                                                 "it works wherever it lies (run the loader from it)")
     if not record.get("placement"):
         return Relocation(fmt, None, new, reason=f"this {fmt} export names the store's crop files, which stay put")
     old = record.get("out")
