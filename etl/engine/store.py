@@ -74,10 +74,30 @@ def not_writable(folder: Path, error: OSError | str) -> DatabaseError:
                          "give --db a path in a folder you can write, or fix its permissions")
 
 
+_DUCKDB_MAGIC = (8, b"DUCK")  # where a DuckDB file says what it is (after its 8-byte checksum)
+
+
+def check_database_file(db_path: Path) -> None:
+    """Refuse a --db that exists but is no DuckDB file before anything is written beside it (a lock)."""
+    if db_path.is_dir():
+        raise DatabaseError(f"{db_path} is a folder, not a DuckDB database: give --db a file path")
+    try:
+        with open(db_path, "rb") as handle:
+            head = handle.read(_DUCKDB_MAGIC[0] + len(_DUCKDB_MAGIC[1]))
+    except FileNotFoundError:
+        return  # a new store
+    except OSError as error:
+        raise DatabaseError(f"cannot read {db_path}: {error.strerror}") from None
+    if head and head[_DUCKDB_MAGIC[0]:] != _DUCKDB_MAGIC[1]:
+        raise DatabaseError(f"{db_path} is not a DuckDB database (not an etl store): give --db another path; "
+                            "nothing was written")
+
+
 class RunLock:
     """An exclusive, kill-safe lock naming its holder (pid, host, start time)."""
 
     def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
         self.path = Path(str(db_path) + ".lock")
         self._fd: int | None = None
         self.holder = {
@@ -87,6 +107,7 @@ class RunLock:
         }
 
     def acquire(self) -> None:
+        check_database_file(self.db_path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -147,3 +147,14 @@ def test_a_data_folder_holding_the_database_is_refused(tmp_path: Path, data_dir:
     for command in (("run", "--source", str(music), "--stage", "ingest"), ("gc",)):
         one_line_error(etl("--set", f"run.data_dir={data_dir}", *command, db=db), "data_dir", "holds the database")
     assert (box / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", [("run", "--stage", "ingest"), ("gc",), ("status",), ("query", "select 1")])
+def test_a_db_that_is_not_a_database_is_refused_leaving_nothing_beside_it(tmp_path: Path, command: tuple) -> None:
+    """Issue 27 (the sweep): `--db notes.txt run` refused the file but left `notes.txt.lock` beside it."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    notes = folder / "notes.txt"
+    notes.write_text("hello")
+    one_line_error(etl(*command, db=notes), "notes.txt", "not a")
+    assert notes.read_text() == "hello" and sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
