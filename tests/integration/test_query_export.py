@@ -355,6 +355,19 @@ def test_limit_means_limit_on_the_views(crops_only: Path, view: str, condition: 
             assert got == limit, f"{view} WHERE {condition} LIMIT {limit} gave {got} rows"
 
 
+def test_limit_means_limit_on_every_view(store: Path, crops_only: Path) -> None:
+    """The sweep after issue 27.3: every view the store defines, on a full store and on one with
+    empty stage tables, gives LIMIT 1 one row wherever it has rows."""
+    for db in (store, crops_only):
+        with duckdb.connect(str(db), read_only=True) as con:
+            views = [v for (v,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
+            assert {"crops_v", "tracks_v", "crop_midi_v", "track_classes_v"} <= set(views)
+            for view in views:
+                rows_in_view = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+                got = con.execute(f"SELECT count(*) FROM (SELECT * FROM {view} LIMIT 1)").fetchone()[0]
+                assert got == min(rows_in_view, 1), f"{view} LIMIT 1 gave {got} of {rows_in_view} rows ({db})"
+
+
 def test_etl_query_limit_gives_that_many_rows(crops_only: Path) -> None:
     shown = json.loads(etl("query", "--format", "json", "SELECT crop_id FROM crops_v LIMIT 1", db=crops_only,
                            check=True).stdout)
