@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -70,6 +71,20 @@ def write_tone(path: Path, seconds: float = 1.0, freq_hz: float = 440.0, sample_
 # Root reads any file regardless of its mode; without these capabilities it is refused like a user.
 WITHOUT_FILE_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
                           "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def refuse_listing(monkeypatch: pytest.MonkeyPatch, *folders: Path | str) -> None:
+    """`os.scandir` of these folders fails as it does for a user without read permission (root
+    lists any folder whatever its mode)."""
+    real = os.scandir
+    refused = {os.fspath(f) for f in folders}
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path) in refused:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
 
 
 @contextmanager

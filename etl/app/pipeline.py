@@ -59,10 +59,12 @@ def change_sources(db_path: Path, change: Callable[[Any], Any]) -> Any:
 
 
 def unreachable_sources(db_path: Path) -> list[str]:
-    """Registered source folders that are not there now (cheap: no file counts)."""
+    """Registered source folders that are not there now, or cannot be listed (cheap: no file counts)."""
+    from etl.stages.ingest import unreachable
+
     with open_reader(db_path) as con:
         return [row[0] for row in con.execute(sql("pipeline.sql", "list_sources")).fetchall()
-                if not os.path.isdir(row[0])]
+                if unreachable(row[0]) is not None]
 
 
 def list_sources(db_path: Path) -> list[dict[str, Any]]:

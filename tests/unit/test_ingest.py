@@ -11,7 +11,7 @@ import pytest
 from etl.engine.errors import BadInput, SkipItem, TransientError
 from etl.stages import ingest
 from tests.audio_files import write_format
-from tests.helpers import corpus, write_tone
+from tests.helpers import corpus, refuse_listing, write_tone
 
 PARAMS = ingest.Params()
 
@@ -139,6 +139,28 @@ def test_scan_follows_folder_links_without_looping(tmp_path: Path) -> None:
     assert "broken symlink" in entries["dangling.wav"]
     assert ".hidden.wav" not in entries
     assert ".hidden.wav" in {Path(e.path).name for e in ingest.scan_folder(str(root), include_hidden=True)}
+
+
+def test_a_folder_that_cannot_be_listed_is_unlisted_not_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27.2: it was skipped with a warning, as if empty (so its files were marked missing)."""
+    root = tmp_path / "music"
+    write_tone(root / "a" / "one.wav")
+    write_tone(root / "b" / "two.wav")
+    outside = tmp_path / "elsewhere"
+    write_tone(outside / "three.wav")
+    (root / "linked").symlink_to(outside)
+    refuse_listing(monkeypatch, root / "b", root / "linked", tmp_path / "locked")
+    found = list(ingest.scan_folder(str(root)))
+    assert [e.path for e in found if isinstance(e, ingest.ScanEntry)] == [str(root / "a" / "one.wav")]
+    # spelt as the paths under it are stored: through the link, not at its target
+    assert sorted((u.folder, u.reason) for u in found if isinstance(u, ingest.Unlisted)) == [
+        (str(root / "b"), "Permission denied"), (str(root / "linked"), "Permission denied")]
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "a file").write_text("x")
+    assert ingest.unreachable(str(root)) is None
+    assert ingest.unreachable(str(tmp_path / "locked")) == "Permission denied"
+    assert ingest.unreachable(str(tmp_path / "gone")) == "No such file or directory"
+    assert ingest.unreachable(str(tmp_path / "a file")) == "Not a directory"
 
 
 def test_non_utf8_names_are_kept_visible_and_failed(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ file's bytes, runs again). A file whose audio was replaced is a new track; the o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -66,18 +67,57 @@ def _printable(path: str) -> tuple[str, str | None]:
         return text, "the file name is not valid UTF-8; rename the file to process it"
 
 
-def scan_folder(root: str, include_hidden: bool = False, exclude: tuple[str, ...] = ()) -> Iterator[ScanEntry]:
+def _entries(folder: str) -> list[os.DirEntry[str]]:
+    """The folder's entries by name. OSError when it cannot be listed, or can be listed but not
+    entered (read permission without search: its names show, nothing in it can be opened)."""
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    _enterable(entries[0] if entries else None)
+    return entries
+
+
+def _enterable(entry: os.DirEntry[str] | None) -> None:
+    """PermissionError when the folder holding `entry` could be listed but cannot be entered."""
+    if entry is not None:
+        with contextlib.suppress(FileNotFoundError):  # gone since the listing: its own stat says so
+            os.lstat(entry.path)
+
+
+def unreachable(folder: str) -> str | None:
+    """Why a source folder cannot be scanned now (not there, not a folder, not listable), or None.
+    A folder that cannot be listed is not empty: it is unreachable, like an unmounted drive."""
+    try:
+        with os.scandir(folder) as listing:
+            _enterable(next(listing, None))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+@dataclass(frozen=True)
+class Unlisted:
+    """A folder under a source that could not be listed: what is recorded under it is left as it was."""
+    folder: str  # spelt as the paths under it are stored
+    reason: str
+
+
+def scan_folder(root: str, include_hidden: bool = False, exclude: tuple[str, ...] = ()
+                ) -> Iterator[ScanEntry | Unlisted]:
     """Every non-folder entry under `root`, following folder symlinks without looping; paths in
-    `exclude` (the store's own database and data folder) and what is under them are left out."""
+    `exclude` (the store's own database and data folder) and what is under them are left out.
+    A folder that cannot be listed is yielded as `Unlisted` (and said once), never taken for empty."""
     root_stat = os.stat(root)
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [(root, ((root_stat.st_dev, root_stat.st_ino),))]
     seen_dirs = {(root_stat.st_dev, root_stat.st_ino)}
     while stack:
         folder, ancestors = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = _entries(folder)
         except OSError as error:
-            log.warning("cannot list %s: %s", folder, error.strerror)
+            reason = error.strerror or str(error)
+            shown = _printable(folder)[0]
+            log.warning("cannot list %s (%s): the files recorded under it are left as they were", shown, reason)
+            yield Unlisted(shown, reason)
             continue
         for entry in entries:
             if not include_hidden and entry.name.startswith("."):
@@ -120,16 +160,23 @@ def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
     """
     import pyarrow as pa
 
-    scans: list[tuple[str, pa.Table]] = []
+    scans: list[tuple[str, pa.Table, pa.Table]] = []
     for source in sources:
-        if not os.path.isdir(source):
-            # An unmounted drive must not look like "every file was deleted".
-            log.warning("source folder %s is not reachable; its files are left as they were", source)
+        reason = unreachable(source)
+        if reason is not None:
+            # An unmounted drive (or a folder this user may not list) must not look like "every file was deleted".
+            log.warning("source folder %s is not reachable (%s); its files are left as they were", source, reason)
             continue
         inside = tuple(p for p in store if p.startswith(source.rstrip("/") + "/"))
         if inside:
             log.info("source folder %s holds this store: its database and data folder are not scanned", source)
-        entries = list(scan_folder(source, params.include_hidden, inside))
+        entries: list[ScanEntry] = []
+        unlisted: list[str] = []
+        for found in scan_folder(source, params.include_hidden, inside):
+            if isinstance(found, Unlisted):
+                unlisted.append(found.folder.rstrip(os.sep) + os.sep)
+            else:
+                entries.append(found)
         # Multitrack groups by file names alone: nothing is read here.
         members = multitrack_layouts.recognise((e.path for e in entries if e.scan_error is None), params.multitrack)
         member = [members.get(e.path) for e in entries]
@@ -142,11 +189,11 @@ def discover(params: Params, sources: list[str], store: tuple[str, ...] = ()
             "scan_error": pa.array([e.scan_error for e in entries], pa.string()),
             **{f"multitrack_{name}": pa.array([getattr(m, name) if m else None for m in member], pa.string())
                for name in ("group", "role", "stem", "layout")},
-        })))
+        }), pa.table({"prefix": pa.array(unlisted, pa.string())})))
 
     def record(con: duckdb.DuckDBPyConnection) -> None:
-        for source, scanned in scans:
-            with registered(con, scanned=scanned):
+        for source, scanned, unlisted_folders in scans:
+            with registered(con, scanned=scanned, unlisted=unlisted_folders):
                 execute(con, "stages/ingest/scan.sql", "upsert_files", {"source": source})
                 execute(con, "stages/ingest/scan.sql", "mark_missing", {"source": source})
 

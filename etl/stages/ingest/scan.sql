@@ -29,6 +29,9 @@ ON CONFLICT (path) DO UPDATE SET
     last_seen_at = now();
 
 -- name: mark_missing
--- Gone from a reachable source folder: kept (with its track) until `etl gc` forgets it.
+-- Gone from a reachable source folder: kept (with its track) until `etl gc` forgets it. Under a
+-- folder the scan could not list (`unlisted`: each one's path and a trailing slash) nothing is
+-- known to be gone: its files are left as they were, as those of an unreachable source are.
 UPDATE files SET present = false, missing_since = now()
-WHERE source = $source AND present AND path NOT IN (SELECT path FROM scanned);
+WHERE source = $source AND present AND path NOT IN (SELECT path FROM scanned)
+  AND NOT EXISTS (SELECT 1 FROM unlisted WHERE starts_with(files.path, unlisted.prefix));

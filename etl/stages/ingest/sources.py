@@ -1,6 +1,7 @@
 """The source folders: listed, added, removed and moved (`etl sources ...`).
 
-A folder that is not reachable (an unmounted drive) is reported, never taken for deleted. Removing
+A folder that is not reachable (an unmounted drive, a folder this user may not list) is reported,
+never taken for deleted. Removing
 a folder makes its files missing: their tracks leave the views at once, their data stays until
 `etl gc` forgets them after [run] missing_grace_days. Moving a folder rewrites the paths of the
 files found unchanged at the new place (same size, mtime and sampled hash), so nothing is hashed
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from etl.dsp.identity import sample_hash
 from etl.engine.errors import ConfigError
 from etl.engine.resources import execute, registered
+from etl.stages.ingest import unreachable
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,7 +52,7 @@ def listing(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in result.description]
     rows = [dict(zip(names, row)) for row in result.fetchall()]
     for row in rows:
-        row["reachable"] = os.path.isdir(row["path"])
+        row["reachable"] = unreachable(row["path"]) is None  # a folder that cannot be listed is not
     return rows
 
 
