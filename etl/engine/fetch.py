@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.engine.catalog import CatalogFile, CatalogModel, verify
-from etl.engine.errors import EtlError
+from etl.engine.errors import ConfigError, EtlError
+from etl.engine.folders import check_writable, make_folder
 
 CHUNK = 1 << 20
 USER_AGENT = "music-etl (etl models fetch)"
+# A --dir that cannot be made or written is the user's to change, as a bad flag is.
+_ELSEWHERE = " (--dir or ETL_MODELS_DIR chooses another folder)"
 
 # progress(file name, bytes so far, total bytes or None)
 Progress = Callable[[str, int, "int | None"], None]
@@ -60,10 +63,11 @@ def _reason(error: BaseException) -> str:
 def fetch_file(entry: CatalogFile, folder: Path, progress: Progress | None = None,
                timeout: float = 60.0) -> Fetched:
     """Bring `entry` into `folder` from the first of its URLs that works."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, ConfigError, _ELSEWHERE)
     final = folder / entry.name
     if final.is_file() and verify(final, entry) is None:
-        return Fetched(final, None, 0, 0)
+        return Fetched(final, None, 0, 0)  # a read-only folder of verified models is fine
+    check_writable(folder, ConfigError, _ELSEWHERE)  # before any download: a read-only folder costs none
     errors = []
     for url in entry.urls:
         try:

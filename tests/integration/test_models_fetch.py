@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import etl
+from tests.helpers import WITHOUT_FILE_OVERRIDES, etl, skip_unless_ci
 
 GOOD = random.Random(1).randbytes(3 * 1024 * 1024 + 17)     # several of the fetcher's 1 MiB chunks
 SMALL = random.Random(2).randbytes(64 * 1024)
@@ -255,3 +256,61 @@ def test_project_catalog_names_the_models_the_stages_use() -> None:
         for entry in model.files:
             assert all(url.startswith("https://") for url in entry.urls)
             assert entry.sha256 is None or len(entry.sha256) == 64
+
+
+# Root writes into any folder whatever its mode: these runs drop that privilege to meet it as a user.
+AS_USER = WITHOUT_FILE_OVERRIDES if os.geteuid() == 0 else None
+
+
+def one_line_error(result, *expected: str) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "unexpected" not in lines[-1] and "Traceback" not in result.stderr, result.stderr
+    line = error_line(result)
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+def test_dir_that_is_a_file_is_one_line_before_any_download(tmp_path: Path, env: dict[str, str],
+                                                             server: Server) -> None:
+    """Issue 27.8: `--dir FILE` gave `unexpected NotADirectoryError` (or FileExistsError)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    one_line_error(fetch(tmp_path, env, "good", "--yes", "--dir", str(a_file)), str(a_file), "not a folder")
+    one_line_error(fetch(tmp_path, {**env, "ETL_MODELS_DIR": str(a_file)}, "good", "--yes"), str(a_file))
+    one_line_error(fetch(tmp_path, env, "good", "--yes", "--dir", "/proc/version/models"), "/proc/version")
+    assert server.requests == [] and a_file.read_text() == "not a folder"
+
+
+def test_read_only_dir_is_one_line_before_any_download(tmp_path: Path, env: dict[str, str], server: Server) -> None:
+    """Issue 27.8: a read-only --dir gave `unexpected PermissionError`; one whose model folder was
+    already there downloaded the whole file before failing to write it."""
+    if AS_USER is not None and shutil.which(AS_USER[0]) is None:
+        skip_unless_ci("setpriv is not installed: root cannot be refused a write")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    made = tmp_path / "made"
+    (made / "good-folder").mkdir(parents=True)
+    (made / "good-folder").chmod(0o555)
+    try:
+        one_line_error(etl("models", "fetch", "good", "--yes", "--dir", str(locked), db=tmp_path / "etl.duckdb",
+                           env=env, prefix=AS_USER, stdin=open(os.devnull)),
+                       str(locked / "good-folder"), "Permission denied")
+        one_line_error(etl("models", "fetch", "good", "--yes", "--dir", str(made), db=tmp_path / "etl.duckdb",
+                           env=env, prefix=AS_USER, stdin=open(os.devnull)),
+                       str(made / "good-folder"), "Permission denied")
+        assert server.requests == []
+        # A model already there and verified needs no write: a read-only folder of models is fine.
+        (made / "good-folder").chmod(0o755)
+        assert fetch(tmp_path, env, "good", "--yes", "--dir", str(made)).returncode == 0
+        requests = len(server.requests)
+        (made / "good-folder").chmod(0o555)
+        again = etl("models", "fetch", "good", "--yes", "--dir", str(made), db=tmp_path / "etl.duckdb",
+                    env=env, prefix=AS_USER, stdin=open(os.devnull))
+        assert again.returncode == 0 and "already there and verified" in again.stderr, again.stderr
+        assert len(server.requests) == requests
+    finally:
+        locked.chmod(0o755)
+        (made / "good-folder").chmod(0o755)
