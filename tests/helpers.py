@@ -73,6 +73,18 @@ WITHOUT_FILE_OVERRIDES = ["setpriv", "--inh-caps=-dac_override,-dac_read_search"
                           "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@contextmanager
+def folder_with_mode(folder: Path, mode: int) -> Iterator[Path]:
+    """A new folder with this mode (0o555: read-only, 0: not to be entered) for the block, then
+    0o755 again (so the test's files can be removed)."""
+    folder.mkdir(parents=True)
+    folder.chmod(mode)
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)
+
+
 def refuse_listing(monkeypatch: pytest.MonkeyPatch, *folders: Path | str) -> None:
     """`os.scandir` of these folders fails as it does for a user without read permission (root
     lists any folder whatever its mode)."""

@@ -68,6 +68,9 @@ def _load_file(source: Path) -> list[CatalogModel]:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EtlError(f"model catalog {source} not found") from None
+    except (OSError, UnicodeError) as error:  # a folder, no permission, not text
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise EtlError(f"cannot read model catalog {source}: {reason}") from None
     except tomllib.TOMLDecodeError as error:
         raise EtlError(f"model catalog {source}: {error}") from None
     models = []

@@ -163,9 +163,9 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed file, or a one-line ConfigError naming it and what is wrong."""
-    if path.is_dir():
-        raise ConfigError(f"cannot read config file {path}: it is a folder")
     try:
+        if path.is_dir():
+            raise ConfigError(f"cannot read config file {path}: it is a folder")
         with open(path, "rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:

@@ -388,12 +388,20 @@ class Writer:
             self._con = None
 
 
+def _absent(db_path: Path) -> bool:
+    """No file at `db_path`; a folder on the way this user may not enter is one line, not a traceback."""
+    try:
+        return not db_path.exists()
+    except OSError as error:
+        raise DatabaseError(f"cannot reach the database {db_path}: {error.strerror or error}") from None
+
+
 def open_writer(db_path: Path, *, create: bool, schema: migrations.Schema,
                 on_wait: Callable[[str | None], None] | None = None, stop: Any = None) -> Writer:
     """A writer on an up-to-date schema (migrations applied when `create`, else checked).
 
     The schema comes from the application layer (etl/app/store.py opens stores with it)."""
-    if not db_path.exists() and not create:
+    if not create and _absent(db_path):
         raise DatabaseError(f"no database at {db_path}: run `etl init` (or `etl run --source DIR`) first")
     if create:
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -423,7 +431,7 @@ def open_reader(db_path: Path, *, schema: migrations.Schema, timeout_s: float = 
 
     `setup` runs on the fresh connection before anything else (the query sandbox's settings).
     """
-    if not db_path.exists():
+    if _absent(db_path):
         raise DatabaseError(f"no database at {db_path}: run `etl init` (or `etl run --source DIR`) first")
     request: Path | None = None
     deadline = time.monotonic() + timeout_s

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import Interrupted, QueryError
+from etl.engine.folders import writable_folder
 from etl.engine.resources import PARAMETER, sql_dir
 from etl.read.protected import check_out, protected_paths
 from etl.read.readonly import StatementStop, gated_sandbox, open_sandbox, running
@@ -145,13 +146,13 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
             sys.stdout.flush()
         return
     out = out.resolve()
-    if out.is_dir():
-        raise QueryError(f"--out {out} is a folder; give a file name")
     with open_sandbox(db_path) as con:
         check_out(out, protected_paths(con, db_path), QueryError)
+    writable_folder(out.parent, QueryError, " (choose another --out)")  # the temporary file goes there
+    if out.is_dir():
+        raise QueryError(f"--out {out} is a folder; give a file name")
     if out.exists() and not force:
         raise QueryError(f"--out {out} exists: add --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
     target = temporary_beside(out)
     try:
         _copy_standard(db_path, sql_text, params, fmt, target, stop)

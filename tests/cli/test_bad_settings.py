@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WITHOUT_FILE_OVERRIDES, etl, write_tone
+from tests.helpers import WITHOUT_FILE_OVERRIDES, etl, folder_with_mode, write_tone
 
 # Root reads and writes whatever the mode: these runs drop that privilege to meet the modes as a user.
 AS_USER = WITHOUT_FILE_OVERRIDES if os.geteuid() == 0 else None
@@ -158,3 +158,58 @@ def test_a_db_that_is_not_a_database_is_refused_leaving_nothing_beside_it(tmp_pa
     notes.write_text("hello")
     one_line_error(etl(*command, db=notes), "notes.txt", "not a")
     assert notes.read_text() == "hello" and sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+# Issue 27.8: an --out (or --dir) that cannot be made or written gave "unexpected FileExistsError",
+# "NotADirectoryError" or "PermissionError" (and query's a DuckDB message naming its temporary file).
+# (command, --out relative to a file in the way / a read-only folder, what the line names)
+OUTPUTS = [
+    (["export", "--format", "jsonl"], "{file}/new", "{file} is not a folder"),
+    (["export", "--format", "jsonl"], "{ro}/new", "{ro}: Permission denied"),
+    (["export", "--format", "jsonl"], "{ro}/new/deeper", "{ro}/new: Permission denied"),
+    (["report"], "{file}", "{file} is not a folder"),
+    (["report"], "{file}/x", "{file} is not a folder"),
+    (["report"], "{ro}", "{ro}: Permission denied"),
+    (["report"], "{ro}/new", "{ro}/new: Permission denied"),
+    (["query", "SELECT 1", "--format", "csv"], "{file}/x.csv", "{file} is not a folder"),
+    (["query", "SELECT 1", "--format", "csv"], "{ro}/x.csv", "{ro}: Permission denied"),
+    (["query", "SELECT 1", "--format", "csv"], "{ro}/new/x.csv", "{ro}/new: Permission denied"),
+]
+
+
+@pytest.mark.parametrize(("command", "out", "expected"), OUTPUTS)
+def test_an_out_that_cannot_be_made_or_written_is_one_line(tmp_path: Path, command: list[str], out: str,
+                                                           expected: str) -> None:
+    db = tmp_path / "x.duckdb"
+    assert etl("init", db=db).returncode == 0
+    places = {"file": tmp_path / "a-file", "ro": tmp_path / "read-only"}
+    places["file"].write_text("not a folder")
+    with folder_with_mode(places["ro"], 0o555):
+        result = etl(*command, "--out", out.format(**places), db=db, prefix=AS_USER)
+        one_line_error(result, expected.format(**places))
+    assert places["file"].read_text() == "not a folder" and list(places["ro"].iterdir()) == []
+
+
+def test_a_model_catalog_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    """Issue 27.8: `--catalog FOLDER` gave `unexpected IsADirectoryError`."""
+    for args in (["models"], ["models", "fetch", "htdemucs", "--yes"]):
+        one_line_error(etl(*args, "--catalog", str(tmp_path), db=tmp_path / "x.duckdb"),
+                       f"cannot read model catalog {tmp_path}")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["query", "SELECT 1", "--format", "csv", "--out", "{locked}/x.csv"], "cannot write into the folder {locked}"),
+    (["export", "--format", "jsonl", "--out", "{locked}/x"], "cannot write into the folder {locked}"),
+    (["--config", "{locked}/etl.toml", "status"], "cannot read config file {locked}/etl.toml"),
+    (["--db", "{locked}/x.duckdb", "status"], "cannot reach the database {locked}/x.duckdb"),
+    (["--db", "{locked}/x.duckdb", "sources", "list"], "cannot reach the database {locked}/x.duckdb"),
+])
+def test_a_path_in_a_folder_this_user_may_not_enter_is_one_line(tmp_path: Path, args: list[str],
+                                                                 expected: str) -> None:
+    """Issue 27.8: `Path.exists()` of a path there raises PermissionError: it was `unexpected PermissionError`."""
+    db = tmp_path / "x.duckdb"
+    assert etl("init", db=db).returncode == 0
+    with folder_with_mode(tmp_path / "locked", 0) as locked:
+        result = etl(*(a.format(locked=locked) for a in args), db=db, prefix=AS_USER)
+        one_line_error(result, expected.format(locked=locked), "Permission denied")
+

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from etl.engine.errors import ExportError
+from etl.engine.folders import writable_folder
 
 
 @contextlib.contextmanager
@@ -24,6 +25,7 @@ def staged(out: Path, force: bool) -> Iterator[Path]:
     Readers never see a half-written export under the final name: until the rename, `out` holds
     the previous export (or nothing); a failure or Ctrl-C removes the staging folder.
     """
+    writable_folder(out.parent, ExportError, " (choose another --out)")  # the staging folder goes there
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -32,7 +34,6 @@ def staged(out: Path, force: bool) -> Iterator[Path]:
         if not (out / "export.json").is_file():  # --force replaces an export, never a stranger's folder
             raise ExportError(f"--out {out} holds no export.json of a previous export: --force only replaces "
                               "an export's folder; choose an empty or new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     staging = out.parent / f".{out.name}.partial-{token}"
     staging.mkdir()

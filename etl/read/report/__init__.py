@@ -73,6 +73,7 @@ def _check_target(page: Path, force: bool) -> None:
 
 def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, Any]]) -> ReportSummary:
     """Write OUT/index.html; `stages` are `etl status`'s rows (counts per stage and why one is skipped)."""
+    from etl.engine.folders import writable_folder
     from etl.read.protected import check_out, protected_paths
     from etl.read.readonly import open_sandbox
     from etl.read.report.gather import Selection, gather
@@ -87,6 +88,7 @@ def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, A
     with open_sandbox(db_path) as con:
         # the page's folder may not be, hold, or lie inside the database, data or source folders
         check_out(out, protected_paths(con, db_path), ReportError)
+        writable_folder(out, ReportError, " (choose another --out)")  # before the work, not after it
         data = gather(con, selection, stages, request.x, request.y, request.top, request.points,
                       request.samples, request.outliers)
     page = out / PAGE_NAME
@@ -97,7 +99,6 @@ def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, A
 
     specs = {figure.key: charts.spec(figure) for section in data.sections for figure in section.figures}
     html = render(data, specs, charts.javascript_bundle(), out, request.embed_audio, db_path)
-    out.mkdir(parents=True, exist_ok=True)
     temporary = out / f".{PAGE_NAME}.tmp-{os.getpid()}"
     try:
         temporary.write_text(html, encoding="utf-8")
