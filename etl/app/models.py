@@ -11,6 +11,7 @@ from typing import Any
 
 from etl.app import registry
 from etl.engine.config import Config
+from etl.engine.stage import unreadable
 
 
 def list_models(config: Config, checksums: bool = True) -> list[dict[str, Any]]:
@@ -19,9 +20,14 @@ def list_models(config: Config, checksums: bool = True) -> list[dict[str, Any]]:
         if stage.models is None:
             continue
         params = config.params(stage.name)
-        for model in stage.models(params, checksums):
-            reason = stage.unavailable(params) if stage.unavailable else None
-            rows.append({"stage": stage.name, **model, "stage_skipped_because": reason})
+        reason = stage.why_unavailable(params)
+        try:
+            models = stage.models(params, checksums)
+        except OSError as error:  # a model folder this user may not read: said, as a model not found is
+            models = [{"model": "its model", "library": "cannot be read", "found": False,
+                       "where": error.filename, "files": [], "licence": "", "problem": str(unreadable(error)),
+                       "install": ""}]
+        rows.extend({"stage": stage.name, **model, "stage_skipped_because": reason} for model in models)
     return rows
 
 

@@ -193,7 +193,7 @@ def status(db_path: Path, config: Config) -> list[dict[str, Any]]:
         for stage in registry.all_stages():
             params = config.params(stage.name)
             row: dict[str, Any] = {"stage": stage.name, **stage_counts(con, stage, params)}
-            reason = stage.unavailable(params) if stage.unavailable else None
+            reason = stage.why_unavailable(params)
             row["note"] = short_reason(reason)  # one line: `etl status`
             row["detail"] = str(reason) if reason is not None else None  # how to install it
             rows.append(row)

@@ -34,7 +34,10 @@ def item_binds(stage: Stage, params: Any) -> dict[str, Any]:
 
 
 def stage_hash(stage: Stage, params: Any) -> str:
-    models = f":{model_files_hash(stage.model_files(params))}" if stage.model_files is not None else ""
+    try:
+        models = f":{model_files_hash(stage.model_files(params))}" if stage.model_files is not None else ""
+    except OSError:  # a model folder this user may not read: the stage is unavailable (it says why), runs nothing
+        models = ":unreadable"
     return hashlib.sha256(f"{params_hash(params)}:v{stage.version}{models}".encode()).hexdigest()[:16]
 
 

@@ -436,11 +436,10 @@ class StageRunner:
 
     def run(self) -> StageReport:
         started = time.monotonic()
-        if self.stage.unavailable is not None:
-            reason = self.stage.unavailable(self.params)
-            if reason:
-                self.report.skipped_reason = reason
-                return self.report
+        reason = self.stage.why_unavailable(self.params)
+        if reason:
+            self.report.skipped_reason = reason
+            return self.report
         pending = self._select_pending()
         self.report.pending = len(pending)
         if self.options.dry_run:

@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from etl.engine.pool import Outcome
 
 
+def unreadable(error: OSError) -> Reason:
+    """Why a stage cannot run when a model file or folder its settings name cannot be read (its
+    permissions): what `etl status`, `etl models` and `etl run` say, not an error that stops them."""
+    what, why = error.filename or "its model files", error.strerror or str(error)
+    return Reason(f"cannot read {what}: {why} (check the permissions of the folder its settings name)",
+                  f"cannot read {what}: {why}")
+
+
 def short_reason(reason: str | None) -> str | None:
     """The one-line form of a stage's `unavailable()` answer (a plain string is its own)."""
     return None if reason is None else getattr(reason, "short", reason)
@@ -153,6 +161,13 @@ class Stage:
             object.__setattr__(self, "clear_sql", f"{prefix}/write.sql")
         if isinstance(self.write, Write) and not self.write.sql:  # the module's own `write` too
             object.__setattr__(self.write, "sql", f"{prefix}/write.sql")
+
+    def why_unavailable(self, params: Any) -> str | None:
+        """`unavailable(params)`, where a model file or folder this user may not read is a reason too."""
+        try:
+            return self.unavailable(params) if self.unavailable is not None else None
+        except OSError as error:
+            return unreadable(error)
 
     def chunk_items(self, params: Any) -> int:
         """Items per pool task under these params."""

@@ -213,3 +213,31 @@ def test_a_path_in_a_folder_this_user_may_not_enter_is_one_line(tmp_path: Path, 
         result = etl(*(a.format(locked=locked) for a in args), db=db, prefix=AS_USER)
         one_line_error(result, expected.format(locked=locked), "Permission denied")
 
+
+@pytest.mark.parametrize(("stage", "setting", "value"), [
+    ("stems", "repo", "{locked}"),
+    ("classify", "model_dir", "{locked}"),
+    ("aesthetics", "checkpoint", "{locked}/checkpoint.pt"),
+    ("captions", "model", "{locked}/model.gguf"),
+])
+def test_a_model_in_a_folder_this_user_may_not_enter_is_a_reason_not_a_crash(
+        tmp_path: Path, stage: str, setting: str, value: str) -> None:
+    """Issue 27.8 (sweep): `Path.is_file()` of a model there raises PermissionError: `etl status`,
+    `etl models` and `etl run` ended in `unexpected PermissionError`. The stage is unavailable, and says why."""
+    import json
+
+    db = tmp_path / "x.duckdb"
+    assert etl("init", db=db).returncode == 0
+    with folder_with_mode(tmp_path / "locked", 0) as locked:
+        setting_args = ["--set", f"{stage}.{setting}={value.format(locked=locked)}"]
+        status = etl(*setting_args, "status", "--json", db=db, prefix=AS_USER)
+        assert status.returncode == 0, status.stderr
+        [row] = [r for r in json.loads(status.stdout) if r["stage"] == stage]
+        assert f"cannot read {locked}/" in row["note"] and "Permission denied" in row["note"], row
+        models = etl(*setting_args, "models", "--json", db=db, prefix=AS_USER)
+        assert models.returncode == 0, models.stderr
+        rows = [r for r in json.loads(models.stdout)["configured"] if r["stage"] == stage]
+        assert rows and all("Permission denied" in str(r["stage_skipped_because"]) for r in rows), rows
+        run = etl(*setting_args, "run", "--stage", stage, db=db, prefix=AS_USER)
+        assert run.returncode == 0 and "unexpected" not in run.stderr, run.stderr
+        assert f"{stage} (cannot read {locked}/" in run.stderr, run.stderr
