@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import file_error
+
+log = logging.getLogger(__name__)
 
 TEMP_MARK = ".tmp-"  # temporary files: ".<final name>.tmp-<pid>"
 
@@ -251,7 +254,13 @@ def _prune_empty(folder: Path, data_dir: Path) -> None:
 
 def walk(folder: Path, data_dir: Path | None = None) -> Iterator[str]:
     """Every file under `folder` (none when it is absent), relative to the data folder (`folder` itself
-    unless a stage's folder in `data_dir` is walked)."""
-    for root, _, names in os.walk(folder):
+    unless a stage's folder in `data_dir` is walked). A folder that cannot be listed is said (its
+    files go unchecked), not taken for empty."""
+    def unlisted(error: OSError) -> None:
+        if not isinstance(error, FileNotFoundError):  # absent (a stage that wrote nothing) is empty
+            log.warning("cannot list %s (%s): the files under it were not checked", error.filename,
+                        error.strerror or error)
+
+    for root, _, names in os.walk(folder, onerror=unlisted):
         for name in names:
             yield os.path.relpath(os.path.join(root, name), data_dir or folder)

@@ -156,3 +156,24 @@ def test_chmod_through_the_cli(tmp_path: Path, mode: int) -> None:
         src.chmod(0o755)
         locked.chmod(0o755)
     assert files(db, src) == before
+
+
+def test_gc_says_which_data_folder_it_could_not_list(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """`etl gc` walks the data folder for files no row names: one it cannot list was passed over in silence."""
+    from etl.app import pipeline
+
+    db = tmp_path / "etl.duckdb"
+    run_stages(db, library(tmp_path), ["ingest"])
+    data = db.parent / "etl-data"
+    for folder in ("ab/abcdef", "cd/cdef01"):
+        (data / "crops" / folder).mkdir(parents=True)
+        (data / "crops" / folder / "left-by-a-killed-run.flac").write_bytes(b"x")
+    refuse_listing(monkeypatch, data / "crops" / "cd")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        result = pipeline.gc(db, pipeline.load_config(None, {}))
+    assert result["orphans"] == ["crops/ab/abcdef/left-by-a-killed-run.flac"]
+    [warning] = warnings_naming(caplog, data)  # the folders of stages that wrote nothing are no news
+    assert str(data / "crops" / "cd") in warning and "Permission denied" in warning and "not checked" in warning
+    assert (data / "crops" / "cd" / "cdef01" / "left-by-a-killed-run.flac").exists()
