@@ -74,12 +74,20 @@ def not_writable(folder: Path, error: OSError | str) -> DatabaseError:
                          "give --db a path in a folder you can write, or fix its permissions")
 
 
+def _absent(db_path: Path) -> bool:
+    """No file at `db_path`; a folder on the way this user may not enter is one line, not a traceback."""
+    try:
+        return not db_path.exists()
+    except OSError as error:
+        raise DatabaseError(f"cannot reach the database {db_path}: {error.strerror or error}") from None
+
+
 _DUCKDB_MAGIC = (8, b"DUCK")  # where a DuckDB file says what it is (after its 8-byte checksum)
 
 
 def check_database_file(db_path: Path) -> None:
     """Refuse a --db that exists but is no DuckDB file before anything is written beside it (a lock)."""
-    if db_path.is_dir():
+    if not _absent(db_path) and db_path.is_dir():
         raise DatabaseError(f"{db_path} is a folder, not a DuckDB database: give --db a file path")
     try:
         with open(db_path, "rb") as handle:
@@ -386,14 +394,6 @@ class Writer:
         if self._con is not None:
             self._con.close()
             self._con = None
-
-
-def _absent(db_path: Path) -> bool:
-    """No file at `db_path`; a folder on the way this user may not enter is one line, not a traceback."""
-    try:
-        return not db_path.exists()
-    except OSError as error:
-        raise DatabaseError(f"cannot reach the database {db_path}: {error.strerror or error}") from None
 
 
 def open_writer(db_path: Path, *, create: bool, schema: migrations.Schema,

@@ -203,6 +203,8 @@ def test_a_model_catalog_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
     (["--config", "{locked}/etl.toml", "status"], "cannot read config file {locked}/etl.toml"),
     (["--db", "{locked}/x.duckdb", "status"], "cannot reach the database {locked}/x.duckdb"),
     (["--db", "{locked}/x.duckdb", "sources", "list"], "cannot reach the database {locked}/x.duckdb"),
+    (["--db", "{locked}/x.duckdb", "run", "--stage", "ingest"], "cannot reach the database {locked}/x.duckdb"),
+    (["--db", "{locked}/x.duckdb", "gc"], "cannot reach the database {locked}/x.duckdb"),
 ])
 def test_a_path_in_a_folder_this_user_may_not_enter_is_one_line(tmp_path: Path, args: list[str],
                                                                  expected: str) -> None:
