@@ -20,7 +20,9 @@ reported beside wall seconds: on a loaded machine CPU time is the steadier per-c
 pass (network and DBN over the whole track, no segments: what madmom gives with unbounded memory).
 --dbn times the DBN per meter (madmom's Viterbi and the compiled one) on 80 s of real activations.
 --long-minutes measures the peak memory (RSS) of one process tracking a track that long (real
-tracks concatenated), for this branch and for today's stage.
+tracks concatenated), for this branch and for today's stage, and lists the segments whose beat
+counts differ (with each side's tempo and the tracks there); --cause decodes the one that differs
+most from this branch's activations and from the segment's audio alone (issue 28.1).
 """
 
 from __future__ import annotations
@@ -156,12 +158,13 @@ def agreement(paths: list[Path]) -> None:
               f"{'' if same else '  (differs)'}")
 
 
-def long_track_memory(minutes: float, sources: list[Path], today: Path) -> None:
+def long_track_memory(minutes: float, sources: list[Path], today: Path, cause: bool = False) -> None:
     """Peak RSS of one process tracking a `minutes`-long track (real tracks repeated), per side."""
     import soundfile as sf
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.flac"
+        placed = []  # (source, start s, length s): which track each stretch of the long one holds
         with sf.SoundFile(path, "w", 44100, 1, format="FLAC") as out:
             written = 0
             while written < minutes * 60 * 44100:
@@ -169,21 +172,78 @@ def long_track_memory(minutes: float, sources: list[Path], today: Path) -> None:
                     data, rate = sf.read(source, dtype="float32", always_2d=True)
                     if rate == 44100:
                         out.write(data.mean(axis=1))
+                        placed.append((source, written / 44100, len(data) / 44100))
                         written += len(data)
         env = {**os.environ, **SINGLE_THREAD,
                "PYTHONPATH": os.pathsep.join([str(REPO), str(today), os.environ.get("PYTHONPATH", "")])}
+        found = {}
         for label, module in (("this branch", "etl.stages.beats"), ("today", "beats_today")):
+            saved = Path(tmp) / f"{module}.json"
             code = (
-                f"import resource, time, importlib; beats = importlib.import_module({module!r}); p = beats.Params()\n"
+                f"import json, resource, time, importlib; beats = importlib.import_module({module!r}); p = beats.Params()\n"
                 "beats.init_worker(p); t = time.process_time()\n"
                 f"g = beats.find_beats({str(path)!r}, {written / 44100}, 44100, p)\n"
+                f"open({str(saved)!r}, 'w').write(json.dumps(g.beat_times_s))\n"
                 "print(len(g.beat_times_s), time.process_time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
             )
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  cwd=REPO, env=env)
             beats_found, seconds, peak_kb = out.stdout.split()[-3:]
+            found[label] = json.loads(saved.read_text())
             print(f"  {label}: {minutes:.0f}-minute track, {int(beats_found):,} beats in {float(seconds):.0f} CPU s, "
                   f"peak memory {int(peak_kb) / 1024:,.0f} MB")
+        segments_that_differ(found["today"], found["this branch"], placed, written / 44100)
+        if cause:
+            cause_of_the_first_difference(path, found["today"], found["this branch"], written / 44100)
+
+
+def segments_that_differ(today: list[float], branch: list[float], placed: list, duration_s: float) -> None:
+    """Per kept segment where the two grids' beat counts differ: the counts, each side's tempo
+    (60 / median interval) and the tracks the segment holds (issue 28.1: where the beats went)."""
+    import numpy as np
+
+    from etl.stages.beats import Params, _segments
+
+    print("  segments whose beat count differs (today / this branch; tempo; tracks):")
+    for start, end in _segments(duration_s, Params().segment_s):
+        counts, tempi = [], []
+        for times in (np.asarray(today), np.asarray(branch)):
+            inside = times[(times >= start) & (times < end)]
+            counts.append(len(inside))
+            tempi.append(60 / np.median(np.diff(inside)) if len(inside) > 2 else 0.0)
+        if counts[0] != counts[1]:
+            names = sorted({Path(s).name for s, at, length in placed if at < end and at + length > start})
+            print(f"    {start:6.0f}-{end:6.0f} s: {counts[0]} / {counts[1]} beats, {tempi[0]:.1f} / {tempi[1]:.1f} BPM; "
+                  + ", ".join(names))
+
+
+def cause_of_the_first_difference(path: Path, today: list[float], branch: list[float], duration_s: float) -> None:
+    """The segment whose count differs most, decoded by the same DBN from this branch's
+    activations (forward LSTMs carried from the track's start) and from the segment's own audio
+    alone (forward LSTMs started cold at the segment's start, as today's stage did)."""
+    import numpy as np
+
+    from etl.dsp import audio
+    from etl.stages import beats
+
+    params = beats.Params()
+    spans = beats._segments(duration_s, params.segment_s)
+    worst = max(spans, key=lambda s: abs(sum(s[0] <= t < s[1] for t in today) - sum(s[0] <= t < s[1] for t in branch)))
+    network, tracker = beats.loaded(params)
+    track = beats._Activations(str(path), duration_s, 44100, params)
+    for keep_start, keep_end in spans:
+        start, end = max(0.0, keep_start - params.margin_s), min(duration_s, keep_end + params.margin_s)
+        first, carried = track.segment(start, keep_start, keep_end, end, keep_end >= duration_s)
+        if (keep_start, keep_end) == worst:
+            break
+    mono, _ = audio.read_mono(str(path), round(start * 44100), round((end - start) * 44100))
+    cold = network(mono)[:len(carried)]
+    print(f"  segment {worst[0]:.0f}-{worst[1]:.0f} s decoded from {start:.0f}-{end:.0f} s: activations differ by up to "
+          f"{np.abs(carried[:len(cold)] - cold).max():.3f} (carried against cold forward state)")
+    for label, activations in (("carried (this branch)", carried), ("cold (today)", cold)):
+        times = tracker(activations)[:, 0] + first / beats.FPS
+        kept = times[(times >= worst[0]) & (times < worst[1])]
+        print(f"    {label}: {len(kept)} beats, {60 / np.median(np.diff(kept)):.1f} BPM")
 
 
 def dbn_cost(path: Path, seconds: float = 80.0) -> None:
@@ -232,6 +292,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of the three sides (best counts)")
     parser.add_argument("--long-minutes", type=float, default=0)
     parser.add_argument("--agreement", action="store_true", help="compare the beat grids (today, branch, whole)")
+    parser.add_argument("--cause", action="store_true",
+                        help="with --long-minutes: decode the segment that differs most from carried and cold activations")
     parser.add_argument("--dbn", action="store_true", help="time the DBN per meter, madmom's and compiled")
     parser.add_argument("--today-ref", default=TODAY, help="the commit whose beats stage is 'today'")
     parser.add_argument("--side", choices=("stage", "today", "madmom"), help=argparse.SUPPRESS)  # a child
@@ -256,7 +318,7 @@ def main() -> None:
         if args.dbn:
             dbn_cost(paths[-1])
         if args.long_minutes:
-            long_track_memory(args.long_minutes, paths, today)
+            long_track_memory(args.long_minutes, paths, today, args.cause)
 
 
 if __name__ == "__main__":

@@ -242,6 +242,9 @@ def summarise(grid: Grid, params: Params) -> dict[str, Any]:
     intervals = np.diff(times)
     median_interval = float(np.median(intervals))
     on_tempo = float(np.mean(np.abs(intervals / median_interval - 1) <= params.steady_tolerance))
+    # The tempo octave is the DBN's (issue 28.1): neither madmom's tempo histogram, nor the crops'
+    # essentia estimates, nor the activation between beats, nor the bar length corrects an octave the
+    # DBN misses on music of known tempo, and the first two add errors (README, bench/tempo_truth.py).
     bpm, method = tempo_from_beats(times, params.steady_tolerance, params.steady_fraction)
     downbeats = np.flatnonzero(positions == 1)
     # beats per bar: the position reached before each following downbeat
