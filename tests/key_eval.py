@@ -19,6 +19,7 @@ it on every such piece).
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,8 +181,16 @@ def render_pieces(pieces: list[str], folder: Path, max_quarters: float) -> dict[
         if truth is None:
             continue
         name = piece.rsplit(".", 1)[0].replace("/", "_")
-        synth_chords.render_score(score, folder / f"{name}.wav", max_quarters=max_quarters)
-        (folder / f"{name}.mid").unlink()
+        try:
+            synth_chords.render_score(score, folder / f"{name}.wav", max_quarters=max_quarters)
+        except subprocess.TimeoutExpired:
+            # music21 wrote a MIDI file that sounds for hours (seen on beethoven/opus59no1/movement2):
+            # said and left out, not waited for
+            print(f"{piece}: fluidsynth still rendering after a minute; left out", flush=True)
+            (folder / f"{name}.wav").unlink(missing_ok=True)
+            continue
+        finally:
+            (folder / f"{name}.mid").unlink(missing_ok=True)
         truths[name] = truth
     return truths
 

@@ -114,7 +114,8 @@ def score_key(score: Any) -> str | None:
     return None
 
 
-def render_score(score: Any, path: Path, max_quarters: float = 160.0, sample_rate: int = 44100) -> float:
+def render_score(score: Any, path: Path, max_quarters: float = 160.0, sample_rate: int = 44100,
+                 timeout_s: float = 60.0) -> float:
     """Render the opening of a music21 Score (its measures up to `max_quarters` quarter notes,
     at the score's own tempo marks or music21's 120 per minute) to audio at `path` (WAV) with each
     part's General MIDI instrument. Returns the seconds rendered."""
@@ -140,5 +141,5 @@ def render_score(score: Any, path: Path, max_quarters: float = 160.0, sample_rat
     midi_path = path.with_suffix(".mid")
     excerpt.write("midi", fp=str(midi_path))
     subprocess.run([fluidsynth(), "-ni", "-q", "-g", "0.6", "-r", str(sample_rate), "-F", str(path),
-                    str(SOUNDFONT), str(midi_path)], check=True, capture_output=True, timeout=600)
+                    str(SOUNDFONT), str(midi_path)], check=True, capture_output=True, timeout=timeout_s)
     return sf.info(str(path)).duration
