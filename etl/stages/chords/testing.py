@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -79,3 +80,66 @@ def render(path: Path, chords: list[tuple[int, str]], bpm: float = 100.0, beats_
     subprocess.run([fluidsynth(), "-ni", "-q", "-g", "0.6", "-r", str(sample_rate), "-F", str(path),
                     str(SOUNDFONT), str(midi_path)], check=True, capture_output=True, timeout=120)
     return beats, labels
+
+
+# Pieces of music21's corpus (its own files, installed with it) rendered as tracks with a key known from
+# the score: the first key signature names a major key and its relative minor, and the bass of the
+# piece's last sound, on one of their tonics, picks which (classical pieces close on the tonic, a minor
+# one often on a major chord: the bass still names it). A piece whose last signature differs from its
+# first, or whose last bass is neither tonic, has no key by this rule and is left out. Bach's chorales
+# are left out too: they are a held-back set, never in the suite.
+def parse_score(corpus_path: str) -> Any:
+    """A piece of music21's corpus ("mozart/k80/movement1.mxl") as a music21 Score."""
+    from music21 import corpus
+
+    return corpus.parse(corpus_path)
+
+
+def score_key(score: Any) -> str | None:
+    """The stated key of a music21 Score ("F# minor", tonic spelled with sharps), or None."""
+    from music21 import key
+
+    signatures = list(score.recurse().getElementsByClass(key.KeySignature))
+    if not signatures or signatures[-1].sharps != signatures[0].sharps:
+        return None
+    last_pitches = [p for part in score.parts for n in list(part.recurse().notes)[-1:] for p in n.pitches]
+    if not last_pitches:
+        return None
+    bass = min(last_pitches, key=lambda p: p.ps).pitchClass
+    major = (7 * signatures[0].sharps) % 12
+    if bass == major:
+        return f"{PITCH_CLASSES[bass]} major"
+    if bass == (major + 9) % 12:
+        return f"{PITCH_CLASSES[bass]} minor"
+    return None
+
+
+def render_score(score: Any, path: Path, max_quarters: float = 160.0, sample_rate: int = 44100,
+                 timeout_s: float = 60.0) -> float:
+    """Render the opening of a music21 Score (its measures up to `max_quarters` quarter notes,
+    at the score's own tempo marks or music21's 120 per minute) to audio at `path` (WAV) with each
+    part's General MIDI instrument. Returns the seconds rendered."""
+    import soundfile as sf
+
+    first_part = score.parts[0]
+    last = None
+    for measure in first_part.getElementsByClass("Measure"):
+        if measure.offset >= max_quarters:
+            break
+        last = measure.number
+    excerpt = score.measures(0, last) if last is not None else score
+    # The written music once through: a repeat cut off by the excerpt would leave music21's MIDI writer
+    # a repeat it cannot expand (and the opening is what is wanted, not its repeat).
+    from music21 import bar, repeat
+
+    for measure in excerpt.recurse().getElementsByClass("Measure"):
+        for side in ("leftBarline", "rightBarline"):
+            if isinstance(getattr(measure, side), bar.Repeat):
+                setattr(measure, side, None)
+    for mark in list(excerpt.recurse().getElementsByClass(repeat.RepeatExpression)):
+        mark.activeSite.remove(mark)
+    midi_path = path.with_suffix(".mid")
+    excerpt.write("midi", fp=str(midi_path))
+    subprocess.run([fluidsynth(), "-ni", "-q", "-g", "0.6", "-r", str(sample_rate), "-F", str(path),
+                    str(SOUNDFONT), str(midi_path)], check=True, capture_output=True, timeout=timeout_s)
+    return sf.info(str(path)).duration

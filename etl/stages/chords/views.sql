@@ -51,7 +51,47 @@ CREATE OR REPLACE MACRO agreed_key_agreement(essentia, madmom) AS
 CREATE OR REPLACE MACRO agreed_key(essentia, madmom, madmom_scores) AS
     {'key_name': agreed_key_name(essentia, madmom),
      'key_confidence': agreed_key_confidence(essentia, madmom, madmom_scores),
-     'key_agreement': agreed_key_agreement(essentia, madmom)}
+     'key_agreement': agreed_key_agreement(essentia, madmom)};
+
+-- The track's key (tracks_v.key_name / key_confidence) from its crops' opinions summed, not from
+-- their agreed keys voted: each crop backs every one of the 24 keys with its share of the two
+-- opinions, as key_confidence does for its own key, (P_madmom(key) + [essentia names it]) / 2
+-- (madmom's probability alone where essentia named none; essentia's vote alone where madmom has
+-- none), so each crop's backing sums to 1 over the keys. A key that two crops each held second
+-- counts, where a vote counts only the winner of each. The track's key is the key with the most
+-- backing over its crops, weighted by their length; key_confidence is that backing's mean share
+-- (0..1). Crops with no opinion (too quiet: both NULL) back nothing; a track none of whose crops
+-- has one has no key (NULL). Measured on rendered pieces of music21's corpus and real recordings
+-- against the crops' vote and essentia over the whole file: bench/track_key.py, README.
+CREATE OR REPLACE MACRO all_key_names() AS
+    [['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'][i % 12 + 1]
+     || CASE WHEN i < 12 THEN ' major' ELSE ' minor' END FOR i IN range(24)];
+
+CREATE OR REPLACE MACRO key_backing(key, essentia, madmom_scores) AS
+    CASE WHEN madmom_scores IS NULL THEN CASE WHEN essentia = key THEN 1.0 ELSE 0.0 END
+         WHEN essentia IS NULL THEN madmom_scores[key]
+         ELSE (madmom_scores[key] + CASE WHEN essentia = key THEN 1.0 ELSE 0.0 END) / 2 END;
+
+CREATE OR REPLACE MACRO track_keys() AS TABLE
+    SELECT track_id, best.key AS key_name, best.share AS key_confidence
+    FROM (SELECT track_id, max({'share': share, 'key': key}) AS best  -- ties: the later name, not chance
+          FROM (SELECT c.track_id, k.key,
+                       sum(c.duration_s * key_backing(k.key, f.key_name, ch.key_madmom_scores))
+                           / sum(c.duration_s) AS share
+                FROM crops AS c
+                LEFT JOIN crop_features AS f USING (crop_id)
+                LEFT JOIN crop_chords AS ch USING (crop_id)
+                CROSS JOIN (SELECT unnest(all_key_names()) AS key) AS k
+                WHERE f.key_name IS NOT NULL OR ch.key_madmom_scores IS NOT NULL
+                GROUP BY c.track_id, k.key)
+          GROUP BY track_id)
+
+-- name: tracks_v.select
+-- the track's key from its crops' key opinions summed (the macros above), and that key's share of them
+track_key.key_name, track_key.key_confidence
+
+-- name: tracks_v.join
+LEFT JOIN track_keys() AS track_key USING (track_id)
 
 -- name: crops_v.select
 -- chords (madmom): "C G Am F" ("N": no chord), the chord over each beat, the segments
