@@ -73,3 +73,22 @@ SELECT path AS file_name,
        * EXCLUDE (path, frames, split{private}, beat_times_s, beat_positions, downbeat_times_s, stems{long_lists})
 FROM ({rows})
 WHERE split IS NOT DISTINCT FROM $export_split
+
+-- name: has_duplicate_pairs_table
+-- Near-duplicate pairs join split units where the fingerprint stage's table exists...
+SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'duplicate_pairs'
+
+-- name: has_duplicate_pairs
+-- ...and holds any pair.
+SELECT EXISTS (SELECT 1 FROM duplicate_pairs)
+
+-- name: duplicate_key_pairs
+-- The group keys (`{key}`: plan.GROUP_KEYS, a constant) of the two tracks of every near-duplicate
+-- pair, where they differ: the edges of the union-find that makes the split units. Every pair
+-- counts, whatever --where selects, so the units (and so the splits) do not move with the selection.
+WITH keys AS (SELECT DISTINCT c.track_id, {key} AS key FROM crops_all_v AS c)
+SELECT a.key, b.key
+FROM duplicate_pairs AS p
+JOIN keys AS a ON a.track_id = p.track_id
+JOIN keys AS b ON b.track_id = p.other_track_id
+WHERE a.key <> b.key

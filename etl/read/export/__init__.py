@@ -19,7 +19,7 @@ from etl.engine.errors import ExportError, QueryError
 from etl.read.export.files import staged
 from etl.read.export.record import check_replaceable, record_bytes, written_files
 from etl.read.export.formats import FORMATS
-from etl.read.export.plan import GROUP_KEYS, ExportPlan, parse_split
+from etl.read.export.plan import GROUP_KEYS, ExportPlan, duplicate_units, parse_split, register_units
 from etl.read.export_formats import CARRIES_AUDIO, NEEDS_PLACED_AUDIO, PATHS
 from etl.read.protected import check_out, protected_paths
 from etl.read.readonly import bind, check_condition, open_sandbox
@@ -113,6 +113,10 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
     if request.force:
         check_replaceable(plan.out)
     with staged(plan.out, request.force) as staging, open_sandbox(db_path, writable_dirs=[staging]) as con:
+        units = duplicate_units(con, plan.group_by) if plan.splits else {}
+        if units:  # near-duplicates join their keys' split units
+            register_units(con, units)
+            plan.duplicate_units = True
         try:
             counts = FORMATS[request.format](con, plan, staging)
         except (ExportError, OSError):
@@ -129,7 +133,12 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
         record = {
             "format": request.format, "out": str(plan.out),  # where it was written: read by --relocate
             "where": request.where, "params": request.params or {},
-            "split": request.split, "group_by": request.group_by, "placement": plan.placement,
+            "split": request.split, "group_by": request.group_by,
+            # splits also kept near-duplicate recordings together (fingerprint stage): how many keys
+            # were drawn under another's unit
+            "group_by_duplicates": bool(plan.splits),
+            "keys_joined_by_duplicates": sum(key != unit for key, unit in units.items()),
+            "placement": plan.placement,
             "absolute_paths": plan.absolute_paths, "include_source_paths": request.include_source_paths,
             "splits": [asdict(s) for s in summaries], "empty_splits": empty_splits(summaries),
             "files": written_files(staging),  # what a later --force may replace, and nothing else

@@ -2,6 +2,11 @@
 
 Splits are assigned by a hash of a grouping key (md5 of the track id, album or artist), so every
 crop of one group lands in the same split, and the same command gives the same split every time.
+Near-duplicate recordings (the fingerprint stage's `duplicate_pairs`: an MP3 and a FLAC rip, a loop
+cut from a longer file) join their keys: the split's unit is the connected component of (same key)
+∪ (duplicate pair), so two copies of a recording never land in different splits, even when their
+artist tags differ. A key in such a component is drawn under the component's smallest key; keys of
+tracks without duplicates are drawn as before.
 """
 
 from __future__ import annotations
@@ -47,18 +52,52 @@ def parse_split(spec: str | None) -> list[Split]:
     return [Split(name, percent) for name, percent in zip(SPLIT_NAMES[len(parts)], parts)]
 
 
-def split_sql(splits: list[Split], group_by: str) -> str:
-    """A CASE over a stable hash bucket of the group key (constants only: nothing user-typed)."""
+def split_sql(splits: list[Split], group_by: str, duplicate_units: bool = False) -> str:
+    """A CASE over a stable hash bucket of the group key (constants only: nothing user-typed); with
+    `duplicate_units`, of the key's unit in `export_split_units` (registered by `register_units`)."""
     if group_by not in GROUP_KEYS:
         raise ExportError(f"--group-by must be one of {', '.join(GROUP_KEYS)}")
     if not splits:
         return "NULL::VARCHAR"
-    bucket = f"(('0x' || left(md5({GROUP_KEYS[group_by]}), 8))::UBIGINT % {_BUCKETS})"
+    key = GROUP_KEYS[group_by]
+    if duplicate_units:
+        key = f"coalesce((SELECT u.unit FROM export_split_units AS u WHERE u.key = {key}), {key})"
+    bucket = f"(('0x' || left(md5({key}), 8))::UBIGINT % {_BUCKETS})"
     cases, upper = [], 0.0
     for split in splits[:-1]:
         upper += split.percent
         cases.append(f"WHEN {bucket} < {round(upper / 100 * _BUCKETS)} THEN '{split.name}'")
     return f"CASE {' '.join(cases)} ELSE '{splits[-1].name}' END" if cases else f"'{splits[-1].name}'"
+
+
+def duplicate_units(con: Any, group_by: str) -> dict[str, str]:
+    """{key: its unit} for every key joined to another by a near-duplicate pair (union-find over the
+    keys: linear in the pairs), the unit being the smallest key of its component. Empty where no
+    track has a duplicate (or the store has no fingerprint stage's table)."""
+    if not con.execute(sql("export/rows.sql", "has_duplicate_pairs_table")).fetchall()[0][0] \
+            or not con.execute(sql("export/rows.sql", "has_duplicate_pairs")).fetchall()[0][0]:
+        return {}
+    text = sql("export/rows.sql", "duplicate_key_pairs").replace("{key}", GROUP_KEYS[group_by])
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]  # path halving
+            key = parent[key]
+        return key
+
+    for a, b in con.execute(text).fetchall():
+        ra, rb = root(a), root(b)
+        if ra != rb:  # the smaller key becomes the root: the unit is its component's smallest key
+            parent[max(ra, rb)] = min(ra, rb)
+    return {key: root(key) for key in list(parent)}
+
+
+def register_units(con: Any, units: dict[str, str]) -> None:
+    import pyarrow as pa
+
+    con.register("export_split_units", pa.table({"key": pa.array(list(units), pa.string()),
+                                                 "unit": pa.array(list(units.values()), pa.string())}))
 
 
 @dataclass
@@ -78,6 +117,8 @@ class ExportPlan:
     include_source_paths: bool = False  # track_path / source_path in what leaves the machine
     view: str = "crops_v"      # crops_all_v to include the crops of tracks whose files are gone
     extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
+    # Splits drawn per unit of keys joined by near-duplicate pairs (`export_split_units` registered)
+    duplicate_units: bool = False
 
     @property
     def split_names(self) -> list[str | None]:
@@ -91,7 +132,7 @@ class ExportPlan:
         per_split_manifest = per_split_manifest and self.relative_to_manifest
         if self.placement:
             inside = "'audio/' || c.crop_id || '.' || c.format"
-            split_folder = f"coalesce({split_sql(self.splits, self.group_by)} || '/', '')"
+            split_folder = f"coalesce({split_sql(self.splits, self.group_by, self.duplicate_units)} || '/', '')"
             if self.absolute_paths:  # the placed file: OUT/<split>/audio/<crop>.<format>
                 return (f"$export_out_prefix || {split_folder} || {inside}",
                         {"export_out_prefix": f"{self.out}/"})
@@ -104,7 +145,7 @@ class ExportPlan:
         """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""
         path_sql, binds = self.manifest_path_sql(per_split_manifest)
         rows = sql("export/rows.sql", "rows").format(
-            manifest_path=path_sql, split=split_sql(self.splits, self.group_by), where=self.where,
+            manifest_path=path_sql, split=split_sql(self.splits, self.group_by, self.duplicate_units), where=self.where,
             view=self.view, prompt=sql("export/rows.sql", "prompt"))
         # Where the crop's source paths stay out of a written table (unless asked for).
         private = "" if self.include_source_paths else ", source_path, track_path"
