@@ -4,8 +4,8 @@ while the audio is not a click track. Fast tempi (160-200 BPM) with dense drums,
 half-time feels are where beat trackers read half (or double) the tempo: the tempo test
 (tests/integration/test_tempo_octave.py) and bench/tempo_truth.py measure the beats stage on them.
 
-Rendering goes through etl/stages/chords/testing.py (fluidsynth, the soundfont, `missing()`), which
-already needs them: test-packages.txt there installs `fluidsynth fluid-soundfont-gm`.
+Rendering goes through etl/dsp/fluidsynth.py (the command, the soundfont, `missing()`), as the
+chords stage's fixtures do: test-packages.txt installs `fluidsynth fluid-soundfont-gm`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from etl.stages.chords.testing import SOUNDFONT, fluidsynth, missing
+from etl.dsp.fluidsynth import SOUNDFONT, fluidsynth, missing
 
 __all__ = ["GROOVES", "TEMPI", "missing", "render_groove"]
 

@@ -8,12 +8,12 @@ tests skip without them (`missing()` says why; CI fails instead).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+from etl.dsp.fluidsynth import SOUNDFONT, fluidsynth, missing
+
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 # Scale degrees (semitones above the tonic, quality) of a cadence-rich progression in each mode:
 # major I vi IV V I ii V I; minor i VI iv V i iv V i (harmonic minor's major dominant).
@@ -23,21 +23,6 @@ PROGRESSIONS = {"major": [(0, "maj"), (9, "min"), (5, "maj"), (7, "maj"), (0, "m
                           (0, "min")]}
 # (melodic instrument, GM program) pairs: piano, strings, organ, guitar voicings of the same chords.
 INSTRUMENTS = {"piano": 0, "strings": 48, "organ": 19, "guitar": 24}
-
-
-def missing() -> str | None:
-    """Why nothing can be rendered here (with how to install it), or None."""
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
-        return "fluidsynth and the GM soundfont are needed: apt-get install -y fluidsynth fluid-soundfont-gm"
-    return None
-
-
-def fluidsynth() -> str:
-    """The fluidsynth command."""
-    why = missing()
-    if why is not None:
-        raise FileNotFoundError(why)
-    return shutil.which("fluidsynth")
 
 
 def chord_label(root_pc: int, quality: str) -> str:

@@ -72,26 +72,27 @@ CREATE OR REPLACE MACRO key_backing(key, essentia, madmom_scores) AS
          WHEN essentia IS NULL THEN madmom_scores[key]
          ELSE (madmom_scores[key] + CASE WHEN essentia = key THEN 1.0 ELSE 0.0 END) / 2 END;
 
-CREATE OR REPLACE MACRO track_keys() AS TABLE
-    SELECT track_id, best.key AS key_name, best.share AS key_confidence
-    FROM (SELECT track_id, max({'share': share, 'key': key}) AS best  -- ties: the later name, not chance
-          FROM (SELECT c.track_id, k.key,
-                       sum(c.duration_s * key_backing(k.key, f.key_name, ch.key_madmom_scores))
-                           / sum(c.duration_s) AS share
-                FROM crops AS c
-                LEFT JOIN crop_features AS f USING (crop_id)
-                LEFT JOIN crop_chords AS ch USING (crop_id)
-                CROSS JOIN (SELECT unnest(all_key_names()) AS key) AS k
-                WHERE f.key_name IS NOT NULL OR ch.key_madmom_scores IS NOT NULL
-                GROUP BY c.track_id, k.key)
-          GROUP BY track_id)
-
 -- name: tracks_v.select
--- the track's key from its crops' key opinions summed (the macros above), and that key's share of them
+-- the track's key from its crops' key opinions summed (the subquery in tracks_v.join), and that key's share of them
 track_key.key_name, track_key.key_confidence
 
 -- name: tracks_v.join
-LEFT JOIN track_keys() AS track_key USING (track_id)
+-- (the track's key, a subquery here rather than a table macro: the macros section is also run on a
+-- bare connection, where a table macro's tables do not exist)
+LEFT JOIN (
+        SELECT track_id, best.key AS key_name, best.share AS key_confidence
+        FROM (SELECT track_id, max({'share': share, 'key': key}) AS best  -- ties: the later name, not chance
+              FROM (SELECT c.track_id, k.key,
+                           sum(c.duration_s * key_backing(k.key, f.key_name, ch.key_madmom_scores))
+                               / sum(c.duration_s) AS share
+                    FROM crops AS c
+                    LEFT JOIN crop_features AS f USING (crop_id)
+                    LEFT JOIN crop_chords AS ch USING (crop_id)
+                    CROSS JOIN (SELECT unnest(all_key_names()) AS key) AS k
+                    WHERE f.key_name IS NOT NULL OR ch.key_madmom_scores IS NOT NULL
+                    GROUP BY c.track_id, k.key)
+              GROUP BY track_id)
+) AS track_key USING (track_id)
 
 -- name: crops_v.select
 -- chords (madmom): "C G Am F" ("N": no chord), the chord over each beat, the segments
