@@ -32,7 +32,8 @@ from etl.engine.errors import BadInput, ConfigError  # noqa: E402
 from etl.stages import captions  # noqa: E402
 from etl.stages.captions import ggufinfo, llm, prompts  # noqa: E402
 
-CAPTION = ["warm", "deep", "house", "groove", "with", "soft", "pads"]
+# States a genre the test store's crops have (their tag: Classical): the grounding check passes it.
+CAPTION = ["warm", "classical", "excerpt", "with", "soft", "dynamics"]
 # The words of a sentence of the shipped `full` template, in order: a model that writes them copies its prompt.
 COPY = ["Write", "one", "paragraph", "describing", "this", "music", "for", "a", "text-to-music", "training", "set"]
 TAGGED = "mp3_tagged/wesnoth_traveling_minstrels_30s_lame.mp3"  # Mattias Westlund, "Traveling Minstrels", Classical
@@ -157,9 +158,9 @@ def test_pipeline_stores_each_kind_and_crops_v_caption_feeds_exports(tmp_path: P
     stored = rows(db, "SELECT * FROM crop_captions ORDER BY crop_id, kind")
     assert len(stored) == crops * 5 and {r["kind"] for r in stored} == set(captions.KINDS)
     sha = hashlib.sha256(models["chain"].read_bytes()).hexdigest()
-    hashes = {kind: prompts.load_template(kind).hash for kind in captions.KINDS}
+    hashes = {kind: prompts.load_template(kind, style="few_shot").hash for kind in captions.KINDS}  # a base model's
     for row in stored:
-        assert row["text"] == " ".join(CAPTION) and row["backend"] == "text"
+        assert row["text"] == " ".join(CAPTION) and row["backend"] == "text" and row["grounded"] == ["genre"]
         assert (row["model_file"], row["model_sha256"]) == ("chain.gguf", sha)
         assert row["projector_file"] is None and row["template_hash"] == hashes[row["kind"]]
         assert row["prompt_tokens"] > 50 and row["completion_tokens"] == len(CAPTION)
@@ -197,7 +198,7 @@ def test_a_template_change_requeues_only_its_kind_a_model_change_all(tmp_path: P
         same = before[key]["generation_s"] == row["generation_s"]
         assert same == (key[1] != "genre_mood"), key
     assert {r["template_hash"] for k, r in after.items() if k[1] == "genre_mood"} == \
-        {prompts.load_template("genre_mood", str(templates)).hash}
+        {prompts.load_template("genre_mood", str(templates), "few_shot").hash}
     # One kind's max tokens: that kind only.
     assert run_stages(db, db.parent / "music", ["captions"], **{**changed, "captions.max_tokens_technical": "30"})[-1].done == crops
     # A kind switched off: its captions go; on again: computed again.
@@ -209,9 +210,9 @@ def test_a_template_change_requeues_only_its_kind_a_model_change_all(tmp_path: P
     moved.parent.mkdir()
     shutil.copyfile(models["chain"], moved)
     assert run_stages(db, db.parent / "music", ["captions"], **{**fewer, "captions.model": str(moved)})[-1].done == 0
-    other = lm.write_chain_model(tmp_path / "other.gguf", ["airy", "pads"], end=True)
+    other = lm.write_chain_model(tmp_path / "other.gguf", ["airy", "calm"], end=True)
     assert run_stages(db, db.parent / "music", ["captions"], **{**fewer, "captions.model": str(other)})[-1].done == crops * 4
-    assert {r["text"] for r in rows(db, "SELECT text FROM crop_captions")} == {"airy pads"}
+    assert {r["text"] for r in rows(db, "SELECT text FROM crop_captions")} == {"airy calm"}
 
 
 def test_degenerate_outputs_fail_with_the_reason(tmp_path: Path, store: Path, models) -> None:
@@ -223,9 +224,31 @@ def test_degenerate_outputs_fail_with_the_reason(tmp_path: Path, store: Path, mo
     errors = {error for _, error in caption_state(db).values()}
     assert all(error.startswith("degenerate caption: repetitive (") for error in errors), errors
     assert rows(db, "SELECT count(*) AS n FROM crop_captions") == [{"n": 0}]  # nothing stored
-    report = run_stages(db, db.parent / "music", ["captions"], **settings(models["copy"], **one_kind))[-1]
+    instruct = {**one_kind, "captions.prompt_style": "instruct"}  # COPY is a sentence of the instruct template
+    report = run_stages(db, db.parent / "music", ["captions"], **settings(models["copy"], **instruct))[-1]
     assert (report.done, report.failed) == (0, crops)
     assert all(error.startswith("degenerate caption: copies the prompt") for _, error in caption_state(db).values())
+
+
+def test_a_caption_stating_what_the_store_does_not_know_fails_with_the_reason(tmp_path: Path, store: Path) -> None:
+    """gemma-3-270m invented performers ("Guitar: David L. Smith - Bass: John H. Williams") and
+    genres: such a caption fails its item with the reason and stores nothing; a caption whose facts
+    check out is stored with what was checked (crop_captions.grounded)."""
+    db = copy_store(store, tmp_path)
+    crops = n_crops(db)
+    invented = lm.write_chain_model(tmp_path / "invented.gguf", ["Guitar", "by", "David", "Smith", "over", "jazz"], end=True)
+    report = run_stages(db, db.parent / "music", ["captions"], **settings(invented, **{"captions.kinds": "full"}))[-1]
+    assert (report.done, report.failed) == (0, crops), caption_state(db)
+    for _, error in caption_state(db).values():
+        assert error.startswith("ungrounded caption: names 'David Smith', not the crop's (artist 'Mattias Westlund'"), error
+        assert "genre 'jazz' is not among the facts (classical)" in error and "instrument 'guitar'" in error
+    assert rows(db, "SELECT count(*) AS n FROM crop_captions") == [{"n": 0}]
+    true = lm.write_chain_model(tmp_path / "true.gguf", ["a", "classical", "piece", "by", "Mattias", "Westlund"], end=True)
+    report = run_stages(db, db.parent / "music", ["captions"], **settings(true, **{"captions.kinds": "full"}))[-1]
+    assert (report.done, report.failed) == (crops, 0), caption_state(db)
+    stored = rows(db, "SELECT text, grounded FROM crop_captions")
+    assert stored == [{"text": "a classical piece by Mattias Westlund", "grounded": ["artist", "genre"]}] * crops
+    assert rows(db, "SELECT count(*) AS n FROM crop_captions WHERE list_contains(grounded, 'artist')") == [{"n": crops}]
 
 
 def test_placeholders_read_whatever_columns_the_store_has(tmp_path: Path, store: Path) -> None:

@@ -29,13 +29,14 @@ from etl.engine.lineage import fingerprint
 from etl.engine.stage import Read, Reason, Stage
 from etl.engine.tables import Rows, Write
 from etl.engine.worker_model import WorkerModel
-from etl.stages.captions import ggufinfo, prompts
+from etl.stages.captions import ggufinfo, grounding, prompts
 
 if TYPE_CHECKING:
     from etl.stages.captions.llm import Captioner
 
 KINDS = ("full", "technical", "genre_mood", "instrumentation", "structure")
 BACKENDS = ("text", "audio")
+STYLES = ("auto", *prompts.STYLES)  # auto: few_shot for a base model (chat = false), instruct for chat
 LLAMA_VERSION = "0.3.36"
 CATALOG_MODEL = "music-flamingo-q6_k"  # the catalog's model (its folder's models.toml) a skip names
 INSTALL = ("make install (builds llama-cpp-python " + LLAMA_VERSION + " from source with portable CPU flags, "
@@ -49,6 +50,8 @@ class Params:
     projector: str = not_hashed("")         # audio backend: the model's audio projector (mmproj GGUF)
     kinds: tuple[str, ...] = not_hashed(KINDS)  # prompt kinds written; each kind's template is in its items' fingerprint
     templates_dir: str = not_hashed("")     # <kind>.txt / facts.txt here replace the shipped ones, file by file
+    prompt_style: str = not_hashed("auto")  # the shipped template set: instruct | few_shot | auto (few_shot
+    #                                         unless chat); each kind's template is in its items' fingerprint
     max_tokens_full: int = ranged(500, 1, 32768, hashed=False)  # per kind: in that kind's fingerprint
     max_tokens_technical: int = ranged(500, 1, 32768, hashed=False)
     max_tokens_genre_mood: int = ranged(500, 1, 32768, hashed=False)
@@ -71,6 +74,8 @@ class Params:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"[captions] backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.prompt_style not in STYLES:
+            raise ConfigError(f"[captions] prompt_style must be one of {', '.join(STYLES)}, not {self.prompt_style!r}")
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
             raise ConfigError(f"[captions] kinds: unknown {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
@@ -78,10 +83,17 @@ class Params:
     def max_tokens(self, kind: str) -> int:
         return int(getattr(self, f"max_tokens_{kind}"))
 
+    def style(self) -> str:
+        """The shipped template set in use: a base model (raw prompts) follows examples better than
+        instructions (README: measured with gemma-3-270m); an instruct model gets instructions."""
+        if self.prompt_style != "auto":
+            return self.prompt_style
+        return "instruct" if self.chat else "few_shot"
+
 
 def templates(params: Params) -> dict[str, prompts.Template]:
     """The enabled kinds' templates (the configured folder's, else the shipped ones)."""
-    return {kind: prompts.load_template(kind, params.templates_dir) for kind in params.kinds}
+    return {kind: prompts.load_template(kind, params.templates_dir, params.style()) for kind in params.kinds}
 
 
 def kind_fingerprint(params: Params, template: prompts.Template) -> str:
@@ -107,7 +119,7 @@ def unavailable(params: Params) -> str | None:
         return Reason("no prompt kinds enabled ([captions] kinds is empty)", "no prompt kinds enabled")
     for kind in params.kinds:
         try:
-            prompts.load_template(kind, params.templates_dir)
+            prompts.load_template(kind, params.templates_dir, params.style())
         except OSError as error:
             return Reason(f"template of {kind} unreadable: {error}", f"template {kind} unreadable")
     if not params.model:
@@ -204,7 +216,7 @@ def captioner(params: Params) -> Captioner:
 def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     """One caption: the kind's template filled with the crop's facts, generated, cleaned."""
     kind = item["kind"]
-    template = prompts.load_template(kind, params.templates_dir)
+    template = prompts.load_template(kind, params.templates_dir, params.style())
     if kind_fingerprint(params, template) != item["input_fp"]:
         # The template changed on disk after the run selected this item: its fingerprint would
         # record the old one. Retryable: the next run selects it with the new one.
@@ -214,10 +226,15 @@ def process(item: dict[str, Any], params: Params) -> dict[str, Any]:
     model = captioner(params)
     facts = dict(item.get("facts") or {})
     generation = model.caption(template.text, facts, params.max_tokens(kind), params,
-                               audio_path=item["path"] if params.backend == "audio" else None)
+                               audio_path=item["path"] if params.backend == "audio" else None, stop=template.stop)
     text = prompts.clean(generation.text, generation.prompt, prompts.Hygiene(max_chars=params.max_chars),
                          truncated=generation.finish_reason == "length")
-    return {"kind": kind, "text": text, "backend": params.backend,
+    # A caption is training text: every fact it states must be the crop's (grounding.py). One that
+    # contradicts the facts or names what they do not give fails for good, like a prompt copy.
+    verdict = grounding.check(text, facts, heard=params.backend == "audio")
+    if not verdict.ok:
+        raise prompts.Rejected(verdict.reason())
+    return {"kind": kind, "text": text, "grounded": list(verdict.grounded), "backend": params.backend,
             "model_file": model.model_file, "model_sha256": model.model_sha256,
             "projector_file": model.projector_file, "projector_sha256": model.projector_sha256,
             "template_hash": template.hash, "prompt_tokens": generation.prompt_tokens,
@@ -253,5 +270,8 @@ STAGE = Stage(
     model_files=model_files,
     item_binds=item_binds,
     batch_size=20,
+    # 2: captions are checked against the crop's facts (grounding.py) and record it (`grounded`):
+    # every caption written before is written and checked again.
+    version=2,
     chunk_size=len(KINDS),  # a crop's kinds go to one worker in a row: their prompts share the facts prefix
 )

@@ -109,8 +109,9 @@ class Captioner:
         self._finalizer = weakref.finalize(self, _free, self.llm, self.audio)
 
     def caption(self, template: str, facts: dict[str, Any], max_tokens: int, params: Params,
-                audio_path: str | None = None) -> Generation:
-        """Fill the template, generate; raw output (hygiene is the caller's)."""
+                audio_path: str | None = None, stop: tuple[str, ...] = ()) -> Generation:
+        """Fill the template, generate; raw output (hygiene is the caller's). `stop`: the template's
+        own stops (a few-shot caption ends at its line's end), besides [captions] stop."""
         marker = self.audio.marker if self.audio is not None else None
         prompt = prompts.fill(template, facts, audio_marker=marker)
         if self.audio is not None and marker not in prompt:
@@ -120,7 +121,7 @@ class Captioner:
 
         limit = TokenLimit(max_tokens)
         sampling = {"max_tokens": max_tokens, "temperature": params.temperature, "top_p": params.top_p,
-                    "repeat_penalty": params.repeat_penalty, "seed": params.seed, "stop": list(params.stop),
+                    "repeat_penalty": params.repeat_penalty, "seed": params.seed, "stop": [*params.stop, *stop],
                     "stopping_criteria": StoppingCriteriaList([limit])}
         started = time.perf_counter()
         if self.audio is not None:

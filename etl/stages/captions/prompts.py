@@ -28,7 +28,14 @@ from typing import Any
 from etl.engine.errors import BadInput
 
 SHIPPED = Path(__file__).resolve().parent / "templates"
+# The shipped template sets, each with the stops its captions end at. `instruct` (templates/): an
+# instruction after the facts, for instruct models (and [captions] stop ends the caption). `few_shot`
+# (templates/few_shot/): worked examples of facts and their captions, one caption a line, then the
+# crop's facts and the kind's label: a small base model continues the pattern, and the caption ends
+# at its line's end. Both include the same facts block (templates/facts.txt).
+STYLES: dict[str, tuple[str, tuple[str, ...]]] = {"instruct": ("", ()), "few_shot": ("few_shot", ("\n",))}
 FACTS = "facts"   # the shared facts block, included by `{facts}`
+EXAMPLES = "examples"  # a few-shot set's worked examples, included by `{examples}`
 AUDIO = "audio"   # where the audio goes (audio backend); elsewhere dropped like an empty fact
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -52,28 +59,38 @@ class Template:
     kind: str
     text: str       # with `{facts}` already replaced by the facts block
     source: str     # the file(s) it came from, for messages
-    hash: str       # sha256[:16] of `text`: stored with each caption, part of its fingerprint
+    hash: str       # sha256[:16] of `text` (and `stop`): stored with each caption, part of its fingerprint
+    stop: tuple[str, ...] = ()  # where its captions end, besides [captions] stop
 
 
-def template_path(name: str, folder: str = "") -> Path:
-    """The configured folder's `<name>.txt` where it has one, else the shipped one."""
+def template_path(name: str, folder: str = "", style: str = "instruct") -> Path:
+    """The configured folder's `<name>.txt` where it has one, else the style's shipped one, else the
+    shared shipped one (facts.txt)."""
     if folder:
         mine = Path(folder).expanduser() / f"{name}.txt"
         if mine.is_file():
             return mine
-    return SHIPPED / f"{name}.txt"
+    shipped = SHIPPED / STYLES[style][0] / f"{name}.txt"
+    return shipped if shipped.is_file() else SHIPPED / f"{name}.txt"
 
 
-def load_template(kind: str, folder: str = "") -> Template:
+def load_template(kind: str, folder: str = "", style: str = "instruct") -> Template:
     """A kind's template with the facts block included. OSError where neither file exists."""
-    path = template_path(kind, folder)
+    path = template_path(kind, folder, style)
     text = path.read_text(encoding="utf-8")
     sources = [str(path)]
-    if "{" + FACTS + "}" in text:
-        facts_path = template_path(FACTS, folder)
-        text = text.replace("{" + FACTS + "}", facts_path.read_text(encoding="utf-8").rstrip("\n"))
-        sources.append(str(facts_path))
-    return Template(kind, text, " + ".join(sources), hashlib.sha256(text.encode()).hexdigest()[:16])
+    for block in (EXAMPLES, FACTS):  # examples first: the facts block holds no `{examples}`
+        if "{" + block + "}" in text:
+            block_path = template_path(block, folder, style)
+            text = text.replace("{" + block + "}", block_path.read_text(encoding="utf-8").rstrip("\n"))
+            sources.append(str(block_path))
+    stop = STYLES[style][1]
+    if stop:
+        # The caption continues the template's last line ("Full:"): a final newline would start
+        # it on a line of its own, where the line-end stop would end it before a word.
+        text = text.rstrip("\n")
+    digest = text if not stop else text + "\x00stop:" + repr(stop)  # instruct hashes stay as they were
+    return Template(kind, text, " + ".join(sources), hashlib.sha256(digest.encode()).hexdigest()[:16], stop)
 
 
 def format_value(name: str, value: Any) -> str | None:
