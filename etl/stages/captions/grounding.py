@@ -17,8 +17,8 @@ against the crop's facts, the same row of `crops_all_v` its prompt was filled fr
 | a genre (vocabulary.toml)                      | genre, genre_top, genres                          | a word sequence of one of them |
 | an instrument or voice (vocabulary.toml)       | instruments, stems (not empty ones), voice        | one label inside the other |
 
-A statement with nothing to check it against is as wrong as a contradiction ("states a tempo; the
-facts give none"): the store does not know it, so the caption may not say it. With the audio backend
+A statement with nothing to check it against is as wrong as a contradiction ("states tempo 120 BPM,
+which the facts do not give"): the store does not know it, so the caption may not say it. With the audio backend
 (`heard`) the model hears the crop, so genres and instruments the facts do not give are let through
 (still recorded where they are grounded); numbers and names are checked all the same.
 
@@ -210,7 +210,7 @@ def _judge(aspect: str, said: str, known: list[str], right: bool, have: bool, fo
     elif have:
         problems.append(f"{aspect} {said} contradicts the facts ({', '.join(known)})")
     else:
-        problems.append(f"states {aspect} {said}; the facts give none")
+        problems.append(f"states {aspect} {said}, which the facts do not give")
 
 
 # --- key --------------------------------------------------------------------------------------------
@@ -263,6 +263,7 @@ _NAME_FACTS = (("artist", "artist"), ("album_artist", "artist"), ("title", "titl
 _CONNECTORS = {"of", "the", "from", "de", "van", "von", "der", "da", "del", "la", "le", "and", "&", "y", "di"}
 _TOKEN = re.compile(r"[A-Za-z0-9&][\w'\u2019&]*\.?|[^\w\s]")
 # A word after these introduces a name even when alone ("performed by Smith").
+_CHORD = re.compile(r"^(?:N|[A-G][#b\u266f\u266d]?(?:m|maj|min|dim|aug|sus)?\d*)$")  # chord symbols (N: none)
 _INTRODUCERS = {"by", "featuring", "feat", "feat.", "ft", "ft."}
 
 
@@ -293,7 +294,7 @@ def _names(text: str, facts: Mapping[str, Any], found: set[str], problems: list[
         if name and re.search(r"\b" + re.escape(name) + r"\b", lowered):
             found.add(aspect)
     for run in _capitalised_runs(text):
-        words = [_normal(w) for w in run]
+        words = [_normal(w) for w in run if not _CHORD.match(w)]  # "N E Em A": the chords line, not a name
         unusual = [w for w in words if w and w not in _ORDINARY and not w.isdigit()]
         if not unusual:
             continue
@@ -401,7 +402,7 @@ def _unlisted(aspect: str, phrase: str, known: list[str], problems: list[str]) -
     if known:
         problems.append(f"{aspect} {phrase!r} is not among the facts ({', '.join(known)})")
     else:
-        problems.append(f"states {aspect} {phrase!r}; the facts give none")
+        problems.append(f"states {aspect} {phrase!r}, which the facts do not give")
 
 
 def _known_instruments(facts: Mapping[str, Any]) -> set[str]:
