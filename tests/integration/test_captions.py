@@ -30,7 +30,7 @@ from etl.app import pipeline  # noqa: E402
 from etl.engine import lineage  # noqa: E402
 from etl.engine.errors import BadInput, ConfigError  # noqa: E402
 from etl.stages import captions  # noqa: E402
-from etl.stages.captions import ggufinfo, llm, prompts  # noqa: E402
+from etl.stages.captions import ggufinfo, grounding, llm, prompts  # noqa: E402
 
 # States a genre the test store's crops have (their tag: Classical): the grounding check passes it.
 CAPTION = ["warm", "classical", "excerpt", "with", "soft", "dynamics"]
@@ -414,6 +414,14 @@ def test_gemma_270m_writes_captions_that_use_the_facts(tmp_path: Path, store: Pa
     assert {r["model_sha256"] for r in stored} == {gemma.EXPECTED_SHA256}
     facts = ("westlund", "minstrel", "classical", "wesnoth")
     assert any(any(f in r["text"].lower() for f in facts) for r in stored), [r["text"] for r in stored]
+    # What is stored passed the grounding check, and says what it was checked on; what failed says why.
+    facts_of = {r["crop_id"]: r for r in rows(db, "SELECT * FROM crops_v")}
+    for row in stored:
+        verdict = grounding.check(row["text"], facts_of[row["crop_id"]])
+        assert verdict.ok and row["grounded"] == list(verdict.grounded), (row["text"], verdict)
+    assert any(r["grounded"] for r in stored), [r["text"] for r in stored]
+    for status, error in caption_state(db).values():
+        assert status == "done" or error.startswith(("ungrounded caption: ", "degenerate caption: ")), error
 
 
 @pytest.mark.slow
