@@ -294,7 +294,7 @@ def _names(text: str, facts: Mapping[str, Any], found: set[str], problems: list[
         if name and re.search(r"\b" + re.escape(name) + r"\b", lowered):
             found.add(aspect)
     for run in _capitalised_runs(text):
-        words = [_normal(w) for w in run if not _CHORD.match(w)]  # "N E Em A": the chords line, not a name
+        words = [_normal(w) for w in run if not _CHORD.match(w.rstrip("."))]  # "N E Em A": chords, not a name
         unusual = [w for w in words if w and w not in _ORDINARY and not w.isdigit()]
         if not unusual:
             continue
