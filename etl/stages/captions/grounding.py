@@ -4,23 +4,24 @@ A caption is training text: a wrong fact in it teaches a text-to-music model a w
 generation (and hygiene) the stage reads each caption for the facts it states and checks every one
 against the crop's facts, the same row of `crops_all_v` its prompt was filled from:
 
-| what the caption states                        | checked against                                   | tolerance |
-|------------------------------------------------|---------------------------------------------------|-----------|
-| a tempo ("128 BPM")                            | bpm, track_bpm, bpm_tag                           | 2 %, no half/double |
-| a meter ("4/4", "three beats to the bar")      | meter                                             | exact (6/8, 9/8, 12/8 read as 2, 3, 4 beats) |
-| a key ("F# minor", "in the key of Gb")         | key_name, key_tag                                 | tonic and mode; enharmonics equal |
-| a loudness ("-9 LUFS", "5 LU", "-1 dBTP")      | the LUFS / LU / dB facts of that unit             | 1 LU (1 dB) |
-| a length ("12 seconds", "3 minutes", "8 bars") | duration_s, track_duration_s; n_bars              | 0.5 s or 5 %; minutes 30 s or 5 %; bars that divide n_bars |
-| a year ("1987", "the 1980s")                   | year                                              | exact (a decade: the year's) |
-| a name (a capitalised run of 2+ words, or a    | artist, title, album, album_artist                | its unusual words among theirs |
-|   word after "by" / "featuring")               |                                                   |           |
-| a genre (vocabulary.toml)                      | genre, genre_top, genres                          | a word sequence of one of them |
-| an instrument or voice (vocabulary.toml)       | instruments, stems (not empty ones), voice        | one label inside the other |
+- a tempo ("128 BPM"): bpm, track_bpm, bpm_tag; within 2 %, not half or double;
+- a meter ("4/4", "three beats to the bar"): meter; exact (6/8, 9/8, 12/8 count 2, 3, 4 beats);
+- a key ("F# minor", "in the key of Gb"): key_name, key_tag; tonic and mode, enharmonics equal;
+- a loudness ("-9 LUFS", "5 LU", "-1 dBTP"): the facts in that unit; within 1 LU (1 dB);
+- a length ("12 seconds", "3 minutes", "8 bars"): duration_s, track_duration_s (0.5 s or 5 %;
+  minutes 30 s or 5 %), n_bars (the count, or a phrase length that divides it);
+- a year ("1987", "the 1980s"): year; exact (a decade: the year's);
+- a name (a capitalised run of 2+ words, or a capitalised word after "by" / "featuring"): artist,
+  title, album, album_artist; its words that are not ordinary words must be theirs;
+- a genre (vocabulary.toml): genre, genre_top, genres; a word sequence of one of them;
+- an instrument or voice (vocabulary.toml): instruments, stems (not empty ones), voice; one label
+  inside the other ("guitar" / "electricguitar").
+Why each tolerance is what it is: at the code that applies it.
 
 A statement with nothing to check it against is as wrong as a contradiction ("states tempo 120 BPM,
-which the facts do not give"): the store does not know it, so the caption may not say it. With the audio backend
-(`heard`) the model hears the crop, so genres and instruments the facts do not give are let through
-(still recorded where they are grounded); numbers and names are checked all the same.
+which the facts do not give"): the store does not know it, so the caption may not say it. With the
+audio backend (`heard`) the model hears the crop, so genres and instruments the facts do not give
+are let through (still recorded where they are grounded); numbers and names are checked all the same.
 
 Pure: caption text and facts in, a Verdict out. What the check does not recognise (moods, adjectives,
 a genre word missing from the vocabulary) it does not judge.
@@ -118,15 +119,16 @@ _TEMPO = re.compile(_NUMBER + r"\s*-?\s*(?:bpm|beats per minute|beats a minute)\
 _LOUDNESS = re.compile(r"(?<![\w.])" + _MINUS + _NUMBER + r"\s*(lufs|lu|db\s?tp|dbfs|db)\b", re.I)
 # A bare "s" is seconds after a space or a decimal ("12 s", "12.8s"), not glued to a whole number:
 # "the 80s" and "1980s" are decades.
-_SECONDS = re.compile(r"(?<![\w.])" + _NUMBER + r"(?:\s*-?\s*(?:seconds?|secs?)\b|\s+s\b|(?<=\.\d)s\b|(?<=\.\d\d)s\b)", re.I)
+_SECONDS = re.compile(r"(?<![\w.])" + _NUMBER
+                      + r"(?:\s*-?\s*(?:seconds?|secs?)\b|\s+s\b|(?<=\.\d)s\b|(?<=\.\d\d)s\b)", re.I)
 _MINUTES = re.compile(_NUMBER + r"\s*-?\s*(?:minutes?|mins?)\b", re.I)
 _BARS = re.compile(r"\b(\d+|" + "|".join(_WORD_NUMBERS) + r")\s*-?\s*bars?\b", re.I)
 _SIGNATURE = re.compile(r"(?<![\w./])(\d{1,2})\s*/\s*(2|4|8|16)(?![\w/])")
-_BEATS_PER_BAR = re.compile(r"\b(\d{1,2}|" + "|".join(_WORD_NUMBERS) + r")\s+beats?\s+(?:to|per|in)\s+(?:the|a|each)\s+bar",
-                            re.I)
+_BEATS_PER_BAR = re.compile(r"\b(\d{1,2}|" + "|".join(_WORD_NUMBERS)
+                            + r")\s+beats?\s+(?:to|per|in)\s+(?:the|a|each)\s+bar", re.I)
 # A year: 1600-2099, not a number with a unit after it (1600 Hz, 2000 ms); "the 1980s" is a decade.
-_YEAR = re.compile(r"(?<![\w.\-])(1[6-9]\d\d|20\d\d)(s?)\b(?!\s*(?:hz|khz|ms|bpm|lufs|db|seconds?|samples|bars?|%))",
-                   re.I)
+_YEAR = re.compile(r"(?<![\w.\-])(1[6-9]\d\d|20\d\d)(s?)\b"
+                   r"(?!\s*(?:hz|khz|ms|bpm|lufs|db|seconds?|samples|bars?|%))", re.I)
 
 
 def _count(word: str) -> int:
