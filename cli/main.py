@@ -542,6 +542,9 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace a previous export (a folder holding its export.json)."),
     include_missing: bool = typer.Option(False, "--include-missing",
                                          help="Also export crops of tracks whose source files are gone."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Keep one copy of each recording the fingerprint stage "
+                                "found more than once (lossless first, then the highest bit rate, then the "
+                                "longest); export.json says how many copies were left out."),
     include_source_paths: bool = typer.Option(False, "--include-source-paths",
                                               help="Keep track_path / source_path (this machine's paths) in "
                                               "csv, parquet and hf tables."),
@@ -573,7 +576,7 @@ def export(
         out=out_dir, format=fmt, where=where, params=parse_params(param), split=split, group_by=group_by,
         placement="copy" if copy else "link" if link else None, absolute_paths=absolute, force=force,
         shard_bytes=_parse_size(shard_size), include_missing=include_missing,
-        include_source_paths=include_source_paths,
+        include_source_paths=include_source_paths, dedupe=dedupe,
     )
     from etl.read.export import share_warnings
 

@@ -37,3 +37,22 @@ def writable_folder(folder: Path, error: type[EtlError], hint: str = "") -> None
     """`folder`, made if missing and checked writable, or `error` in one line."""
     make_folder(folder, error, hint)
     check_writable(folder, error, hint)
+
+
+def check_can_make(folder: Path, error: type[EtlError], hint: str = "") -> None:
+    """`error` in one line unless `folder` could be made and written, checked without making it (the
+    nearest existing folder above it must take a new file): a command refused later, for a bad
+    --where, leaves no empty folder behind."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if existing == folder:
+        if not folder.is_dir():
+            raise error(f"cannot make the folder {folder}: {folder} is not a folder{hint}")
+        check_writable(folder, error, hint)
+        return
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".etl-write-check-"):
+            pass
+    except OSError as failure:
+        raise error(f"cannot make the folder {folder}: {_why(folder, failure)}{hint}") from None

@@ -8,6 +8,7 @@ Only duckdb and sqlglot are imported here: a query must not pay for audio or mod
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -148,15 +149,22 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out = out.resolve()
     with open_sandbox(db_path) as con:
         check_out(out, protected_paths(con, db_path), QueryError)
-    writable_folder(out.parent, QueryError, " (choose another --out)")  # the temporary file goes there
     if out.is_dir():
         raise QueryError(f"--out {out} is a folder; give a file name")
     if out.exists() and not force:
         raise QueryError(f"--out {out} exists: add --force to replace it")
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
+    writable_folder(out.parent, QueryError, " (choose another --out)")  # the temporary file goes there
     target = temporary_beside(out)
     try:
         _copy_standard(db_path, sql_text, params, fmt, target, stop)
         os.replace(target, out)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        for folder in made:  # a refused query (bad SQL, Ctrl-C) leaves no folder it made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         if target.exists():
             target.unlink()

@@ -10,7 +10,7 @@ SELECT c.* REPLACE ({manifest_path} AS path,
        c.path AS source_path, {split} AS split, {prompt} AS prompt
 FROM {view} AS c
 WHERE ({where}
-)
+) AND {dedupe}
 
 -- name: prompt
 -- A crop's text prompt, the one every format carries (a column of csv, parquet and hf; `prompt` and
@@ -81,6 +81,19 @@ SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'duplicate_pairs'
 -- name: has_duplicate_pairs
 -- ...and holds any pair.
 SELECT EXISTS (SELECT 1 FROM duplicate_pairs)
+
+-- name: dedupe
+-- `--dedupe`: a crop of a track that is not its duplicate group's best copy is left out
+-- (duplicate_copies_v, the fingerprint stage's view, says which and why).
+c.track_id NOT IN (SELECT track_id FROM duplicate_copies_v)
+
+-- name: any_fingerprint
+SELECT EXISTS (SELECT 1 FROM track_fingerprints)
+
+-- name: copies_left_out
+-- How many tracks `--dedupe` leaves out among those the condition selects (for export.json).
+SELECT count(DISTINCT c.track_id) FROM ({rows_without_dedupe}) AS c
+WHERE c.track_id IN (SELECT track_id FROM duplicate_copies_v)
 
 -- name: duplicate_key_pairs
 -- The group keys (`{key}`: plan.GROUP_KEYS, a constant) of the two tracks of every near-duplicate

@@ -233,3 +233,16 @@ def test_folders_name_untagged_tracks_by_their_file_and_number_tagged_ones(store
     names = {r["track_id"]: r["path"] for r in index}
     assert names[untagged].startswith(f"Unknown Artist/Unknown Album/{Path(path).stem} - 0"), names[untagged]
     assert all(Path(p).name.startswith("07 ") for t, p in names.items() if t != untagged)
+
+
+def test_dedupe_is_refused_where_nothing_was_fingerprinted(store: Path, tmp_path: Path) -> None:
+    """Issue 29: without fingerprints every track looks unique; --dedupe says so instead of keeping all."""
+    db = tmp_path / "copy" / "etl.duckdb"
+    shutil.copytree(store.parent, db.parent)
+    kept = etl("export", "--format", "csv", "--dedupe", "--out", str(tmp_path / "a"), db=db)
+    assert kept.returncode == 0, kept.stderr  # the store's three distinct recordings: none left out
+    assert json.loads((tmp_path / "a" / "export.json").read_text())["copies_left_out"] == 0
+    with duckdb.connect(str(db)) as con:
+        con.execute("DELETE FROM track_fingerprints")
+    refused = etl("export", "--format", "csv", "--dedupe", "--out", str(tmp_path / "b"), db=db)
+    assert refused.returncode == 1 and "fingerprint" in refused.stderr and not (tmp_path / "b").exists()

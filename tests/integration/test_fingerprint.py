@@ -174,3 +174,13 @@ def test_an_export_keeps_each_recording_in_one_split_even_when_artists_differ(tm
         record = json.loads((out / "export.json").read_text())
         assert record["group_by_duplicates"] is True
     assert record["keys_joined_by_duplicates"] == 1  # by track: the copy's track id joined the original's
+
+    # --dedupe keeps one copy per group: the lossless FLAC rip over the MP3
+    out = tmp_path / "deduped"
+    export(db, ExportRequest(out=out, format="csv", split="50/50", dedupe=True))
+    with open(out / "crops.csv") as handle:
+        kept = {row["artist"] for row in csv.DictReader(handle)}
+    assert other_artist in kept and original_artist not in {k.lower() for k in kept}
+    assert len(kept) == 2  # the FLAC copy and the distinct recording
+    record = json.loads((out / "export.json").read_text())
+    assert record["dedupe"] is True and record["copies_left_out"] == 1

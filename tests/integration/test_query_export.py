@@ -407,3 +407,14 @@ def test_query_out_replaces_nothing_it_should_not(store: Path, tmp_path: Path) -
     assert query_to(mine, "--force").returncode == 0
     assert pl.read_parquet(mine)["x"].to_list() == [1]
     assert query_to(tmp_path / "new.parquet").returncode == 0
+
+
+def test_a_refused_query_or_report_leaves_no_folder_behind(store: Path, tmp_path: Path) -> None:
+    """The sweep of issue 27: --out's folder is made only for a result that can be written."""
+    bad = etl("query", "SELECT nonsense FROM crops_v", "--format", "csv", "--out", str(tmp_path / "a" / "b" / "x.csv"),
+              db=store)
+    assert bad.returncode == 1 and not (tmp_path / "a").exists(), bad.stderr
+    bad = etl("report", "--out", str(tmp_path / "r" / "s"), "--where", "nonsense > 1", db=store)
+    assert bad.returncode == 1 and not (tmp_path / "r").exists(), bad.stderr
+    good = etl("query", "SELECT 1 AS x", "--format", "csv", "--out", str(tmp_path / "a" / "b" / "x.csv"), db=store)
+    assert good.returncode == 0 and (tmp_path / "a" / "b" / "x.csv").read_text().splitlines() == ["x", "1"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.engine.errors import ExportError, QueryError
+from etl.engine.resources import sql, used_binds
 from etl.read.export.files import staged
 from etl.read.export.record import check_replaceable, record_bytes, written_files
 from etl.read.export.formats import FORMATS
@@ -39,6 +40,7 @@ class ExportRequest:
     shard_bytes: int = 1 << 30        # webdataset
     include_missing: bool = False     # also the crops of tracks whose source files are all gone
     include_source_paths: bool = False  # track_path / source_path in csv, parquet and hf tables
+    dedupe: bool = False              # one copy per near-duplicate group (the fingerprint stage's)
 
 
 @dataclass
@@ -98,12 +100,23 @@ def _plan(db_path: Path, request: ExportRequest) -> ExportPlan:
                       relative_to_manifest=resolution == "manifest",
                       include_source_paths=request.include_source_paths,
                       extra={"shard_bytes": request.shard_bytes},
-                      view="crops_all_v" if request.include_missing else "crops_v")
+                      view="crops_all_v" if request.include_missing else "crops_v", dedupe=request.dedupe)
     try:  # the condition is parsed alone, as one expression, and gated inside the statement it joins
         plan.params = bind(check_condition(where, "crops_v AS c"), request.params or {})
     except QueryError as error:
         raise ExportError(f"--where: {error}") from None
     return plan
+
+
+def copies_left_out(con: Any, plan: ExportPlan) -> int:
+    """How many of the selected tracks --dedupe leaves out; refused where nothing was fingerprinted
+    (every track would look unique)."""
+    if not con.execute(sql("export/rows.sql", "any_fingerprint")).fetchall()[0][0]:
+        raise ExportError("--dedupe: no track has a fingerprint yet, so no copy can be told apart: run the "
+                          "fingerprint stage first (`etl run --stage fingerprint`; `etl status` says if it "
+                          "cannot run here)")
+    text = sql("export/rows.sql", "copies_left_out").replace("{rows_without_dedupe}", plan.rows_sql(dedupe=False))
+    return con.execute(text, used_binds(text, plan.params)).fetchall()[0][0]
 
 
 def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
@@ -118,6 +131,7 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
             register_units(con, units)
             plan.duplicate_units = True
         try:
+            left_out = copies_left_out(con, plan) if plan.dedupe else None
             counts = FORMATS[request.format](con, plan, staging)
         except (ExportError, OSError):
             raise
@@ -138,6 +152,9 @@ def export(db_path: Path, request: ExportRequest) -> list[SplitSummary]:
             # were drawn under another's unit
             "group_by_duplicates": bool(plan.splits),
             "keys_joined_by_duplicates": sum(key != unit for key, unit in units.items()),
+            # --dedupe: one copy per near-duplicate group; how many tracks the condition selected
+            # were left out as copies (duplicate_copies_v says which copy stays)
+            "dedupe": plan.dedupe, "copies_left_out": left_out,
             "placement": plan.placement,
             "absolute_paths": plan.absolute_paths, "include_source_paths": request.include_source_paths,
             "splits": [asdict(s) for s in summaries], "empty_splits": empty_splits(summaries),

@@ -119,6 +119,7 @@ class ExportPlan:
     extra: dict[str, Any] = field(default_factory=dict)  # per-format options (shard size)
     # Splits drawn per unit of keys joined by near-duplicate pairs (`export_split_units` registered)
     duplicate_units: bool = False
+    dedupe: bool = False           # one copy per duplicate group (the fingerprint stage's duplicate_copies_v)
 
     @property
     def split_names(self) -> list[str | None]:
@@ -141,12 +142,18 @@ class ExportPlan:
         # OUT into the store would break when either moved (export._plan refuses it).
         return "c.path", {}
 
+    def rows_sql(self, path_sql: str = "c.path", dedupe: bool | None = None) -> str:
+        """sql/export/rows.sql's `rows` with its splices filled (--dedupe's condition unless told)."""
+        dedupe = self.dedupe if dedupe is None else dedupe
+        return sql("export/rows.sql", "rows").format(
+            manifest_path=path_sql, split=split_sql(self.splits, self.group_by, self.duplicate_units),
+            where=self.where, view=self.view, prompt=sql("export/rows.sql", "prompt"),
+            dedupe=sql("export/rows.sql", "dedupe") if dedupe else "true")
+
     def statement(self, name: str, per_split_manifest: bool = False) -> tuple[str, dict[str, Any]]:
         """A statement of sql/export/rows.sql with its splices filled, and every bind it needs."""
         path_sql, binds = self.manifest_path_sql(per_split_manifest)
-        rows = sql("export/rows.sql", "rows").format(
-            manifest_path=path_sql, split=split_sql(self.splits, self.group_by, self.duplicate_units), where=self.where,
-            view=self.view, prompt=sql("export/rows.sql", "prompt"))
+        rows = self.rows_sql(path_sql)
         # Where the crop's source paths stay out of a written table (unless asked for).
         private = "" if self.include_source_paths else ", source_path, track_path"
         text = rows if name == "rows" else (sql("export/rows.sql", name).replace("{rows}", rows)

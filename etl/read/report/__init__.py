@@ -73,7 +73,7 @@ def _check_target(page: Path, force: bool) -> None:
 
 def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, Any]]) -> ReportSummary:
     """Write OUT/index.html; `stages` are `etl status`'s rows (counts per stage and why one is skipped)."""
-    from etl.engine.folders import writable_folder
+    from etl.engine.folders import check_can_make, writable_folder
     from etl.read.protected import check_out, protected_paths
     from etl.read.readonly import open_sandbox
     from etl.read.report.gather import Selection, gather
@@ -88,9 +88,10 @@ def write_report(db_path: Path, request: ReportRequest, stages: list[dict[str, A
     with open_sandbox(db_path) as con:
         # the page's folder may not be, hold, or lie inside the database, data or source folders
         check_out(out, protected_paths(con, db_path), ReportError)
-        writable_folder(out, ReportError, " (choose another --out)")  # before the work, not after it
+        check_can_make(out, ReportError, " (choose another --out)")  # before the work, not after it
         data = gather(con, selection, stages, request.x, request.y, request.top, request.points,
                       request.samples, request.outliers)
+    writable_folder(out, ReportError, " (choose another --out)")  # made once the page can be made
     page = out / PAGE_NAME
     _check_target(page, request.force)
 

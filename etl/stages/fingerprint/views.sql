@@ -49,3 +49,27 @@ fingerprinted.n_items IS NOT NULL AS fingerprinted
 LEFT JOIN duplicate_groups_v AS dup_group USING (track_id)
 LEFT JOIN duplicate_best_v AS dup_best USING (track_id)
 LEFT JOIN (SELECT track_id, n_items FROM track_fingerprints) AS fingerprinted USING (track_id)
+
+-- name: crops_v.select
+-- the crop's track's near-duplicate group and how many tracks it holds (NULL: no copy found)
+crop_dup.duplicate_group, crop_dup.group_size AS duplicate_group_size
+
+-- name: crops_v.join
+LEFT JOIN duplicate_groups_v AS crop_dup ON crop_dup.track_id = c.track_id
+
+-- name: views
+-- What `etl export --dedupe` leaves out: every member of a duplicate group but its best copy, the
+-- lossless one first (PCM in WAV / FLAC / AIFF, ALAC, float), then the highest bit rate, then the
+-- longest (a loop cut from a longer file is the copy left out), then the smaller id (a tie is
+-- decided the same way on every machine).
+CREATE OR REPLACE VIEW duplicate_copies_v AS
+SELECT track_id, duplicate_group
+FROM (SELECT g.track_id, g.duplicate_group,
+             row_number() OVER (PARTITION BY g.duplicate_group
+                                ORDER BY (t.codec LIKE 'PCM%' OR t.codec IN ('FLOAT', 'DOUBLE')
+                                          OR lower(t.codec) LIKE 'alac%') DESC,
+                                         t.bit_rate_kbps DESC NULLS LAST, t.duration_s DESC NULLS LAST,
+                                         g.track_id) AS rank
+      FROM duplicate_groups_v AS g
+      JOIN tracks AS t USING (track_id))
+WHERE rank > 1;
