@@ -149,12 +149,13 @@ def run_to_file(db_path: Path, sql_text: str, params: dict[str, Any], fmt: str, 
     out = out.resolve()
     with open_sandbox(db_path) as con:
         check_out(out, protected_paths(con, db_path), QueryError)
+    # the folders this makes (deepest first), removed again if the query is refused
+    made = [p for p in (out.parent, *out.parent.parents) if not os.path.exists(p)]
+    writable_folder(out.parent, QueryError, " (choose another --out)")  # the temporary file goes there
     if out.is_dir():
         raise QueryError(f"--out {out} is a folder; give a file name")
     if out.exists() and not force:
         raise QueryError(f"--out {out} exists: add --force to replace it")
-    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
-    writable_folder(out.parent, QueryError, " (choose another --out)")  # the temporary file goes there
     target = temporary_beside(out)
     try:
         _copy_standard(db_path, sql_text, params, fmt, target, stop)
